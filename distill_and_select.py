@@ -1,0 +1,131 @@
+"""The Towhee operator: decoded video frames in, a DnS representation out."""
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+from towhee.operator import NNOperator
+
+from .preprocess import (check_features, check_vector, frame_batches, iter_rgb_frames,
+                         resize_center_crop)
+from .pretrained import NETWORKS, load_network
+
+CG_DIMS = 1024
+# Targets compared in one padded batch: bounds memory of [N, Tq, Tt, 9, 9] similarities.
+TARGETS_PER_BATCH = 64
+
+
+class DistillAndSelect(NNOperator):
+    """DnS (Distill-and-Select) video copy detection.
+
+    Args:
+        model_name: 'feature_extractor', 'fg_att_student', 'fg_bin_student',
+            'cg_student', 'selector_att' or 'selector_bin'.
+        model_weight_path: a local file with the weights of ``model_name`` (published
+            format or a bare state dict); None: the published weights.
+        feature_extractor: 'default' (ResNet-50 L3-iMAC + PCA), None (the operator then
+            takes region features [T, 9, 512] instead of frames), or an ``nn.Module``
+            mapping frames [N, 256, 256, 3] float 0..255 to [N, 9, 512].
+        device: 'cpu', 'cuda', 'cuda:1', ...; None picks CUDA when available.
+        batch_size: frames through the feature extractor at a time.
+        hf_repo: a Hugging Face Hub repository mirroring the published files (else the
+            environment variable DNS_HF_REPO, else the published URLs).
+    """
+
+    def __init__(self, model_name: str, model_weight_path: Optional[str] = None,
+                 feature_extractor: Union[str, nn.Module, None] = 'default',
+                 device: Optional[str] = None, batch_size: int = 32, hf_repo: Optional[str] = None):
+        super().__init__()
+        if model_name not in NETWORKS:
+            raise ValueError(f'unknown model_name {model_name!r}; expected one of {", ".join(NETWORKS)}')
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self.device = torch.device(device if device is not None else ('cuda' if torch.cuda.is_available() else 'cpu'))
+        self.model = load_network(model_name, model_weight_path, hf_repo).to(self.device)
+        if model_name == 'feature_extractor':
+            self.extractor = self.model
+        elif isinstance(feature_extractor, nn.Module):
+            self.extractor = feature_extractor.eval().to(self.device)
+        elif feature_extractor == 'default':
+            self.extractor = load_network('feature_extractor', hf_repo=hf_repo).to(self.device)
+        elif feature_extractor is None:
+            self.extractor = None
+        else:
+            raise ValueError(f"feature_extractor must be 'default', None or an nn.Module, got {feature_extractor!r}")
+
+    @torch.inference_mode()
+    def __call__(self, data: Any) -> np.ndarray:
+        """Frames (or, with ``feature_extractor=None``, features [T, 9, 512]) of one
+        video -> feature_extractor and fg students [T, 9, 512], cg_student [1024],
+        selectors a 0-d array; float32."""
+        features = self.extract_features(data)
+        if self.model_name == 'feature_extractor':
+            out = features
+        elif self.model_name == 'cg_student':
+            out = self.model.index_video(features[None])[0]
+        else:
+            out = self.model.index_video(features)
+        return out.float().cpu().numpy()
+
+    def extract_features(self, data: Any) -> torch.Tensor:
+        if self.extractor is None:
+            return check_features(data).to(self.device)
+        chunks = []
+        for batch in frame_batches(iter_rgb_frames(data), self.batch_size):
+            features = self.extractor(resize_center_crop(batch, self.device))
+            chunks.append(check_features(features, 'feature extractor output'))
+        return torch.cat(chunks)
+
+    @torch.inference_mode()
+    def similarity(self, query: Any, target: Any) -> Union[float, np.ndarray]:
+        """Similarity of the query's representation with one target (a float) or a
+        list of targets (an array), each value that of the pair alone. fg students:
+        the student's comparator on [T, 9, 512]; cg_student: dot product of [1024]."""
+        if self.model_name.startswith('fg_'):
+            check = check_features
+            q = check(query, 'query').to(self.device)
+        elif self.model_name == 'cg_student':
+            def check(v, what):
+                return check_vector(v, CG_DIMS, what)
+            q = check(query, 'query').to(self.device)
+        else:
+            raise ValueError(f'similarity is for the students; {self.model_name} has score() or nothing')
+        single = _is_single(target, q.ndim)
+        targets = [target] if single else list(target)
+        if not targets:
+            raise ValueError('expected at least one target, got an empty list')
+        targets = [check(t, f'target {i}').to(self.device) for i, t in enumerate(targets)]
+        if self.model_name == 'cg_student':
+            sims = self.model.similarity(q, torch.stack(targets))
+        else:
+            sims = torch.cat([self.model.similarity(q, targets[i:i + TARGETS_PER_BATCH])
+                              for i in range(0, len(targets), TARGETS_PER_BATCH)])
+        sims = sims.float().cpu().numpy()
+        return float(sims[0]) if single else sims
+
+    @torch.inference_mode()
+    def score(self, query: Any, target: Any, coarse_similarity: Any) -> Union[float, np.ndarray]:
+        """Selector score in (0, 1) of (query, target) pairs from their selector values
+        and cg_student similarity; one target (a float) or a list (an array)."""
+        if not self.model_name.startswith('selector_'):
+            raise ValueError(f'score is for the selectors; {self.model_name} has similarity() or nothing')
+        q = check_vector(np.reshape(np.asarray(query, dtype=np.float32), (1,)), 1, 'query selector value')[0]
+        single = np.ndim(target) == 0
+        t = torch.as_tensor(np.atleast_1d(np.asarray(target, dtype=np.float32)))
+        c = torch.as_tensor(np.atleast_1d(np.asarray(coarse_similarity, dtype=np.float32)))
+        if t.ndim != 1 or c.shape != t.shape or len(t) == 0:
+            raise ValueError(f'expected targets and coarse similarities of the same length, '
+                             f'got shapes {list(t.shape)} and {list(c.shape)}')
+        if not (torch.isfinite(t).all() and torch.isfinite(c).all()):
+            raise ValueError('selector values and coarse similarities must be finite')
+        scores = self.model.score(q.to(self.device), t.to(self.device), c.to(self.device)).float().cpu().numpy()
+        return float(scores[0]) if single else scores
+
+
+def _is_single(target: Any, query_ndim: int) -> bool:
+    if isinstance(target, (list, tuple)):
+        return False
+    return np.ndim(target) == query_ndim

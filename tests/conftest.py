@@ -1,0 +1,60 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+sys.path.insert(0, str(TESTS))
+# The checkout is the package (as in Towhee's hub cache): import it by its folder's parent.
+sys.path.insert(0, str(ROOT.parent))
+
+from golden_weights import write_all  # noqa: E402
+
+PACKAGE = ROOT.name
+
+
+def import_package():
+    import importlib
+    return importlib.import_module(PACKAGE)
+
+
+@pytest.fixture(scope='session')
+def hub_dir(tmp_path_factory):
+    """A torch.hub dir whose checkpoints/ holds the deterministic weight files, so the
+    operator resolves the published file names from the cache, offline."""
+    hub = tmp_path_factory.mktemp('torch-home') / 'hub'
+    write_all(hub / 'checkpoints')
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(hub))
+    # Subprocesses (Towhee's loader test) find the same cache through TORCH_HOME.
+    os.environ['TORCH_HOME'] = str(hub.parent)
+    yield hub
+    torch.hub.set_dir(previous)
+
+
+@pytest.fixture(scope='session')
+def golden():
+    return dict(np.load(TESTS / 'data' / 'golden.npz'))
+
+
+@pytest.fixture(scope='session')
+def operators(hub_dir):
+    """Operators by model name, built once: each one loads ResNet-50."""
+    dns = import_package()
+    cache = {}
+
+    def get(name, **kwargs):
+        key = (name, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = dns.DistillAndSelect(name, device='cpu', **kwargs)
+        return cache[key]
+    return get
+
+
+@pytest.fixture(scope='session')
+def dns():
+    return import_package()
