@@ -54,7 +54,7 @@ def _to_rgb(frame: Any, index: int) -> np.ndarray:
             frame = frame[..., 0]
         if frame.ndim != 2:
             raise ValueError(f'frame {index}: mode L expects HxW or HxWx1, got shape {list(frame.shape)}')
-        frame = np.repeat(frame[..., None], 3, axis=-1)
+        frame, mode = np.repeat(frame[..., None], 3, axis=-1), 'RGB'
     expected_channels = {'RGB': 3, 'BGR': 3, 'RGBA': 4}.get(mode)
     if expected_channels is None:
         raise ValueError(f'frame {index}: unsupported mode {mode!r}; expected RGB, BGR, RGBA or L')
