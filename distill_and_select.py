@@ -12,6 +12,7 @@ from .preprocess import (check_features, check_vector, frame_batches, iter_rgb_f
 from .pretrained import NETWORKS, load_network
 
 CG_DIMS = 1024
+AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 # Targets compared in one padded batch: bounds memory of [N, Tq, Tt, 9, 9] similarities.
 TARGETS_PER_BATCH = 64
 
@@ -28,14 +29,18 @@ class DistillAndSelect(NNOperator):
             takes region features [T, 9, 512] instead of frames), or an ``nn.Module``
             mapping frames [N, 256, 256, 3] float 0..255 to [N, 9, 512].
         device: 'cpu', 'cuda', 'cuda:1', ...; None picks CUDA when available.
-        batch_size: frames through the feature extractor at a time.
+        batch_size: frames through the feature extractor at a time; memory stays flat
+            whatever the video's length.
+        precision: 'fp32' (default), 'bf16' (CPU or CUDA) or 'fp16' (CUDA): autocast of the
+            feature extractor's backbone; everything after it stays fp32.
         hf_repo: a Hugging Face Hub repository mirroring the published files (else the
             environment variable DNS_HF_REPO, else the published URLs).
     """
 
     def __init__(self, model_name: str, model_weight_path: Optional[str] = None,
                  feature_extractor: Union[str, nn.Module, None] = 'default',
-                 device: Optional[str] = None, batch_size: int = 32, hf_repo: Optional[str] = None):
+                 device: Optional[str] = None, batch_size: int = 32, hf_repo: Optional[str] = None,
+                 precision: str = 'fp32'):
         super().__init__()
         if model_name not in NETWORKS:
             raise ValueError(f'unknown model_name {model_name!r}; expected one of {", ".join(NETWORKS)}')
@@ -44,13 +49,18 @@ class DistillAndSelect(NNOperator):
         self.model_name = model_name
         self.batch_size = batch_size
         self.device = torch.device(device if device is not None else ('cuda' if torch.cuda.is_available() else 'cpu'))
+        if precision not in AUTOCAST_DTYPES or (precision == 'fp16' and self.device.type != 'cuda'):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or (on CUDA) 'fp16', got {precision!r} "
+                             f'on {self.device.type}')
+        self.precision = precision
         self.model = load_network(model_name, model_weight_path, hf_repo).to(self.device)
         if model_name == 'feature_extractor':
-            self.extractor = self.model
+            self.extractor = self.model.to(memory_format=torch.channels_last)
         elif isinstance(feature_extractor, nn.Module):
             self.extractor = feature_extractor.eval().to(self.device)
         elif feature_extractor == 'default':
-            self.extractor = load_network('feature_extractor', hf_repo=hf_repo).to(self.device)
+            self.extractor = load_network('feature_extractor', hf_repo=hf_repo).to(
+                self.device, memory_format=torch.channels_last)
         elif feature_extractor is None:
             self.extractor = None
         else:
@@ -71,13 +81,18 @@ class DistillAndSelect(NNOperator):
         return out.float().cpu().numpy()
 
     def extract_features(self, data: Any) -> torch.Tensor:
+        """Region features [T, 9, 512] of one video, ``batch_size`` frames at a time:
+        only the features accumulate, never the frames or activations."""
         if self.extractor is None:
             return check_features(data).to(self.device)
         chunks = []
+        dtype = AUTOCAST_DTYPES[self.precision]
         for batch in frame_batches(iter_rgb_frames(data), self.batch_size):
-            features = self.extractor(resize_center_crop(batch, self.device))
-            chunks.append(check_features(features, 'feature extractor output'))
-        return torch.cat(chunks)
+            frames = resize_center_crop(batch, self.device)
+            with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+                chunks.append(self.extractor(frames).float())
+        # One check per video: a per-batch check would wait for the GPU every batch.
+        return check_features(torch.cat(chunks), 'feature extractor output')
 
     @torch.inference_mode()
     def similarity(self, query: Any, target: Any) -> Union[float, np.ndarray]:

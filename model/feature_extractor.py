@@ -67,10 +67,15 @@ class FeatureExtractor(nn.Module):
             yield x
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.permute(0, 3, 1, 2)
+        # NHWC frames permuted to NCHW are channels_last in memory: the layout the CPU
+        # and CUDA convolutions run fastest in, with no copy.
+        x = frames.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         x = (x - self.pixel_mean) / self.pixel_std
-        regions = [pool(a) for pool, a in zip(self.region_pools, self.stages(x))]
-        grid = regions[-1].shape[-2:]
-        x = torch.cat([l2norm(F.adaptive_max_pool2d(r, grid), dim=1) for r in regions], dim=1)
-        x = l2norm(x.flatten(2).transpose(1, 2))  # [T, regions, 3840], row-major grid
-        return self.pca(x)
+        # The backbone may run under autocast (bf16/fp16); pooling, normalisation and
+        # PCA always run in fp32, where the small differences of whitening matter.
+        regions = [pool(a.float()) for pool, a in zip(self.region_pools, self.stages(x))]
+        with torch.autocast(x.device.type, enabled=False):
+            grid = regions[-1].shape[-2:]
+            x = torch.cat([l2norm(F.adaptive_max_pool2d(r, grid), dim=1) for r in regions], dim=1)
+            x = l2norm(x.flatten(2).transpose(1, 2))  # [T, regions, 3840], row-major grid
+            return self.pca(x)

@@ -167,3 +167,19 @@ def test_weight_path_of_another_network_is_refused(dns, hub_dir):
     with pytest.raises(WeightsError, match='attention.transform.weight'):
         dns.DistillAndSelect('fg_bin_student', feature_extractor=None, device='cpu',
                              model_weight_path=str(hub_dir / 'checkpoints' / 'dns_fg_att_student.pth'))
+
+
+def test_bf16_precision_agrees_with_fp32(operators, golden):
+    frames = golden['frames_A']
+    fp32 = operators('feature_extractor')(frames)
+    bf16 = operators('feature_extractor', precision='bf16')(frames)
+    assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
+    cosine = (fp32 * bf16).sum(-1) / np.linalg.norm(fp32, axis=-1) / np.linalg.norm(bf16, axis=-1)
+    assert cosine.min() > 0.95
+
+
+def test_precision_is_checked(dns, hub_dir):
+    with pytest.raises(ValueError, match='precision'):
+        dns.DistillAndSelect('cg_student', feature_extractor=None, device='cpu', precision='fp16')
+    with pytest.raises(ValueError, match='precision'):
+        dns.DistillAndSelect('cg_student', feature_extractor=None, device='cpu', precision='int8')
