@@ -1,0 +1,69 @@
+"""Shared by the benchmark scripts: the package, weights to time with, the machine,
+and writing results into the README."""
+import importlib
+import os
+import platform
+import re
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / 'README.md'
+sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(ROOT / 'tests'))
+
+
+def package():
+    """This checkout, imported as a package (the way Towhee imports it)."""
+    return importlib.import_module(ROOT.name)
+
+
+def use_timing_weights() -> None:
+    """Timings do not depend on weight values: without the published files in the
+    torch.hub cache, time with the deterministic test weights in .bench-hub/."""
+    published = Path(torch.hub.get_dir()) / 'checkpoints'
+    if all((published / f).is_file() for f in ('resnet50-0676ba61.pth', 'dns_cg_student.pth')):
+        return
+    hub = ROOT / '.bench-hub'
+    if not (hub / 'checkpoints' / 'dns_selector_cg-fg_bin.pth').is_file():
+        from golden_weights import write_all
+        write_all(hub / 'checkpoints')
+    torch.hub.set_dir(str(hub))
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f', {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ''
+    return f'{cpu}, {os.cpu_count()} cores{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads'
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def update_readme(name: str, markdown: str) -> None:
+    """Replace the README's block between <!-- bench:NAME --> and <!-- /bench:NAME -->."""
+    text = README.read_text()
+    start, end = f'<!-- bench:{name} -->', f'<!-- /bench:{name} -->'
+    if start not in text:
+        print(f'README has no {start} block; not updated')
+        return
+    pattern = re.compile(re.escape(start) + '.*?' + re.escape(end), re.S)
+    README.write_text(pattern.sub(lambda _: f'{start}\n{markdown.strip()}\n{end}', text))
+    print(f'README block {name} updated')
+
+
+def markdown_table(header, rows) -> str:
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return '\n'.join(lines)
