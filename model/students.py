@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from .layers import Attention, Binarization, NetVLAD, VideoComparator, l2norm, valid_mask
-from .similarities import chamfer, pad_videos, region_similarity, stretch_to_min_frames
+from .similarities import chamfer, pad_videos, region_similarity, sign_similarity, stretch_to_min_frames
 
 
 class FineGrainedStudent(nn.Module):
@@ -27,9 +27,10 @@ class FineGrainedStudent(nn.Module):
         return self.binarization(x) if self.binarized else self.attention(x)
 
     def frame_similarity(self, query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        sim = region_similarity(query, targets)
+        if not self.binarized:
+            return region_similarity(query, targets)
         # Signs have norm sqrt(D) per vector: dividing by D brings dot products to [-1, 1].
-        return sim / self.dims if self.binarized else sim
+        return sign_similarity(query, targets) / self.dims
 
     def similarity(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
         """Video similarity of one indexed query [Tq, R, D] with each indexed target
