@@ -127,15 +127,13 @@ class DistillAndSelect(NNOperator):
         and cg_student similarity; one target (a float) or a list (an array)."""
         if not self.model_name.startswith('selector_'):
             raise ValueError(f'score is for the selectors; {self.model_name} has similarity() or nothing')
-        q = check_vector(np.reshape(np.asarray(query, dtype=np.float32), (1,)), 1, 'query selector value')[0]
+        q = check_vector(np.atleast_1d(np.asarray(query, dtype=np.float32)), 1, 'query selector value')[0]
         single = np.ndim(target) == 0
-        t = torch.as_tensor(np.atleast_1d(np.asarray(target, dtype=np.float32)))
-        c = torch.as_tensor(np.atleast_1d(np.asarray(coarse_similarity, dtype=np.float32)))
-        if t.ndim != 1 or c.shape != t.shape or len(t) == 0:
-            raise ValueError(f'expected targets and coarse similarities of the same length, '
-                             f'got shapes {list(t.shape)} and {list(c.shape)}')
-        if not (torch.isfinite(t).all() and torch.isfinite(c).all()):
-            raise ValueError('selector values and coarse similarities must be finite')
+        t = check_vector(np.atleast_1d(np.asarray(target, dtype=np.float32)), np.size(target), 'targets')
+        c = check_vector(np.atleast_1d(np.asarray(coarse_similarity, dtype=np.float32)), len(t),
+                         'coarse similarities (one per target)')
+        if len(t) == 0:
+            raise ValueError('expected at least one target, got an empty list')
         scores = self.model.score(q.to(self.device), t.to(self.device), c.to(self.device)).float().cpu().numpy()
         return float(scores[0]) if single else scores
 

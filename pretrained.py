@@ -5,7 +5,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Union
 from torch import nn
 
 from .model import CoarseGrainedStudent, FeatureExtractor, FineGrainedStudent, SelectorNetwork
-from .weights import load_into, load_state_dict, resolve
+from .weights import WeightsError, load_into, load_state_dict, resolve
 
 BACKBONE_FILE = 'resnet50-0676ba61.pth'
 PCA_FILE = 'pca_resnet50_vcdb_1M.pth'
@@ -48,8 +48,11 @@ def _load_published_feature_extractor(module: FeatureExtractor, hf_repo: Optiona
     backbone_path = resolve(BACKBONE_FILE, hf_repo=hf_repo)
     pca_path = resolve(PCA_FILE, hf_repo=hf_repo)
     pca = load_state_dict(pca_path)
-    if set(pca) != {'mean', 'V', 'd'}:
-        raise ValueError(f'{pca_path}: expected a PCA file with keys mean, V, d, got {sorted(pca)}')
+    dims, out_dims = module.pca.projection.shape
+    if (set(pca) != {'mean', 'V', 'd'} or pca['mean'].shape != (dims,) or pca['V'].ndim != 2
+            or pca['V'].shape[0] != dims or pca['d'].shape != pca['V'].shape[1:] or pca['d'].shape[0] < out_dims):
+        raise WeightsError(f'{pca_path} is not a PCA file: expected mean [{dims}], V [{dims}, K], d [K] with '
+                           f'K >= {out_dims}, got ' + ', '.join(f'{k} {list(v.shape)}' for k, v in pca.items()))
     # Check the backbone completely before touching the PCA, so no partial load.
     backbone = load_state_dict(backbone_path)
     load_into(module.backbone, backbone, str(backbone_path))

@@ -125,7 +125,7 @@ def test_similarity_and_score_belong_to_their_networks(operators, golden):
         operators('cg_student', feature_extractor=None).similarity(golden['cg_student_A'], [])
     with pytest.raises(ValueError, match=r'\[1024\]'):
         operators('cg_student', feature_extractor=None).similarity(golden['cg_student_A'], np.zeros(512))
-    with pytest.raises(ValueError, match='same length'):
+    with pytest.raises(ValueError, match='one per target'):
         operators('selector_att', feature_extractor=None).score(0.1, [0.1, 0.2], [0.5])
 
 
