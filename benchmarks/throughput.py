@@ -100,7 +100,7 @@ def main():
 
     golden = dict(np.load(package().__path__[0] + '/tests/data/golden.npz'))
     cosines, gaps = agreement(dns, golden, args.device)
-    print(f'bf16 vs fp32 region vectors: cosine min {cosines.min():.4f}, mean {cosines.mean():.4f}')
+    print(f'bf16 vs fp32 region vectors: cosine min {cosines.min():.6f}, mean {cosines.mean():.6f}')
     for student, gap in gaps.items():
         print(f'bf16 vs fp32 {student} similarity: max |difference| {gap:.4f}')
 
@@ -108,7 +108,7 @@ def main():
                             'ratio'], rows)
     text = (f'{table}\n\nOriginal operator approach (PIL resize per frame, whole video in one batch), fp32: '
             f'{original:.1f} frames/s. bf16 against fp32 on the reference frames: region-vector cosine min '
-            f'{cosines.min():.4f} (mean {cosines.mean():.4f}); largest similarity difference '
+            f'{cosines.min():.6f} (mean {cosines.mean():.6f}); largest similarity difference '
             + ', '.join(f'{s} {g:.4f}' for s, g in gaps.items())
             + f'.\n\n{n} frames of 360x640, batch size {bs}, {args.device}: {machine()}.')
     if not args.no_readme:
