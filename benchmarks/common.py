@@ -1,6 +1,5 @@
 """Shared by the benchmark scripts: the package, weights to time with, the machine,
 and writing results into the README."""
-import importlib
 import os
 import platform
 import re
@@ -12,13 +11,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / 'README.md'
-sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT / 'tests'))
 
-
-def package():
-    """This checkout, imported as a package (the way Towhee imports it)."""
-    return importlib.import_module(ROOT.name)
+from checkout import import_checkout as package  # noqa: E402  (this checkout, as Towhee imports it)
 
 
 def use_timing_weights() -> None:

@@ -7,19 +7,12 @@ import pytest
 import torch
 
 TESTS = Path(__file__).parent
-ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
-# The checkout is the package (as in Towhee's hub cache): import it by its folder's parent.
-sys.path.insert(0, str(ROOT.parent))
 
+from checkout import PACKAGE, import_checkout  # noqa: E402,F401
 from golden_weights import write_all  # noqa: E402
 
-PACKAGE = ROOT.name
-
-
-def import_package():
-    import importlib
-    return importlib.import_module(PACKAGE)
+import_package = import_checkout
 
 
 @pytest.fixture(scope='session')
