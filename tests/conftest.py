@@ -13,6 +13,8 @@ from checkout import PACKAGE, import_checkout  # noqa: E402,F401
 from golden_weights import write_all  # noqa: E402
 
 import_package = import_checkout
+# Registered before any test module imports its submodules by name.
+import_checkout()
 
 
 @pytest.fixture(scope='session')
