@@ -1,6 +1,6 @@
 """The Towhee operator: decoded video frames in, a DnS representation out."""
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -120,6 +120,20 @@ class DistillAndSelect(NNOperator):
                               for i in range(0, len(targets), TARGETS_PER_BATCH)])
         sims = sims.float().cpu().numpy()
         return float(sims[0]) if single else sims
+
+    @torch.inference_mode()
+    def similarity_maps(self, query: Any, target: Any) -> Tuple[np.ndarray, np.ndarray]:
+        """What an fg student's similarity of one pair is made of: the frame-to-frame
+        similarity matrix [Tq, Tt] and the comparator's output [Tq/4, Tt/4], whose
+        Chamfer similarity is ``similarity(query, target)`` (videos shorter than 4
+        frames are stretched first)."""
+        if not self.model_name.startswith('fg_'):
+            raise ValueError(f'similarity_maps is for the fg students, not {self.model_name}')
+        q = check_features(query, 'query').to(self.device)
+        t = check_features(target, 'target').to(self.device)
+        frames, out, sizes = self.model.compare(q, [t])
+        rows, cols = sizes[0].tolist()
+        return frames[0].float().cpu().numpy(), out[0, :rows, :cols].float().cpu().numpy()
 
     @torch.inference_mode()
     def score(self, query: Any, target: Any, coarse_similarity: Any) -> Union[float, np.ndarray]:

@@ -4,7 +4,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .layers import Attention, Binarization, NetVLAD, VideoComparator, l2norm, valid_mask
+from .layers import (Attention, Binarization, NetVLAD, VideoComparator, comparator_output_sizes, l2norm,
+                     valid_mask)
 from .similarities import chamfer, pad_videos, region_similarity, sign_similarity, stretch_to_min_frames
 
 
@@ -35,6 +36,13 @@ class FineGrainedStudent(nn.Module):
     def similarity(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
         """Video similarity of one indexed query [Tq, R, D] with each indexed target
         [Ti, R, D]: a tensor [N], each value that of the pair alone."""
+        _, out, out_sizes = self.compare(query, targets)
+        return chamfer(out, valid_mask(out_sizes, out.shape[-2], out.shape[-1]))
+
+    def compare(self, query: torch.Tensor, targets: Sequence[torch.Tensor]):
+        """The two maps behind ``similarity``: frame-to-frame similarities [N, Tq, Tmax]
+        and the comparator's output [N, Tq/4, Tmax/4] (clamped to [-1, 1]), with the
+        valid output size [N, 2] of each target."""
         query = stretch_to_min_frames(query)
         padded, lengths = pad_videos([stretch_to_min_frames(t) for t in targets])
         sim = self.frame_similarity(query, padded)  # [N, Tq, Tmax]
@@ -42,7 +50,7 @@ class FineGrainedStudent(nn.Module):
         # Padded target frames are zero vectors: their cells are already 0, which is
         # what the comparator's zero padding shows a target alone.
         out = torch.clamp(self.visil_head(sim.unsqueeze(1), sizes), -1.0, 1.0).squeeze(1)
-        return chamfer(out, valid_mask(sizes // 4, out.shape[-2], out.shape[-1]))
+        return sim, out, comparator_output_sizes(sizes)
 
 
 class CoarseGrainedStudent(nn.Module):

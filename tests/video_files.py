@@ -8,10 +8,11 @@ import av
 import numpy as np
 
 
-def make_video(path, frames: np.ndarray, fps: int = 5, codec: str = 'libx264') -> Path:
+def make_video(path, frames: np.ndarray, fps: int = 5, codec: str = 'libx264', *, crf: int = 18) -> Path:
     """Encode ``frames`` (uint8 [T, H, W, 3] RGB, H and W even) into ``path``.
 
-    The container follows the file extension; an ``.mp4`` is written with ``+faststart``
+    ``crf``: x264's quality (18 near lossless, 35+ visibly degraded). The container
+    follows the file extension; an ``.mp4`` is written with ``+faststart``
     (index at the front) so that a truncated copy still opens.
     """
     path = Path(path)
@@ -28,7 +29,7 @@ def make_video(path, frames: np.ndarray, fps: int = 5, codec: str = 'libx264') -
         stream.pix_fmt = 'yuv420p'
         stream.time_base = Fraction(1, fps)
         if codec == 'libx264':
-            stream.options = {'crf': '18', 'preset': 'veryfast', 'g': str(2 * fps)}
+            stream.options = {'crf': str(crf), 'preset': 'veryfast', 'g': str(2 * fps)}
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
             frame.pts = i
@@ -63,3 +64,70 @@ def moving_scene(n_frames: int, height: int, width: int, seed: int = 0) -> np.nd
         img[:, bar:bar + max(2, width // 20)] = 255
         out[t] = np.clip(img, 0, 255).astype(np.uint8)
     return out
+
+
+def make_video_with_pts(path, frames: np.ndarray, pts_ms, *, rotation=None) -> Path:
+    """Encode ``frames`` (uint8 [T, H, W, 3], even sizes) with libx264 at the given
+    presentation times in milliseconds (any increasing sequence: variable frame rate).
+    ``rotation``: counter-clockwise degrees written as the stream's display matrix
+    (PyAV's ``set_display_rotation``), as phones do for portrait videos."""
+    path = Path(path)
+    frames = np.asarray(frames)
+    assert frames.dtype == np.uint8 and frames.ndim == 4 and len(pts_ms) == len(frames)
+    _, height, width, _ = frames.shape
+    time_base = Fraction(1, 1000)
+    options = {'movflags': '+faststart'} if path.suffix.lower() in ('.mp4', '.mov') else {}
+    with av.open(str(path), mode='w', options=options) as container:
+        stream = container.add_stream('libx264', rate=25)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = 'yuv420p'
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base  # else the encoder rounds to 1/rate
+        stream.options = {'crf': '18', 'preset': 'veryfast'}
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for rgb, pts in zip(frames, pts_ms):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
+            frame.pts = int(pts)
+            frame.time_base = time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def make_audio(path, seconds: float = 1.0, codec: str = 'aac', rate: int = 44100) -> Path:
+    """An audio-only file (a 440 Hz sine); the container follows the extension
+    (``.m4a`` with ``aac``, ``.wav`` with ``pcm_s16le``)."""
+    path = Path(path)
+    fmt = 'fltp' if codec == 'aac' else 's16'
+    with av.open(str(path), mode='w') as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = 'mono'
+        n = int(seconds * rate)
+        wave = 0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)
+        samples = wave.astype(np.float32) if fmt == 'fltp' else (wave * 32767).astype(np.int16)
+        chunk = 1024
+        for start in range(0, n, chunk):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + chunk], format=fmt, layout='mono')
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def set_mp4_display_matrix(path, matrix) -> Path:
+    """Overwrite the first track header's (``tkhd``) 3x3 display matrix of an MP4 made by
+    :func:`make_video` in place: ``matrix`` is (a, b, c, d) in 16.16 fixed point units
+    (1 = identity's 0x10000), e.g. (0, 1, -1, 0) for a phone's portrait video (players
+    turn it 90 degrees clockwise)."""
+    import struct
+    path = Path(path)
+    data = path.read_bytes()
+    identity = struct.pack('>9i', 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    at = data.find(identity, data.find(b'tkhd'))
+    if at < 0:
+        raise ValueError(f'no identity tkhd matrix in {path}')
+    a, b, c, d = (int(v * 0x10000) for v in matrix)
+    patched = struct.pack('>9i', a, b, 0, c, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(data[:at] + patched + data[at + len(identity):])
+    return path

@@ -1,0 +1,244 @@
+"""The `dns` command: index a collection of videos, search it, find its duplicates,
+evaluate it against a ground truth, and look at one pair."""
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence
+
+from .index import DEFAULT_INDEX, IndexSettingsError, VideoIndex
+
+log = logging.getLogger('dns')
+VIDEO_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts',
+                  '.m2ts', '.mts', '.3gp', '.ogv', '.vob', '.mxf'}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format='dns: %(message)s', level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return args.run(args)
+    except (IndexSettingsError, ValueError) as error:
+        print(f'dns {args.command}: error: {error}', file=sys.stderr)
+        return 2
+    except Exception as error:  # a clear line, not a traceback, for what users can fix
+        from ..video_decode import VideoDecodeError
+        from ..weights import WeightsError
+        from .fine_store import CorruptFeaturesError
+        from .vector_store import VectorStoreError
+        if isinstance(error, (VideoDecodeError, WeightsError, CorruptFeaturesError, VectorStoreError)):
+            print(f'dns {args.command}: error: {error}', file=sys.stderr)
+            return 1
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--index', default=DEFAULT_INDEX, metavar='DIR',
+                        help=f'the folder of the index (default: ./{DEFAULT_INDEX})')
+    common.add_argument('--milvus-uri', help='a Milvus server or cluster for the coarse vectors, e.g. '
+                        'http://host:19530 (default: a Milvus Lite database inside the index folder); '
+                        'recorded in the index when it is made')
+    common.add_argument('--milvus-token', default=os.environ.get('DNS_MILVUS_TOKEN'),
+                        help='Milvus token, "user:password" or an API key (default: $DNS_MILVUS_TOKEN)')
+    common.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
+    common.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'],
+                        help='autocast of the feature extractor (default: fp32)')
+    common.add_argument('--batch-size', type=int, default=32, help='frames per batch (default: 32)')
+    common.add_argument('-v', '--verbose', action='store_true')
+
+    parser = argparse.ArgumentParser(prog='dns', description=__doc__)
+    commands = parser.add_subparsers(dest='command', required=True)
+
+    p = commands.add_parser('index', parents=[common], help='index video files and folders (recursive)')
+    p.add_argument('paths', nargs='+', metavar='PATH')
+    p.add_argument('--fine', choices=['att', 'bin'], help='the fine-grained student, chosen when the index is '
+                   'made (default: att)')
+    p.add_argument('--fine-dtype', choices=['float16', 'float32'],
+                   help='storage of fg_att features (default: float16; fg_bin is always 1 bit per element)')
+    p.add_argument('--time-step', type=float, help='seconds between sampled frames, chosen when the index is made '
+                   '(default: 1)')
+    p.add_argument('--shard', type=_shard, default=(0, 1), metavar='I/N',
+                   help='index only the I-th of N equal shares of the files (0-based), for parallel processes')
+    p.add_argument('--strict', action='store_true', help='exit with status 1 when a file fails')
+    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    p.set_defaults(run=run_index)
+
+    p = commands.add_parser('search', parents=[common], help='the videos most similar to a query video')
+    p.add_argument('query', metavar='QUERY_VIDEO')
+    p.add_argument('-k', type=int, default=10, help='results to show (default: 10)')
+    p.add_argument('--rerank', type=float, default=0.1, help='fraction of the candidates, chosen by the selector, '
+                   're-ranked by the fine-grained student (default: 0.1)')
+    p.add_argument('--candidates', type=int, default=1000,
+                   help='nearest videos by coarse similarity that the selector considers (default: 1000)')
+    p.add_argument('--json', action='store_true', help='machine-readable output')
+    p.set_defaults(run=run_search)
+
+    p = commands.add_parser('dedup', parents=[common], help='groups of near-duplicate videos in the index')
+    p.add_argument('--threshold', type=float, default=0.75,
+                   help='least score of a duplicate pair (default: 0.75, i.e. fg similarity 0.5)')
+    p.add_argument('--rerank', type=float, default=1.0, help='fraction of each video\'s neighbours scored by the '
+                   'fine-grained student (default: 1, all)')
+    p.add_argument('--neighbours', type=int, default=100, help='nearest videos considered per video (default: 100)')
+    out = p.add_mutually_exclusive_group()
+    out.add_argument('--json', action='store_true', help='groups as JSON')
+    out.add_argument('--csv', action='store_true', help='groups as CSV: group,path')
+    p.set_defaults(run=run_dedup)
+
+    p = commands.add_parser('evaluate', parents=[common], help='mAP and time per query at re-rank fractions '
+                            '0%%, 5%%, ..., 100%%')
+    p.add_argument('ground_truth', metavar='GROUND_TRUTH',
+                   help='JSON: {"query.mp4": ["copy1.mp4", ...], ...}, paths relative to this file')
+    p.add_argument('--candidates', type=int, help='nearest videos considered per query (default: the whole index)')
+    p.add_argument('--plot', default='dns-evaluate.png', help='the PNG of the curve (default: dns-evaluate.png)')
+    p.add_argument('--json', action='store_true', help='machine-readable output')
+    p.set_defaults(run=run_evaluate)
+
+    p = commands.add_parser('show', parents=[common], help='heatmap of the fine-grained similarity of two videos')
+    p.add_argument('query', metavar='QUERY')
+    p.add_argument('target', metavar='TARGET')
+    p.add_argument('--out', default='dns-show.png', help='the PNG to write (default: dns-show.png)')
+    p.set_defaults(run=run_show)
+    return parser
+
+
+def _shard(text: str):
+    try:
+        i, n = (int(x) for x in text.split('/'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected I/N, e.g. 0/4, got {text!r}')
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f'expected 0 <= I < N, got {text!r}')
+    return i, n
+
+
+def _open(args, create: bool = False, **settings) -> VideoIndex:
+    return VideoIndex(args.index, create=create, milvus_uri=args.milvus_uri, milvus_token=args.milvus_token,
+                      **settings)
+
+
+def _models(index: VideoIndex, args):
+    return index.make_models(device=args.device, precision=args.precision, batch_size=args.batch_size)
+
+
+def find_videos(paths: Sequence[str]) -> Iterator[str]:
+    """Files given by name (whatever their suffix), and the video files under folders."""
+    for given in paths:
+        if os.path.isdir(given):
+            for root, dirs, files in os.walk(given):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+                        yield os.path.join(root, name)
+        else:
+            yield given
+
+
+def run_index(args) -> int:
+    from tqdm import tqdm
+
+    from ..video_decode import VideoDecodeError
+    files = list(find_videos(args.paths))
+    shard, shards = args.shard
+    files = files[shard::shards]
+    fine_dtype = 'bits' if args.fine == 'bin' else args.fine_dtype
+    with _open(args, create=True, fine=args.fine, fine_dtype=fine_dtype, time_step=args.time_step) as index:
+        index.fine_store.remove_leftovers()
+        models = _models(index, args)
+        counts = {'indexed': 0, 'skipped': 0, 'failed': 0}
+        frames = 0
+        start = time.perf_counter()
+        with tqdm(total=len(files), unit='video', disable=args.no_progress, position=0) as videos, \
+                tqdm(unit='frame', disable=args.no_progress, position=1) as frame_bar:
+            for path in files:
+                try:
+                    result = index.add(path, models, on_frame=frame_bar.update)
+                except VideoDecodeError as error:
+                    counts['failed'] += 1
+                    tqdm.write(f'dns index: failed: {error}', file=sys.stderr)
+                else:
+                    counts[result.status] += 1
+                    frames += result.frames if result.status == 'indexed' else 0
+                    log.info('%s %s (%d frames)', result.status, path, result.frames)
+                videos.update()
+        index.sync()
+        print(f'indexed {counts["indexed"]} videos ({frames} frames), {counts["skipped"]} already indexed, '
+              f'{counts["failed"]} failed, in {time.perf_counter() - start:.1f} s; the index holds {len(index)} '
+              f'videos ({index.settings.fine} student)')
+    return 1 if args.strict and counts['failed'] else 0
+
+
+def run_search(args) -> int:
+    from .search import search
+    with _open(args) as index:
+        models = _models(index, args)
+        query = _query_representation(index, models, args.query)
+        matches = search(index, models, query, k=args.k, rerank=args.rerank, candidates=args.candidates)
+    if args.json:
+        print(json.dumps({'query': args.query, 'rerank': args.rerank,
+                          'results': [m.as_dict() for m in matches]}, indent=2))
+        return 0
+    print(f'{"rank":>4}  {"score":>7}  {"coarse":>7}  {"selector":>8}  {"fine":>7}  path')
+    for m in matches:
+        fine = '-' if m.fine_similarity is None else f'{m.fine_similarity:7.4f}'
+        print(f'{m.rank:>4}  {m.score:7.4f}  {m.coarse_similarity:7.4f}  {m.selector_score:8.4f}  {fine:>7}  {m.path}')
+    return 0
+
+
+def _query_representation(index, models, path):
+    from .show import representation_of
+    return representation_of(index, models, path)
+
+
+def run_dedup(args) -> int:
+    from .dedup import find_duplicates
+    with _open(args) as index:
+        groups = find_duplicates(index, _models(index, args), threshold=args.threshold, rerank=args.rerank,
+                                 neighbours=args.neighbours)
+    if args.json:
+        print(json.dumps({'threshold': args.threshold, 'groups': [g.as_dict() for g in groups]}, indent=2))
+    elif args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(['group', 'path'])
+        for number, group in enumerate(groups, 1):
+            writer.writerows([number, path] for path in group.videos)
+    else:
+        for number, group in enumerate(groups, 1):
+            print(f'group {number} ({len(group.videos)} videos):')
+            for path in group.videos:
+                print(f'  {path}')
+        print(f'{len(groups)} groups of near-duplicates, {sum(len(g.videos) for g in groups)} videos')
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from .evaluate import evaluate, load_ground_truth, plot_curve
+    ground_truth = load_ground_truth(args.ground_truth)
+    with _open(args) as index:
+        curve = evaluate(index, _models(index, args), ground_truth, candidates=args.candidates)
+    plot_curve(curve, args.plot)
+    if args.json:
+        print(json.dumps({'queries': len(ground_truth), 'plot': args.plot,
+                          'curve': [vars(p) for p in curve]}, indent=2))
+        return 0
+    print(f'{"re-ranked":>9}  {"mAP":>6}  {"ms/query":>8}')
+    for p in curve:
+        print(f'{100 * p.fraction:>8.0f}%  {p.mean_ap:6.4f}  {1000 * p.seconds_per_query:8.1f}')
+    print(f'{len(ground_truth)} queries; plot: {args.plot}')
+    return 0
+
+
+def run_show(args) -> int:
+    from .show import draw_pair
+    with _open(args) as index:
+        similarity = draw_pair(index, _models(index, args), args.query, args.target, args.out)
+    print(f'fg similarity {similarity:.4f}: {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

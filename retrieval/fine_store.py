@@ -1,0 +1,114 @@
+"""Fine-grained features on disk: one file per video, written atomically, checked on
+every read."""
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+REGIONS, DIMS = 9, 512
+# How each kind of fine representation is stored. fg_bin's values are signs: one bit
+# each. fg_att's are floats: float16 halves the disk and reading cost.
+FINE_DTYPES = ('bits', 'float16', 'float32')
+
+
+class CorruptFeaturesError(RuntimeError):
+    """A fine-feature file that is missing or does not hold what the catalog recorded."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        super().__init__(f'fine features {path} are unusable: {reason}; index the video again to repair it')
+
+
+def encode(fine: np.ndarray, dtype: str) -> bytes:
+    if dtype == 'bits':
+        return np.packbits(fine > 0, axis=None).tobytes()
+    return np.ascontiguousarray(fine, dtype=dtype).tobytes()
+
+
+def decode(data: bytes, frames: int, dtype: str) -> np.ndarray:
+    if dtype == 'bits':
+        bits = np.unpackbits(np.frombuffer(data, np.uint8))
+        return (bits.astype(np.float32) * 2 - 1).reshape(frames, REGIONS, DIMS)
+    return np.frombuffer(data, dtype).astype(np.float32).reshape(frames, REGIONS, DIMS)
+
+
+def encoded_size(frames: int, dtype: str) -> int:
+    elements = frames * REGIONS * DIMS
+    return elements // 8 if dtype == 'bits' else elements * np.dtype(dtype).itemsize
+
+
+class FineStore:
+    """``folder/ab/abcdef....<dtype>``: the file of video ``abcdef...``."""
+
+    def __init__(self, folder: Path, dtype: str):
+        if dtype not in FINE_DTYPES:
+            raise ValueError(f'fine dtype must be one of {", ".join(FINE_DTYPES)}, got {dtype!r}')
+        self.folder = Path(folder)
+        self.dtype = dtype
+
+    def path(self, video_id: str) -> Path:
+        return self.folder / video_id[:2] / f'{video_id}.{self.dtype}'
+
+    def write(self, video_id: str, fine: np.ndarray) -> str:
+        """Store ``fine`` [T, 9, 512]; return the sha256 of the bytes, which the catalog
+        records so that a read can tell a damaged file."""
+        data = encode(fine, self.dtype)
+        path = self.path(video_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The pid in the name keeps parallel indexers apart, and tells a dead one's leftovers.
+        tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+        try:
+            with open(tmp, 'wb') as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return hashlib.sha256(data).hexdigest()
+
+    def read(self, video_id: str, frames: int, sha256: str) -> np.ndarray:
+        """The fine representation [T, 9, 512] float32 of a committed video."""
+        path = self.path(video_id)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise CorruptFeaturesError(path, f'cannot be read ({error.strerror or error})') from error
+        expected = encoded_size(frames, self.dtype)
+        if len(data) != expected:
+            raise CorruptFeaturesError(path, f'{len(data)} bytes instead of {expected}')
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise CorruptFeaturesError(path, 'content differs from what was written (sha256 mismatch)')
+        return decode(data, frames, self.dtype)
+
+    def is_intact(self, video_id: str, frames: int, sha256: str) -> bool:
+        try:
+            self.read(video_id, frames, sha256)
+        except CorruptFeaturesError:
+            return False
+        return True
+
+    def remove(self, video_id: str) -> None:
+        self.path(video_id).unlink(missing_ok=True)
+
+    def remove_leftovers(self) -> int:
+        """Delete temporary files of indexers that died mid-write; return how many."""
+        removed = 0
+        for tmp in self.folder.glob('*/.*.tmp'):
+            pid = tmp.name.rsplit('.', 2)[-2]
+            if not (pid.isdigit() and _alive(int(pid))):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,226 @@
+"""One DnS index: a folder with the catalog, the fine-grained features and (by
+default) the Milvus Lite database of the coarse vectors."""
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..video_decode import VideoDecodeError, VideoDecoder
+from .catalog import Catalog
+from .fine_store import FineStore
+from .representation import FINE_STUDENTS, DnSModels, VideoRepresentation
+from .vector_store import CoarseVectors
+
+DEFAULT_INDEX = 'dns-index'
+FORMAT_VERSION = '1'
+CATALOG_FILE = 'catalog.sqlite'
+LITE_FILE = 'milvus.db'
+SYNC_BATCH = 1000
+DEFAULT_FINE_DTYPE = {'att': 'float16', 'bin': 'bits'}
+
+
+class IndexSettingsError(ValueError):
+    """An index that does not exist, or a setting that contradicts the index's own."""
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    fine: str            # the fine-grained student: 'att' or 'bin'
+    fine_dtype: str      # 'bits' (bin), 'float16' or 'float32' (att)
+    time_step: float     # seconds between sampled frames
+    collection: str      # the Milvus collection of this index
+    milvus_uri: str      # '' for the Milvus Lite database inside the folder
+
+
+@dataclass(frozen=True)
+class AddResult:
+    status: str          # 'indexed', 'skipped' (content already indexed)
+    video_id: str
+    frames: int
+
+
+class VideoIndex:
+    """Open (or, with ``create=True``, make) the index in ``folder``.
+
+    Settings given for an existing index must match those it was made with; settings
+    left None take the index's own (or the defaults, for a new index).
+    """
+
+    def __init__(self, folder, *, create: bool = False, fine: Optional[str] = None,
+                 fine_dtype: Optional[str] = None, time_step: Optional[float] = None,
+                 milvus_uri: Optional[str] = None, milvus_token: Optional[str] = None,
+                 collection: Optional[str] = None):
+        self.folder = Path(folder)
+        catalog_path = self.folder / CATALOG_FILE
+        if not catalog_path.is_file() and not create:
+            raise IndexSettingsError(f'no index in {self.folder}: make one with `dns index --index {self.folder} '
+                                     'VIDEOS...`')
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(catalog_path)
+        self.settings = self._settle(fine, fine_dtype, time_step, milvus_uri, collection)
+        self.fine_store = FineStore(self.folder / 'fine', self.settings.fine_dtype)
+        self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
+        self._vectors: Optional[CoarseVectors] = None
+
+    def _settle(self, fine, fine_dtype, time_step, milvus_uri, collection) -> IndexSettings:
+        meta = self.catalog.meta()
+        given = {'fine': fine, 'fine_dtype': fine_dtype, 'time_step': time_step, 'milvus_uri': milvus_uri,
+                 'collection': collection}
+        if meta:
+            if meta.get('format') != FORMAT_VERSION:
+                raise IndexSettingsError(f'{self.folder} holds an index of format {meta.get("format")}, '
+                                         f'this version reads format {FORMAT_VERSION}')
+            settings = IndexSettings(meta['fine'], meta['fine_dtype'], float(meta['time_step']),
+                                     meta['collection'], meta['milvus_uri'])
+            for name, value in given.items():
+                if value is not None and value != getattr(settings, name):
+                    raise IndexSettingsError(f'the index in {self.folder} was made with {name} = '
+                                             f'{getattr(settings, name)!r}, not {value!r}')
+            return settings
+        fine = fine or 'att'
+        if fine not in FINE_STUDENTS:
+            raise IndexSettingsError(f'fine must be one of {", ".join(FINE_STUDENTS)}, got {fine!r}')
+        fine_dtype = fine_dtype or DEFAULT_FINE_DTYPE[fine]
+        allowed = ('bits',) if fine == 'bin' else ('float16', 'float32')
+        if fine_dtype not in allowed:
+            raise IndexSettingsError(f'fine {fine!r} is stored as {" or ".join(allowed)}, not {fine_dtype!r}')
+        time_step = 1.0 if time_step is None else float(time_step)
+        if not time_step > 0:
+            raise IndexSettingsError(f'time_step must be positive, got {time_step}')
+        settings = IndexSettings(fine, fine_dtype, time_step, collection or f'dns_{uuid.uuid4().hex}',
+                                 milvus_uri or '')
+        self.catalog.set_meta({'format': FORMAT_VERSION, 'fine': settings.fine, 'fine_dtype': settings.fine_dtype,
+                               'time_step': repr(settings.time_step), 'collection': settings.collection,
+                               'milvus_uri': settings.milvus_uri})
+        return settings
+
+    def __len__(self) -> int:
+        return self.catalog.count()
+
+    def close(self) -> None:
+        if self._vectors is not None:
+            self._vectors.close()
+            self._vectors = None
+        self.catalog.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def make_models(self, device: Optional[str] = None, precision: str = 'fp32', batch_size: int = 32) -> DnSModels:
+        """The networks this index was made with (its fine student and selector)."""
+        return DnSModels(self.settings.fine, device=device, precision=precision, batch_size=batch_size)
+
+    def decoder(self) -> VideoDecoder:
+        return VideoDecoder(time_step=self.settings.time_step)
+
+    # --- writing
+    def add(self, path, models: DnSModels, on_frame: Optional[Callable[[], None]] = None) -> AddResult:
+        """Index one video file; a file whose content is already indexed only adds its
+        path. Raises VideoDecodeError (with the path and the reason) for a file that
+        cannot be read or decoded; the index is then unchanged."""
+        given = os.fspath(path)
+        abspath = os.path.abspath(given)
+        video_id = file_sha256(given)
+        record = self.catalog.video(video_id)
+        if record is not None and self.fine_store.is_intact(video_id, record.frames, record.fine_sha256):
+            if self.catalog.video_id_of_path(abspath) != video_id:
+                self._drop_files(self.catalog.add_path(video_id, abspath, given))
+            return AddResult('skipped', video_id, record.frames)
+        representation = self.represent_file(given, models, on_frame)
+        fine_sha256 = self.fine_store.write(video_id, representation.fine)
+        orphan = self.catalog.commit_video(video_id, representation.frames, representation.selector,
+                                           representation.coarse, fine_sha256, abspath, given)
+        self._drop_files(orphan)
+        return AddResult('indexed', video_id, representation.frames)
+
+    def represent_file(self, path, models: DnSModels,
+                       on_frame: Optional[Callable[[], None]] = None) -> VideoRepresentation:
+        """Decode a video at the index's time step and represent it (not stored)."""
+        if models.fine != self.settings.fine:
+            raise IndexSettingsError(f'the index uses the {self.settings.fine} student, the models {models.fine}')
+        frames = self.decoder()(path)
+        if on_frame is not None:
+            frames = _counting(frames, on_frame)
+        try:
+            return models.represent(frames)
+        except ValueError as error:  # no frame in the sampled span, or frames unusable
+            raise VideoDecodeError(path, str(error)) from error
+
+    def _drop_files(self, orphan: Optional[str]) -> None:
+        if orphan is not None:
+            self.fine_store.remove(orphan)
+
+    # --- reading
+    def representation(self, video_id: str) -> VideoRepresentation:
+        """The stored representation of an indexed video (fine features checked)."""
+        record = self.catalog.video(video_id)
+        if record is None:
+            raise KeyError(f'video {video_id} is not in the index {self.folder}')
+        fine = self.fine_store.read(video_id, record.frames, record.fine_sha256)
+        return VideoRepresentation(fine=fine, coarse=self.catalog.coarse(video_id), selector=record.selector)
+
+    def video_id_of(self, path) -> Optional[str]:
+        """The id of an indexed file (by path), or None."""
+        return self.catalog.video_id_of_path(os.path.abspath(os.fspath(path)))
+
+    def vectors(self) -> CoarseVectors:
+        """The Milvus collection, brought up to date with the catalog."""
+        self.sync()
+        return self._vectors
+
+    def _open_vectors(self) -> CoarseVectors:
+        if self._vectors is None:
+            lite = not self.settings.milvus_uri
+            uri = str((self.folder / LITE_FILE).resolve()) if lite else self.settings.milvus_uri
+            self._vectors = CoarseVectors(uri, self.settings.collection, token=self._milvus_token, lite=lite)
+        return self._vectors
+
+    def sync(self) -> int:
+        """Copy committed videos Milvus lacks into it, drop removed ones; return how
+        many were copied. Vectors are flushed before they count as synced, and a
+        collection holding fewer than that (lost or replaced) is refilled."""
+        vectors = self._open_vectors()
+        removed = self.catalog.removed()
+        vectors.delete(removed)
+        if vectors.count() < self.catalog.synced_count():
+            self.catalog.mark_all_unsynced()
+        copied = 0
+        while rows := self.catalog.unsynced(SYNC_BATCH):
+            ids = [video_id for video_id, _ in rows]
+            vectors.upsert(ids, [vector for _, vector in rows])
+            vectors.flush()
+            self.catalog.mark_synced(ids)
+            copied += len(ids)
+        if removed:
+            vectors.flush()
+            self.catalog.forget_removed(removed)
+        return copied
+
+
+def file_sha256(path: str) -> str:
+    """The content hash that identifies a video, whatever its name."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, 'rb') as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError as error:
+        raise VideoDecodeError(path, 'no such file') from error
+    except IsADirectoryError as error:
+        raise VideoDecodeError(path, 'not a regular file') from error
+    except PermissionError as error:
+        raise VideoDecodeError(path, 'permission denied') from error
+    except OSError as error:
+        raise VideoDecodeError(path, f'cannot read ({error.strerror or error})') from error
+    return digest.hexdigest()
+
+
+def _counting(frames, on_frame):
+    for frame in frames:
+        on_frame()
+        yield frame

@@ -1,0 +1,51 @@
+"""The DnS networks an index needs, and what they make of one video."""
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..distill_and_select import DistillAndSelect
+
+# The fine-grained student chosen at index time, and the selector trained with it.
+FINE_STUDENTS: Dict[str, Tuple[str, str]] = {
+    'att': ('fg_att_student', 'selector_att'),
+    'bin': ('fg_bin_student', 'selector_bin'),
+}
+
+
+@dataclass
+class VideoRepresentation:
+    """Everything DnS keeps of a video: the fine-grained student's [T, 9, 512], the
+    coarse-grained student's unit vector [1024] and the selector's value."""
+    fine: np.ndarray
+    coarse: np.ndarray
+    selector: float
+
+    @property
+    def frames(self) -> int:
+        return len(self.fine)
+
+
+class DnSModels:
+    """The feature extractor (run once per video) and the three networks that index
+    its features: the fine student, the coarse student and the matching selector."""
+
+    def __init__(self, fine: str, device: Optional[str] = None, precision: str = 'fp32',
+                 batch_size: int = 32, hf_repo: Optional[str] = None):
+        if fine not in FINE_STUDENTS:
+            raise ValueError(f'fine must be one of {", ".join(FINE_STUDENTS)}, got {fine!r}')
+        self.fine = fine
+        fine_name, selector_name = FINE_STUDENTS[fine]
+        self.extractor = DistillAndSelect('feature_extractor', device=device, precision=precision,
+                                          batch_size=batch_size, hf_repo=hf_repo)
+        device = str(self.extractor.device)
+        self.fine_student = DistillAndSelect(fine_name, feature_extractor=None, device=device, hf_repo=hf_repo)
+        self.coarse_student = DistillAndSelect('cg_student', feature_extractor=None, device=device, hf_repo=hf_repo)
+        self.selector = DistillAndSelect(selector_name, feature_extractor=None, device=device, hf_repo=hf_repo)
+
+    def represent(self, frames: Any) -> VideoRepresentation:
+        """Frames of one video (a list or an iterator, consumed batch by batch) -> its
+        representation. Raises ValueError when there is no frame."""
+        features = self.extractor(frames)
+        return VideoRepresentation(fine=self.fine_student(features), coarse=self.coarse_student(features),
+                                   selector=float(self.selector(features)))

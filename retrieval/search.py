@@ -1,0 +1,82 @@
+"""DnS retrieval: coarse similarity over the whole index, the selector's choice of
+pairs, fine-grained re-ranking of the chosen ones."""
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import Collection, Dict, List, Optional
+
+import numpy as np
+
+from .fine_store import CorruptFeaturesError
+from .index import VideoIndex
+from .representation import DnSModels, VideoRepresentation
+
+log = logging.getLogger(__name__)
+DEFAULT_CANDIDATES = 1000
+
+
+@dataclass
+class Match:
+    rank: int
+    path: str                  # as given at index time
+    score: float               # what the ranking uses
+    coarse_similarity: float
+    selector_score: float
+    fine_similarity: Optional[float]  # the fg student's similarity, for re-ranked pairs
+    video_id: str
+
+    def as_dict(self) -> Dict:
+        return asdict(self)
+
+
+def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: Optional[int] = 10,
+           rerank: float = 0.1, candidates: Optional[int] = DEFAULT_CANDIDATES,
+           exclude_paths: Collection[str] = ()) -> List[Match]:
+    """The ``k`` best matches of ``query`` (None: all candidates).
+
+    1. The ``candidates`` videos nearest by cg similarity, from Milvus (None: the whole index).
+    2. The selector scores each (query, candidate) pair.
+    3. The top ``rerank`` fraction of the candidates by selector score take the fg
+       student's similarity rescaled to s/2 + 0.5; the others keep their cg similarity.
+    Files that share one content are separate matches with the same scores;
+    ``exclude_paths`` (e.g. the query's own file) are left out.
+    """
+    if not 0 <= rerank <= 1:
+        raise ValueError(f'rerank must be a fraction in [0, 1], got {rerank}')
+    if candidates is not None and candidates < 1:
+        raise ValueError(f'candidates must be positive, got {candidates}')
+    vectors = index.vectors()
+    limit = len(index) if candidates is None else candidates
+    hits = vectors.search(query.coarse, limit)
+    records = index.catalog.videos([video_id for video_id, _ in hits])
+    # Milvus may hold vectors the catalog no longer does (replaced files): skip them.
+    hits = [(video_id, similarity) for video_id, similarity in hits if video_id in records]
+    if not hits:
+        return []
+    ids = [video_id for video_id, _ in hits]
+    coarse = np.array([similarity for _, similarity in hits], np.float32)
+    selector = np.atleast_1d(models.selector.score(
+        query.selector, [records[i].selector for i in ids], coarse)).astype(np.float32)
+    fine: List[Optional[float]] = [None] * len(ids)
+    chosen = np.argsort(-selector, kind='stable')[:math.ceil(rerank * len(ids))]
+    targets, positions = [], []
+    for position in chosen:
+        try:
+            targets.append(index.representation(ids[position]).fine)
+            positions.append(position)
+        except CorruptFeaturesError as error:
+            log.warning('%s; it keeps its coarse similarity', error)
+    if targets:
+        for position, similarity in zip(positions, np.atleast_1d(models.fine_student.similarity(query.fine, targets))):
+            fine[position] = float(similarity)
+    scores = [coarse[i] if fine[i] is None else fine[i] / 2 + 0.5 for i in range(len(ids))]
+    paths = index.catalog.paths(ids)
+    excluded = {os.path.abspath(p) for p in exclude_paths}
+    matches = []
+    for i in sorted(range(len(ids)), key=lambda i: -scores[i]):
+        for path, abspath in paths.get(ids[i], []):
+            if abspath not in excluded:
+                matches.append(Match(len(matches) + 1, path, float(scores[i]), float(coarse[i]),
+                                     float(selector[i]), fine[i], ids[i]))
+    return matches if k is None else matches[:k]

@@ -1,0 +1,105 @@
+"""Coarse vectors in Milvus: a Milvus Lite folder inside the index by default, or any
+Milvus server or cluster by URI."""
+import logging
+import time
+from contextlib import contextmanager
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+COARSE_DIMS = 1024
+ID_LENGTH = 64
+# Milvus caps a search's limit (topk) at 16384.
+MAX_LIMIT = 16384
+LOCK_WAIT_S = 300
+
+
+class VectorStoreError(RuntimeError):
+    """Milvus cannot be reached or holds something else under the index's collection."""
+
+
+class CoarseVectors:
+    """One Milvus collection: primary key the video id, the cg_student vector, inner
+    product (the vectors are unit length: the cg similarity itself)."""
+
+    def __init__(self, uri: str, collection: str, token: Optional[str] = None, lite: bool = False):
+        from pymilvus import MilvusClient
+        self.uri, self.collection, self.lite = uri, collection, lite
+        self.client = _connect(MilvusClient, uri, token, lite)
+        if not self.client.has_collection(collection):
+            # Lite answers pymilvus's wait for the index with a logged (harmless) error.
+            with _quiet('grpc'):
+                self._create()
+        self.client.load_collection(collection)
+
+    def _create(self) -> None:
+        from pymilvus import DataType
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH)
+        schema.add_field('vector', DataType.FLOAT_VECTOR, dim=COARSE_DIMS)
+        params = self.client.prepare_index_params()
+        # Lite: exact search. A server picks its own index (AUTOINDEX) for scale.
+        params.add_index('vector', index_type='FLAT' if self.lite else 'AUTOINDEX', metric_type='IP')
+        self.client.create_collection(self.collection, schema=schema, index_params=params)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.lite:
+            # pymilvus keeps a Lite database open until the process exits; release it
+            # now so that other processes can use the index.
+            from milvus_lite.server_manager import server_manager_instance
+            server_manager_instance.release_server(self.uri)
+
+    def upsert(self, ids: Sequence[str], vectors: Sequence[np.ndarray]) -> None:
+        self.client.upsert(self.collection, [{'id': i, 'vector': np.asarray(v, np.float32).tolist()}
+                                             for i, v in zip(ids, vectors)])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.client.delete(self.collection, ids=list(ids))
+
+    def flush(self) -> None:
+        self.client.flush(self.collection)
+
+    def count(self) -> int:
+        # Strong: a server would otherwise answer from a possibly stale snapshot.
+        result = self.client.query(self.collection, filter='', output_fields=['count(*)'],
+                                   consistency_level='Strong')
+        return int(result[0]['count(*)'])
+
+    def search(self, vector: np.ndarray, limit: int) -> List[Tuple[str, float]]:
+        """(video id, cg similarity) of the ``limit`` nearest vectors, best first."""
+        limit = min(limit, MAX_LIMIT)
+        if limit < 1:
+            return []
+        hits = self.client.search(self.collection, data=[np.asarray(vector, np.float32).tolist()],
+                                  anns_field='vector', limit=limit, search_params={'metric_type': 'IP'})[0]
+        return [(hit['id'], float(hit['distance'])) for hit in hits]
+
+
+def _connect(client_class, uri: str, token: Optional[str], lite: bool):
+    """A Milvus Lite folder admits one process at a time (it holds a lock while open);
+    commands hold it for seconds, so a second process waits its turn."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            with _quiet('milvus_lite'), _quiet('pymilvus'):
+                return client_class(uri=uri, token=token or '')
+        except Exception as error:  # pymilvus wraps the Lite lock error in its own types
+            if not lite:
+                raise VectorStoreError(f'cannot connect to Milvus at {uri}: {error}') from error
+            if time.monotonic() > deadline:
+                raise VectorStoreError(f'the Milvus Lite database {uri} stayed in use by another process for '
+                                       f'{LOCK_WAIT_S} s ({error})') from error
+            time.sleep(0.5)
+
+
+@contextmanager
+def _quiet(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
