@@ -1,0 +1,95 @@
+"""The `dns` command as users run it: a subprocess of the command that setup installs
+in .venv/bin, on real video files, a real Milvus Lite database."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corpus import make_corpus
+
+DNS = Path(sys.executable).with_name('dns')
+
+
+def dns(*args, cwd, expect=0, timeout=300):
+    result = subprocess.run([str(DNS), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == expect, f'exit {result.returncode}\n{result.stdout}\n{result.stderr}'
+    return result
+
+
+@pytest.fixture(scope='module')
+def workdir(hub_dir, tmp_path_factory):
+    """A folder with videos/ (one original, its copies, unrelated videos, a broken file)
+    indexed with the bin student; paths are given relative to it."""
+    root = tmp_path_factory.mktemp('cli')
+    corpus = make_corpus(root / 'videos', originals=1, unrelated=2)
+    (root / 'videos' / 'broken.mp4').write_bytes(b'not a video at all')
+    result = dns('index', '--fine', 'bin', '--no-progress', 'videos', cwd=root)
+    return root, corpus, result
+
+
+def test_index_summary_and_failures(workdir):
+    root, corpus, result = workdir
+    assert 'indexed 10 videos' in result.stdout and '1 failed' in result.stdout  # 11 files share 10 contents
+    assert 'bin student' in result.stdout
+    assert 'broken.mp4' in result.stderr and 'cannot decode video' in result.stderr
+    again = dns('index', '--no-progress', '--strict', 'videos', cwd=root, expect=1)
+    assert 'indexed 0 videos' in again.stdout and '11 already indexed' in again.stdout
+
+
+def test_search_json(workdir):
+    root, corpus, _ = workdir
+    out = json.loads(dns('search', 'videos/orig0.mp4', '--json', '-k', '5', cwd=root).stdout)
+    results = out['results']
+    assert [r['rank'] for r in results] == [1, 2, 3, 4, 5]
+    assert {r['path'] for r in results[:2]} == {'videos/orig0.mp4', 'videos/orig0_exact.mp4'}
+    assert set(results[0]) == {'rank', 'path', 'score', 'coarse_similarity', 'selector_score', 'fine_similarity',
+                               'video_id'}
+    text = dns('search', 'videos/orig0.mp4', '-k', '3', cwd=root).stdout.splitlines()
+    assert text[0].split() == ['rank', 'score', 'coarse', 'selector', 'fine', 'path'] and len(text) == 4
+
+
+def test_search_with_a_file_outside_the_index(workdir, tmp_path):
+    root, corpus, _ = workdir
+    outside = shutil.copy(corpus.copies[corpus.originals[0]]['reencoded'], tmp_path / 'query.mp4')
+    out = json.loads(dns('search', outside, '--json', '-k', '3', '--rerank', '0', cwd=root).stdout)
+    assert out['results'][0]['path'] == 'videos/orig0_reencoded.mp4'
+
+
+def test_dedup_json_and_csv(workdir):
+    root, _, _ = workdir
+    groups = json.loads(dns('dedup', '--json', '--threshold', '0.99', '--rerank', '0', cwd=root).stdout)['groups']
+    group = next(g for g in groups if 'videos/orig0.mp4' in g['videos'])
+    assert 'videos/orig0_exact.mp4' in group['videos']
+    assert {'a': 'videos/orig0.mp4', 'b': 'videos/orig0_exact.mp4', 'score': 1.0} in group['pairs']
+    rows = dns('dedup', '--csv', '--threshold', '0.99', '--rerank', '0', cwd=root).stdout.splitlines()
+    assert rows[0] == 'group,path' and len(rows) == 1 + sum(len(g['videos']) for g in groups)
+
+
+def test_evaluate_curve_and_plot(workdir):
+    root, corpus, _ = workdir
+    (root / 'gt.json').write_text(json.dumps({'videos/orig0.mp4': [
+        f'videos/{Path(p).name}' for p in corpus.copies[corpus.originals[0]].values()]}))
+    out = json.loads(dns('evaluate', 'gt.json', '--json', '--plot', 'curve.png', cwd=root).stdout)
+    assert [p['fraction'] for p in out['curve']] == [round(0.05 * i, 2) for i in range(21)]
+    assert all(0 < p['mean_ap'] <= 1 and p['seconds_per_query'] > 0 for p in out['curve'])
+    assert (root / 'curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_show_writes_a_heatmap(workdir):
+    root, _, _ = workdir
+    out = dns('show', 'videos/orig0.mp4', 'videos/orig0_flipped.mp4', '--out', 'pair.png', cwd=root).stdout
+    assert out.startswith('fg similarity ') and (root / 'pair.png').stat().st_size > 10_000
+
+
+def test_clear_errors(workdir, tmp_path):
+    root, _, _ = workdir
+    missing = dns('search', 'videos/orig0.mp4', '--index', tmp_path / 'none', cwd=root, expect=2)
+    assert 'no index in' in missing.stderr
+    other = dns('index', '--fine', 'att', 'videos', cwd=root, expect=2)
+    assert "made with fine = 'bin', not 'att'" in other.stderr
+    query = dns('search', 'videos/absent.mp4', cwd=root, expect=1)
+    assert 'absent.mp4' in query.stderr and 'no such file' in query.stderr

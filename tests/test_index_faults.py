@@ -1,0 +1,138 @@
+"""`dns index` killed with SIGKILL at random moments, again and again: every video
+committed before a kill survives it exactly once, nothing is half written, and a search
+running beside the indexer sees only committed videos. And memory over 500 videos."""
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from video_files import make_video, moving_scene
+
+DNS = Path(sys.executable).with_name('dns')
+KILLS = 20
+LOOP_BUDGET_S = 240
+
+
+def committed(index_dir: Path):
+    """(video rows, path rows) of the catalog as another process sees it."""
+    if not (index_dir / 'catalog.sqlite').exists():  # killed before it was made
+        return [], []
+    db = sqlite3.connect(f'file:{index_dir / "catalog.sqlite"}?mode=ro', uri=True, timeout=60)
+    try:
+        videos = db.execute('SELECT id, frames, fine_sha256 FROM videos').fetchall()
+        paths = db.execute('SELECT given, video_id FROM paths').fetchall()
+    except sqlite3.OperationalError:  # killed before the catalog's tables existed
+        return [], []
+    finally:
+        db.close()
+    return videos, paths
+
+
+def assert_consistent(index_dir: Path):
+    import hashlib
+    videos, paths = committed(index_dir)
+    ids = {v[0] for v in videos}
+    assert len(ids) == len(videos)
+    assert {video_id for _, video_id in paths} == ids  # every video has a path, every path a video
+    for video_id, frames, fine_sha256 in videos:
+        data = (index_dir / 'fine' / video_id[:2] / f'{video_id}.float16').read_bytes()
+        assert len(data) == frames * 9 * 512 * 2 and hashlib.sha256(data).hexdigest() == fine_sha256
+    return {given for given, _ in paths}
+
+
+@pytest.fixture
+def many_videos(tmp_path):
+    folder = tmp_path / 'videos'
+    folder.mkdir()
+    for i in range(40):
+        make_video(folder / f'v{i:02d}.mp4', moving_scene(6, 48, 64, seed=i), fps=2)
+    return folder
+
+
+@pytest.mark.slow
+def test_kill_9_loop_loses_nothing_and_leaves_nothing_half_written(hub_dir, many_videos, tmp_path):
+    index_dir = tmp_path / 'index'
+    rng = random.Random(7)
+    seen = set()
+    start = time.monotonic()
+    kills = 0
+    while kills < KILLS and time.monotonic() - start < LOOP_BUDGET_S:
+        process = subprocess.Popen([str(DNS), 'index', '--index', str(index_dir), '--no-progress', str(many_videos)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 7.0))
+        if kills == KILLS // 2:  # a search beside the indexer: committed videos only, each once
+            search = subprocess.run([str(DNS), 'search', '--index', str(index_dir), '--json', '-k', '100',
+                                     '--rerank', '0.5', str(many_videos / 'v00.mp4')],
+                                    capture_output=True, text=True, timeout=300)
+            if search.returncode == 0:
+                found = [r['path'] for r in json.loads(search.stdout)['results']]
+                assert len(found) == len(set(found))
+                assert set(found) <= assert_consistent(index_dir)
+            else:
+                assert 'no index in' in search.stderr, search.stderr
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+        now = assert_consistent(index_dir)
+        assert seen <= now, f'lost after kill {kills}: {sorted(seen - now)}'
+        seen = now
+    assert kills >= KILLS, f'only {kills} kills in {LOOP_BUDGET_S} s'
+    final = subprocess.run([str(DNS), 'index', '--index', str(index_dir), '--no-progress', str(many_videos)],
+                           capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    assert len(assert_consistent(index_dir)) == 40
+    assert not list((index_dir / 'fine').glob('*/.*.tmp'))
+    # Milvus holds every committed vector once, searchable.
+    search = subprocess.run([str(DNS), 'search', '--index', str(index_dir), '--json', '-k', '100', '--rerank', '0',
+                             str(many_videos / 'v05.mp4')], capture_output=True, text=True, timeout=300)
+    results = json.loads(search.stdout)['results']
+    assert len(results) == 40 and results[0]['path'].endswith('v05.mp4')
+
+
+RSS_SCRIPT = textwrap.dedent('''
+    import json, sys
+    from pathlib import Path
+    from distill_and_select.retrieval import VideoIndex
+    def rss_mb():
+        for line in open('/proc/self/status'):
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    index = VideoIndex(sys.argv[2], create=True)
+    models = index.make_models(device='cpu')
+    report = {}
+    for i, path in enumerate(sorted(Path(sys.argv[1]).glob('*.mp4')), 1):
+        index.add(str(path), models)
+        if i in (100, 300, 500):
+            report[i] = rss_mb()
+    index.sync()
+    report['videos'] = len(index)
+    print(json.dumps(report))
+''')
+
+
+@pytest.mark.slow
+def test_indexing_500_videos_keeps_flat_memory(hub_dir, tmp_path):
+    folder = tmp_path / 'videos'
+    folder.mkdir()
+    base = moving_scene(2, 32, 32, seed=0)
+    for i in range(500):
+        # One sampled frame each (1 s at 2 fps), all different.
+        frames = np.roll(base, i, axis=2)
+        frames[:, 0, 0], frames[:, 0, 1] = i % 256, i // 256
+        make_video(folder / f'{i:03d}.mp4', frames, fps=2)
+    result = subprocess.run([sys.executable, '-c', RSS_SCRIPT, str(folder), str(tmp_path / 'index')],
+                            capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"RSS after 100, 300, 500 videos: {report['100']:.0f}, {report['300']:.0f}, {report['500']:.0f} MB")
+    assert report['videos'] == 500
+    assert report['500'] - report['100'] < 60, report
