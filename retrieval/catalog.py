@@ -65,9 +65,15 @@ class Catalog:
     def meta(self) -> Dict[str, str]:
         return dict(self.db.execute('SELECT key, value FROM meta'))
 
-    def set_meta(self, values: Dict[str, str]) -> None:
+    def settle_meta(self, new: Dict[str, str]) -> Dict[str, str]:
+        """The index's settings, ``new`` recorded first if there are none yet: in one
+        transaction, so that processes creating one index in parallel agree."""
         with self.transaction():
-            self.db.executemany('INSERT OR REPLACE INTO meta VALUES (?, ?)', list(values.items()))
+            meta = dict(self.db.execute('SELECT key, value FROM meta'))
+            if not meta:
+                self.db.executemany('INSERT INTO meta VALUES (?, ?)', list(new.items()))
+                meta = dict(new)
+        return meta
 
     # --- videos
     def commit_video(self, video_id: str, frames: int, selector: float, coarse: np.ndarray,

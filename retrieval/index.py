@@ -5,7 +5,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 from ..video_decode import VideoDecodeError, VideoDecoder
 from .catalog import Catalog
@@ -65,35 +65,18 @@ class VideoIndex:
         self._vectors: Optional[CoarseVectors] = None
 
     def _settle(self, fine, fine_dtype, time_step, milvus_uri, collection) -> IndexSettings:
-        meta = self.catalog.meta()
+        meta = self.catalog.settle_meta(_new_settings(fine, fine_dtype, time_step, milvus_uri, collection))
+        if meta.get('format') != FORMAT_VERSION:
+            raise IndexSettingsError(f'{self.folder} holds an index of format {meta.get("format")}, '
+                                     f'this version reads format {FORMAT_VERSION}')
+        settings = IndexSettings(meta['fine'], meta['fine_dtype'], float(meta['time_step']), meta['collection'],
+                                 meta['milvus_uri'])
         given = {'fine': fine, 'fine_dtype': fine_dtype, 'time_step': time_step, 'milvus_uri': milvus_uri,
                  'collection': collection}
-        if meta:
-            if meta.get('format') != FORMAT_VERSION:
-                raise IndexSettingsError(f'{self.folder} holds an index of format {meta.get("format")}, '
-                                         f'this version reads format {FORMAT_VERSION}')
-            settings = IndexSettings(meta['fine'], meta['fine_dtype'], float(meta['time_step']),
-                                     meta['collection'], meta['milvus_uri'])
-            for name, value in given.items():
-                if value is not None and value != getattr(settings, name):
-                    raise IndexSettingsError(f'the index in {self.folder} was made with {name} = '
-                                             f'{getattr(settings, name)!r}, not {value!r}')
-            return settings
-        fine = fine or 'att'
-        if fine not in FINE_STUDENTS:
-            raise IndexSettingsError(f'fine must be one of {", ".join(FINE_STUDENTS)}, got {fine!r}')
-        fine_dtype = fine_dtype or DEFAULT_FINE_DTYPE[fine]
-        allowed = ('bits',) if fine == 'bin' else ('float16', 'float32')
-        if fine_dtype not in allowed:
-            raise IndexSettingsError(f'fine {fine!r} is stored as {" or ".join(allowed)}, not {fine_dtype!r}')
-        time_step = 1.0 if time_step is None else float(time_step)
-        if not time_step > 0:
-            raise IndexSettingsError(f'time_step must be positive, got {time_step}')
-        settings = IndexSettings(fine, fine_dtype, time_step, collection or f'dns_{uuid.uuid4().hex}',
-                                 milvus_uri or '')
-        self.catalog.set_meta({'format': FORMAT_VERSION, 'fine': settings.fine, 'fine_dtype': settings.fine_dtype,
-                               'time_step': repr(settings.time_step), 'collection': settings.collection,
-                               'milvus_uri': settings.milvus_uri})
+        for name, value in given.items():
+            if value is not None and value != getattr(settings, name):
+                raise IndexSettingsError(f'the index in {self.folder} was made with {name} = '
+                                         f'{getattr(settings, name)!r}, not {value!r}')
         return settings
 
     def __len__(self) -> int:
@@ -200,6 +183,22 @@ class VideoIndex:
             vectors.flush()
             self.catalog.forget_removed(removed)
         return copied
+
+
+def _new_settings(fine, fine_dtype, time_step, milvus_uri, collection) -> Dict[str, str]:
+    """The settings of a new index, defaults filled in and checked, as catalog values."""
+    fine = fine or 'att'
+    if fine not in FINE_STUDENTS:
+        raise IndexSettingsError(f'fine must be one of {", ".join(FINE_STUDENTS)}, got {fine!r}')
+    fine_dtype = fine_dtype or DEFAULT_FINE_DTYPE[fine]
+    allowed = ('bits',) if fine == 'bin' else ('float16', 'float32')
+    if fine_dtype not in allowed:
+        raise IndexSettingsError(f'fine {fine!r} is stored as {" or ".join(allowed)}, not {fine_dtype!r}')
+    time_step = 1.0 if time_step is None else float(time_step)
+    if not time_step > 0:
+        raise IndexSettingsError(f'time_step must be positive, got {time_step}')
+    return {'format': FORMAT_VERSION, 'fine': fine, 'fine_dtype': fine_dtype, 'time_step': repr(time_step),
+            'collection': collection or f'dns_{uuid.uuid4().hex}', 'milvus_uri': milvus_uri or ''}
 
 
 def file_sha256(path: str) -> str:

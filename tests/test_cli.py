@@ -93,3 +93,46 @@ def test_clear_errors(workdir, tmp_path):
     assert "made with fine = 'bin', not 'att'" in other.stderr
     query = dns('search', 'videos/absent.mp4', cwd=root, expect=1)
     assert 'absent.mp4' in query.stderr and 'no such file' in query.stderr
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_shards_in_parallel_against_one_milvus_server(hub_dir, tmp_path):
+    """The scaling story: a Milvus server (here Milvus Lite's own gRPC server) and two
+    indexing processes, each taking half of the files, into one index."""
+    import time
+    corpus = make_corpus(tmp_path / 'videos', originals=2, unrelated=2)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, '-m', 'milvus_lite', 'server', '--data-dir', tmp_path / 'milvus',
+                               '--host', '127.0.0.1', '--port', str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        uri = f'http://127.0.0.1:{port}'
+        deadline = time.monotonic() + 60
+        while subprocess.run([sys.executable, '-c', f'import pymilvus; pymilvus.MilvusClient("{uri}")'],
+                             capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, 'the Milvus server did not start'
+            time.sleep(1)
+        shards = [subprocess.Popen([str(DNS), 'index', '--milvus-uri', uri, '--shard', f'{i}/2', '--no-progress',
+                                    'videos'], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                  for i in range(2)]
+        outputs = [shard.communicate(timeout=600) for shard in shards]
+        assert [shard.returncode for shard in shards] == [0, 0], outputs
+        files = len(corpus.all_videos())
+        indexed = sum(int(out.split('indexed ')[1].split()[0]) for out, _ in outputs)
+        # 2 exact copies share their original's content (both shards may race to index one).
+        assert files - 2 <= indexed <= files
+        out = json.loads(dns('search', 'videos/orig1.mp4', '--json', '-k', '100', '--rerank', '0', cwd=tmp_path).stdout)
+        assert len(out['results']) == files
+        assert {r['path'] for r in out['results'][:2]} == {'videos/orig1.mp4', 'videos/orig1_exact.mp4'}
+        # The collection lives on the server, not in the index folder.
+        assert not (tmp_path / 'dns-index' / 'milvus.db').exists()
+    finally:
+        server.kill()
+        server.wait()
