@@ -126,5 +126,5 @@ def _finite(tensor: torch.Tensor, what: str) -> torch.Tensor:
     # NaN and Inf propagate into the sum: a finite sum proves every value finite at a
     # fraction of an element-wise check's cost (it matters for thousands of targets).
     if not torch.isfinite(tensor.sum()) and not torch.isfinite(tensor).all():
-        raise ValueError(f'{what} contain NaN or Inf values')
+        raise ValueError(f'{what} contain NaN or Inf values; expected finite numbers')
     return tensor
