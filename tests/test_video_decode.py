@@ -1,5 +1,4 @@
 """VideoDecoder on real libx264 videos made with PyAV."""
-import importlib.util
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -15,20 +14,11 @@ for p in (str(TESTS), str(ROOT.parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from video_files import make_video, moving_scene  # noqa: E402
+from video_files import load_video_decode, make_video, moving_scene  # noqa: E402
 
 
 
-def _load_decoder_module():
-    # video_decode.py has no intra-package imports: load it from its file so that these
-    # tests do not depend on the rest of the package (torch models, weights) importing.
-    spec = importlib.util.spec_from_file_location('dns_video_decode', ROOT / 'video_decode.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-vd = _load_decoder_module()
+vd = load_video_decode()
 VideoDecoder, VideoDecodeError, decode_frames = vd.VideoDecoder, vd.VideoDecodeError, vd.decode_frames
 
 FPS, SECONDS, H, W = 5, 10, 128, 160

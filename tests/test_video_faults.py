@@ -1,6 +1,5 @@
 """VideoDecoder on faulty, odd and extreme files: each case checks the behaviour and that
 the decoder (and the operator) still work on a good video right after."""
-import importlib.util
 import json
 import os
 import shutil
@@ -19,19 +18,11 @@ ROOT = TESTS.parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from video_files import (make_audio, make_video, make_video_with_pts, moving_scene,  # noqa: E402
+from video_files import (load_video_decode, make_audio, make_video, make_video_with_pts, moving_scene,  # noqa: E402
                          set_mp4_display_matrix)
 
 
-def _load_decoder_module():
-    # As in test_video_decode: video_decode.py has no intra-package imports.
-    spec = importlib.util.spec_from_file_location('dns_video_decode_faults', ROOT / 'video_decode.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-vd = _load_decoder_module()
+vd = load_video_decode()
 VideoDecoder, VideoDecodeError, decode_frames = vd.VideoDecoder, vd.VideoDecodeError, vd.decode_frames
 
 FPS, N, H, W = 5, 20, 64, 96

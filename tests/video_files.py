@@ -1,6 +1,7 @@
 """Make real encoded test videos with PyAV (libx264, yuv420p)."""
 from __future__ import annotations
 
+import importlib.util
 from fractions import Fraction
 from pathlib import Path
 
@@ -131,3 +132,13 @@ def set_mp4_display_matrix(path, matrix) -> Path:
     patched = struct.pack('>9i', a, b, 0, c, d, 0, 0, 0, 0x40000000)
     path.write_bytes(data[:at] + patched + data[at + len(identity):])
     return path
+
+
+def load_video_decode():
+    """The package's video_decode module, loaded from its file: it has no intra-package
+    imports, so the decoder's tests do not depend on the models importing."""
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location('dns_video_decode', root / 'video_decode.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
