@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: the package, weights to time with, the machine,
 and writing results into the README."""
+import argparse
 import os
 import platform
 import re
@@ -62,3 +63,12 @@ def markdown_table(header, rows) -> str:
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
     return '\n'.join(lines)
+
+
+def benchmark_parser(device: bool = False) -> argparse.ArgumentParser:
+    """The options every benchmark shares: --no-readme, and --device where it applies."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--no-readme', action='store_true', help='print the figures only')
+    if device:
+        parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    return parser

@@ -5,7 +5,6 @@ Updates the README's table.
 
     .venv/bin/python benchmarks/decode.py [--seconds 20] [--fps 30]
 """
-import argparse
 import importlib
 import tempfile
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from common import machine, markdown_table, package, update_readme
+from common import benchmark_parser, machine, markdown_table, package, update_readme
 
 
 def make_720p(path: Path, seconds: int, fps: int) -> Path:
@@ -38,10 +37,9 @@ def timed(fn):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = benchmark_parser(device=False)
     parser.add_argument('--seconds', type=int, default=20)
     parser.add_argument('--fps', type=int, default=30)
-    parser.add_argument('--no-readme', action='store_true')
     args = parser.parse_args()
     decode = importlib.import_module(package().__name__ + ".video_decode")
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,13 +5,12 @@ in a fresh process. Updates the README's table.
 
     .venv/bin/python benchmarks/memory.py [--lengths 300 1200 3600] [--list-lengths 300 1200]
 """
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from common import machine, markdown_table, update_readme
+from common import benchmark_parser, machine, markdown_table, update_readme
 
 CHILD = r"""
 import json, sys, time
@@ -50,11 +49,10 @@ def run(n: int, mode: str, batch_size: int) -> dict:
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = benchmark_parser(device=False)
     parser.add_argument('--lengths', type=int, nargs='+', default=[300, 1200, 3600])
     parser.add_argument('--list-lengths', type=int, nargs='+', default=[300, 1200])
     parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--no-readme', action='store_true')
     args = parser.parse_args()
     rows = []
     for mode, lengths in (('iterator', args.lengths), ('list', args.list_lengths)):

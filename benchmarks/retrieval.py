@@ -4,23 +4,21 @@ times, and the effect of storing fg_att features as float16. Updates the README.
 
     .venv/bin/python benchmarks/retrieval.py [--originals 3] [--unrelated 3]
 """
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import machine, markdown_table, package, update_readme, use_timing_weights
+from common import benchmark_parser, machine, markdown_table, package, update_readme, use_timing_weights
 
 FRACTIONS = (0.0, 0.1, 1.0)
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = benchmark_parser(device=False)
     parser.add_argument('--originals', type=int, default=3)
     parser.add_argument('--unrelated', type=int, default=3)
-    parser.add_argument('--no-readme', action='store_true')
     args = parser.parse_args()
     use_timing_weights()
     package()

@@ -4,13 +4,12 @@ Updates the README's table.
 
     .venv/bin/python benchmarks/students.py [--targets 1000] [--frames 30]
 """
-import argparse
 import time
 
 import numpy as np
 import torch
 
-from common import machine, markdown_table, package, update_readme, use_timing_weights
+from common import benchmark_parser, machine, markdown_table, package, update_readme, use_timing_weights
 
 
 def timed(fn, repeats=2):
@@ -24,11 +23,9 @@ def timed(fn, repeats=2):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = benchmark_parser(device=True)
     parser.add_argument('--targets', type=int, default=1000)
     parser.add_argument('--frames', type=int, default=30)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--no-readme', action='store_true')
     args = parser.parse_args()
     use_timing_weights()
     dns = package()

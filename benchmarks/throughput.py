@@ -5,7 +5,6 @@ fp32 in speed and agreement. Updates the README's table.
 
     .venv/bin/python benchmarks/throughput.py [--frames 96] [--batch-size 32] [--device cpu]
 """
-import argparse
 import time
 
 import numpy as np
@@ -14,7 +13,7 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.models import resnet50
 
-from common import machine, markdown_table, package, update_readme, use_timing_weights
+from common import benchmark_parser, machine, markdown_table, package, update_readme, use_timing_weights
 
 
 def frames_per_second(fn, n_frames: int, repeats: int = 2) -> float:
@@ -72,11 +71,9 @@ def agreement(dns, golden, device):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = benchmark_parser(device=True)
     parser.add_argument('--frames', type=int, default=96)
     parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--no-readme', action='store_true')
     args = parser.parse_args()
     use_timing_weights()
     dns = package()
