@@ -1,13 +1,17 @@
 """Finding, downloading and loading the published DnS weight files."""
 import argparse
+import hashlib
+import json
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Callable, Dict, Optional, Union
 
 import torch
+from filelock import FileLock
 from torch import nn
 from tqdm import tqdm
 
@@ -21,6 +25,13 @@ PUBLISHED_URLS: Dict[str, str] = {
 }
 HF_MIRROR_ENV = 'DNS_HF_REPO'
 DOWNLOAD_TIMEOUT_S = 60
+# Full sha256 of published files, checked on download. Empty until someone with access to the
+# published URLs fills it in: a guessed hash would refuse every genuine download.
+KNOWN_SHA256: Dict[str, str] = {}
+SHA256_RECORDS = 'dns-sha256.json'
+HASH_CHUNK = 1 << 20
+# torch.hub's naming convention: 'resnet50-0676ba61.pth' carries the start of its own sha256.
+HUB_HASH_PREFIX = re.compile(r'-([0-9a-f]{8,})\.[^.]+$')
 
 
 class WeightsError(RuntimeError):
@@ -35,9 +46,19 @@ def cache_dir() -> Path:
 def resolve(file_name: str, *, url: Optional[str] = None, hf_repo: Optional[str] = None,
             progress: bool = True) -> Path:
     """Path of a published file: the torch.hub cache, else a Hugging Face mirror
-    (``hf_repo`` or $DNS_HF_REPO), else a download from its published URL."""
+    (``hf_repo`` or $DNS_HF_REPO), else a download from its published URL.
+
+    Integrity rule for published files (names in ``PUBLISHED_URLS``) in the cache: a file we
+    download is checked before it is renamed into place, against ``KNOWN_SHA256`` and the
+    sha256 prefix a torch.hub-style name carries (``resnet50-0676ba61.pth``), so a bad download
+    never lands. A file found in the cache without a record (placed there by the user or by the
+    original DnS code) is trusted on first use. Either way its sha256 is recorded in
+    ``cache_dir()/dns-sha256.json`` and every later resolve recomputes and compares it, so a file
+    changed afterwards is refused. Files from the Hugging Face mirror are left to its own checks.
+    Concurrent resolves of one file (other processes too) download it once, under a file lock."""
     cached = cache_dir() / file_name
     if cached.is_file():
+        _check_against_record(cached)
         return cached
     hf_repo = hf_repo or os.environ.get(HF_MIRROR_ENV)
     if hf_repo:
@@ -45,13 +66,85 @@ def resolve(file_name: str, *, url: Optional[str] = None, hf_repo: Optional[str]
     url = url or PUBLISHED_URLS.get(file_name)
     if url is None:
         raise WeightsError(f'unknown weight file {file_name!r}; known: {", ".join(PUBLISHED_URLS)}')
-    try:
-        download(url, cached, progress=progress)
-    except (OSError, urllib.error.URLError, WeightsError) as error:
-        raise WeightsError(
-            f'cannot get {file_name}: download from {url} failed ({error}). Download it by other means and '
-            f'put it at {cached}, or name a Hugging Face mirror with hf_repo= or ${HF_MIRROR_ENV}.') from error
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cached.with_name(file_name + '.lock'))):
+        # Whoever held the lock before us may have just finished this very download.
+        if cached.is_file():
+            _check_against_record(cached)
+            return cached
+        try:
+            digest = download(url, cached, progress=progress, verify=lambda d: _check_download(file_name, d))
+        except (OSError, urllib.error.URLError, WeightsError) as error:
+            raise WeightsError(
+                f'cannot get {file_name}: download from {url} failed ({error}). Download it by other means and '
+                f'put it at {cached}, or name a Hugging Face mirror with hf_repo= or ${HF_MIRROR_ENV}.') from error
+        if file_name in PUBLISHED_URLS:
+            # A fresh download replaces any record: the user deleted the old file to get this one.
+            _write_record(file_name, digest)
     return cached
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256, streamed: weight files run to hundreds of MB."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_download(file_name: str, actual: str) -> None:
+    expected = KNOWN_SHA256.get(file_name)
+    if expected is not None and actual != expected:
+        raise WeightsError(f'the download of {file_name} has sha256 {actual}, expected {expected}')
+    prefix = HUB_HASH_PREFIX.search(file_name)
+    if prefix and not actual.startswith(prefix.group(1)):
+        raise WeightsError(f'the download of {file_name} has sha256 {actual}, which does not start with '
+                           f'{prefix.group(1)} as its name says')
+
+
+def _check_against_record(path: Path) -> None:
+    """Trust on first use: record the hash of a file first seen, refuse one changed since."""
+    if path.name not in PUBLISHED_URLS:
+        return
+    actual = sha256_of(path)
+    expected = _read_records().get(path.name)
+    if expected is None:
+        _write_record(path.name, actual)
+    elif actual != expected:
+        raise WeightsError(f'{path.name} at {path} has changed since it was recorded: sha256 {actual}, '
+                           f'expected {expected} (recorded in {cache_dir() / SHA256_RECORDS}); '
+                           'delete it and download it again')
+
+
+def _read_records() -> Dict[str, str]:
+    path = cache_dir() / SHA256_RECORDS
+    try:
+        records = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise WeightsError(f'cannot read the sha256 records {path} ({error}); delete it and they are '
+                           'recorded afresh') from error
+    if not isinstance(records, dict):
+        raise WeightsError(f'{path} is not a JSON object of sha256 records; delete it and they are recorded afresh')
+    return records
+
+
+def _write_record(file_name: str, digest: str) -> None:
+    path = cache_dir() / SHA256_RECORDS
+    # Read-modify-write under a lock, so processes recording different files keep each other's records;
+    # the rename makes a reader see the old or the new JSON, never half of one.
+    with FileLock(str(path.with_name(path.name + '.lock'))):
+        records = {**_read_records(), file_name: digest}
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.partial')
+        try:
+            with os.fdopen(fd, 'w') as out:
+                json.dump(records, out, indent=1, sort_keys=True)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
 
 
 def _from_hugging_face(repo: str, file_name: str) -> Path:
@@ -63,10 +156,12 @@ def _from_hugging_face(repo: str, file_name: str) -> Path:
                            f'Or put the file at {cache_dir() / file_name}.') from error
 
 
-def download(url: str, destination: Path, progress: bool = True) -> None:
+def download(url: str, destination: Path, progress: bool = True,
+             verify: Optional[Callable[[str], None]] = None) -> str:
     """Download to a temporary file beside ``destination``, renamed into place only when
-    complete. torch.hub.download_url_to_file would do, but it accepts a transfer that
-    ends before Content-Length as a complete file; this refuses it."""
+    complete and, if ``verify`` is given, only when it accepts the sha256 (it raises to refuse).
+    Returns the sha256 hex. torch.hub.download_url_to_file would do, but it accepts a transfer
+    that ends before Content-Length as a complete file; this refuses it."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
         expected = response.headers.get('Content-Length')
@@ -74,18 +169,23 @@ def download(url: str, destination: Path, progress: bool = True) -> None:
         fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f'.{destination.name}.', suffix='.partial')
         try:
             received = 0
+            digest = hashlib.sha256()  # while streaming: no second pass over the file
             with os.fdopen(fd, 'wb') as out, tqdm(total=expected, unit='B', unit_scale=True,
                                                   desc=destination.name, disable=not progress) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
+                    digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
             if expected is not None and received != expected:
                 raise WeightsError(f'transfer interrupted: {received} of {expected} bytes received')
+            if verify is not None:
+                verify(digest.hexdigest())
             os.replace(tmp_name, destination)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+    return digest.hexdigest()
 
 
 def load_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:

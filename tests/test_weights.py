@@ -2,11 +2,16 @@
 server on 127.0.0.1 (interrupted transfers too), the Hugging Face mirror, and files
 that must be refused."""
 import argparse
+import hashlib
 import importlib
 import io
+import json
 import os
 import random
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,6 +39,11 @@ def cache(tmp_path):
     torch.hub.set_dir(previous)
 
 
+def cache_files(cache):
+    """The cache's files, less the lock files that locking leaves (deleting them would race)."""
+    return sorted(p.name for p in cache.iterdir() if not p.name.endswith('.lock'))
+
+
 def free_port_url():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -57,9 +67,111 @@ def test_interrupted_transfer_leaves_nothing_then_retry_succeeds(cache):
         server.truncate_to = len(body) // 2
         with pytest.raises(WeightsError, match='interrupted'):
             weights.resolve('m.pth', url=server.url + '/m.pth', progress=False)
-        assert list(cache.iterdir()) == []  # no file, no temporary left over
+        assert cache_files(cache) == []  # no file, no temporary left over
         server.truncate_to = None
         assert weights.resolve('m.pth', url=server.url + '/m.pth', progress=False).read_bytes() == body
+
+
+RESOLVE_SCRIPT = """
+import importlib, sys
+sys.path.insert(0, sys.argv[1])
+from checkout import PACKAGE, import_checkout
+import_checkout()
+weights = importlib.import_module(PACKAGE + '.weights')
+print('ready', flush=True)
+sys.stdin.readline()  # the parent releases both processes at once
+print(weights.resolve(sys.argv[2], url=sys.argv[3], progress=False), flush=True)
+"""
+
+
+def test_concurrent_processes_download_once(cache):
+    name = 'dns_cg_student.pth'
+    body = random.Random(3).randbytes(1 << 19)
+    env = dict(os.environ, TORCH_HOME=str(cache.parent.parent))
+    with FileServer({'/f.pth': body}) as server:
+        server.chunk_size, server.chunk_delay_s = 1 << 15, 0.1  # 16 chunks: about 1.6 s
+        processes = [subprocess.Popen([sys.executable, '-c', RESOLVE_SCRIPT, str(Path(__file__).parent), name,
+                                       server.url + '/f.pth'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+        try:
+            for process in processes:
+                assert process.stdout.readline() == 'ready\n', process.communicate(timeout=60)[1]
+            for process in processes:
+                process.stdin.write('\n')
+                process.stdin.flush()
+            outputs = [process.communicate(timeout=120) for process in processes]
+        finally:
+            for process in processes:
+                process.kill()
+        for process, (out, err) in zip(processes, outputs):
+            assert process.returncode == 0, err
+            assert out.strip() == str(cache / name)
+        assert server.requests == ['/f.pth'] and server.completed == ['/f.pth']
+    assert cache_files(cache) == ['dns-sha256.json', name]  # no .partial left over
+    assert (cache / name).read_bytes() == body
+    assert json.loads((cache / 'dns-sha256.json').read_text()) == {name: hashlib.sha256(body).hexdigest()}
+
+
+def flip_a_byte(path):
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    path.write_bytes(bytes(content))
+
+
+def test_sha256_recorded_on_download_then_a_changed_file_is_refused(cache):
+    name = 'dns_cg_student.pth'
+    body = published_bytes()
+    with FileServer({'/f.pth': body}) as server:
+        path = weights.resolve(name, url=server.url + '/f.pth', progress=False)
+        expected = hashlib.sha256(body).hexdigest()
+        assert json.loads((cache / 'dns-sha256.json').read_text()) == {name: expected}
+        assert weights.resolve(name) == path  # unchanged: accepted
+        flip_a_byte(path)
+        assert path.stat().st_size == len(body)
+        with pytest.raises(WeightsError, match='sha256') as info:
+            weights.resolve(name)
+        message = str(info.value)
+        for part in (name, str(path), expected, hashlib.sha256(path.read_bytes()).hexdigest(), 'delete it'):
+            assert part in message
+        # As the message says: delete it, and the new download is recorded in its place.
+        path.unlink()
+        assert weights.resolve(name, url=server.url + '/f.pth', progress=False).read_bytes() == body
+        assert json.loads((cache / 'dns-sha256.json').read_text()) == {name: expected}
+
+
+def test_file_placed_in_cache_is_trusted_on_first_use(cache):
+    cache.mkdir(parents=True)
+    placed = cache / 'resnet50-0676ba61.pth'  # a name carrying a hash prefix its content does not have
+    placed.write_bytes(published_bytes())
+    assert weights.resolve(placed.name) == placed
+    assert json.loads((cache / 'dns-sha256.json').read_text()) == {placed.name: weights.sha256_of(placed)}
+    flip_a_byte(placed)
+    with pytest.raises(WeightsError, match='sha256'):
+        weights.resolve(placed.name)
+
+
+def test_download_not_matching_the_hash_in_its_name_never_lands(cache):
+    body = published_bytes()
+    assert not hashlib.sha256(body).hexdigest().startswith('0676ba61')
+    with FileServer({'/r.pth': body}) as server:
+        with pytest.raises(WeightsError, match='sha256.*0676ba61'):
+            weights.resolve('resnet50-0676ba61.pth', url=server.url + '/r.pth', progress=False)
+        assert cache_files(cache) == []  # no file, no temporary, no record
+        # The rule is torch.hub's, for any name: one whose prefix matches is accepted.
+        name = f'tiny-{hashlib.sha256(body).hexdigest()[:8]}.pth'
+        assert weights.resolve(name, url=server.url + '/r.pth', progress=False).read_bytes() == body
+
+
+def test_download_not_matching_a_known_sha256_never_lands(cache, monkeypatch):
+    name = 'dns_cg_student.pth'
+    body = published_bytes()
+    monkeypatch.setitem(weights.KNOWN_SHA256, name, '0' * 64)
+    with FileServer({'/f.pth': body}) as server:
+        with pytest.raises(WeightsError, match='sha256.*' + '0' * 64):
+            weights.resolve(name, url=server.url + '/f.pth', progress=False)
+        assert cache_files(cache) == []
+        monkeypatch.setitem(weights.KNOWN_SHA256, name, hashlib.sha256(body).hexdigest())
+        assert weights.resolve(name, url=server.url + '/f.pth', progress=False).read_bytes() == body
 
 
 @pytest.mark.parametrize('kind', ['404', 'refused'])
@@ -143,6 +255,8 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     with pytest.raises(WeightsError, match='refused for safety'):
         weights.load_state_dict(path)
     assert not marker.exists()
+    torch.load(path, weights_only=False)  # the control: an unrestricted load does run the payload
+    assert marker.exists()
 
 
 def test_non_tensor_content_is_refused(tmp_path):
