@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+import numpy as np
+
 from ..video_decode import VideoDecodeError, VideoDecoder
-from .catalog import Catalog
+from .catalog import Catalog, VideoRecord
 from .fine_store import FineStore
 from .representation import FINE_STUDENTS, DnSModels, VideoRepresentation
 from .vector_store import CoarseVectors
@@ -119,6 +121,8 @@ class VideoIndex:
         orphan = self.catalog.commit_video(video_id, representation.frames, representation.selector,
                                            representation.coarse, fine_sha256, abspath, given)
         self._drop_files(orphan)
+        if self._vectors is not None:  # this session searches too: keep Milvus current
+            self.sync()
         return AddResult('indexed', video_id, representation.frames)
 
     def represent_file(self, path, models: DnSModels,
@@ -144,16 +148,22 @@ class VideoIndex:
         record = self.catalog.video(video_id)
         if record is None:
             raise KeyError(f'video {video_id} is not in the index {self.folder}')
-        fine = self.fine_store.read(video_id, record.frames, record.fine_sha256)
-        return VideoRepresentation(fine=fine, coarse=self.catalog.coarse(video_id), selector=record.selector)
+        return VideoRepresentation(fine=self.fine(record), coarse=self.catalog.coarse(video_id),
+                                   selector=record.selector)
+
+    def fine(self, record: VideoRecord) -> np.ndarray:
+        """The fine representation [T, 9, 512] of a catalog record, checked against it."""
+        return self.fine_store.read(record.id, record.frames, record.fine_sha256)
 
     def video_id_of(self, path) -> Optional[str]:
         """The id of an indexed file (by path), or None."""
         return self.catalog.video_id_of_path(os.path.abspath(os.fspath(path)))
 
     def vectors(self) -> CoarseVectors:
-        """The Milvus collection, brought up to date with the catalog."""
-        self.sync()
+        """The Milvus collection, brought up to date with the catalog when first
+        opened (``sync()`` again to see videos other processes committed since)."""
+        if self._vectors is None:
+            self.sync()
         return self._vectors
 
     def _open_vectors(self) -> CoarseVectors:

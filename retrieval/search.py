@@ -63,7 +63,7 @@ def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: 
     targets, positions = [], []
     for position in chosen:
         try:
-            targets.append(index.representation(ids[position]).fine)
+            targets.append(index.fine(records[ids[position]]))
             positions.append(position)
         except CorruptFeaturesError as error:
             log.warning('%s; it keeps its coarse similarity', error)

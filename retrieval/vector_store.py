@@ -27,9 +27,14 @@ class CoarseVectors:
         self.uri, self.collection, self.lite = uri, collection, lite
         self.client = _connect(MilvusClient, uri, token, lite)
         if not self.client.has_collection(collection):
-            # Lite answers pymilvus's wait for the index with a logged (harmless) error.
-            with _quiet('grpc'):
-                self._create()
+            try:
+                # Lite answers pymilvus's wait for the index with a logged (harmless) error.
+                with _quiet('grpc'), _quiet('pymilvus'):
+                    self._create()
+            except Exception:
+                # Parallel shards race to create it: the loser finds the winner's.
+                if not self.client.has_collection(collection):
+                    raise
         self.client.load_collection(collection)
 
     def _create(self) -> None:
