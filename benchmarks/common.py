@@ -6,6 +6,7 @@ import platform
 import re
 import resource
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -45,6 +46,41 @@ def machine() -> str:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class AnonymousPeak:
+    """Peak anonymous memory (RssAnon) while the block runs, sampled every 20 ms.
+
+    Peak RSS also counts the pages of shared libraries mapped from the page cache, which
+    vary between runs of the same code with the machine's state (torch's CUDA build maps
+    over a GB of them); anonymous memory is what the code itself allocates."""
+
+    def __init__(self, period_s: float = 0.02):
+        self.period_s, self.peak_mb = period_s, 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while True:
+            self.peak_mb = max(self.peak_mb, _status_mb('RssAnon'))
+            if self._stop.wait(self.period_s):
+                return
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, _status_mb('RssAnon'))
+
+
+def _status_mb(field: str) -> float:
+    for line in Path('/proc/self/status').read_text().splitlines():
+        if line.startswith(field + ':'):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def update_readme(name: str, markdown: str) -> None:

@@ -9,7 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -169,13 +169,6 @@ class Catalog:
     def forget_removed(self, ids: Iterable[str]) -> None:
         with self.transaction():
             self.db.executemany('DELETE FROM removed WHERE id = ?', [(i,) for i in ids])
-
-    def iter_coarse(self, batch: int = 1000) -> Iterator[tuple]:
-        last = ''
-        while rows := self.db.execute('SELECT id, coarse FROM videos WHERE id > ? ORDER BY id LIMIT ?',
-                                      (last, batch)).fetchall():
-            yield [(i, np.frombuffer(b, np.float32)) for i, b in rows]
-            last = rows[-1][0]
 
 
 class _Transaction:

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from .index import DEFAULT_INDEX, IndexSettingsError, VideoIndex
 
@@ -176,7 +176,7 @@ def run_search(args) -> int:
     from .search import search
     with _open(args) as index:
         models = _models(index, args)
-        query = _query_representation(index, models, args.query)
+        query = index.representation_of_file(args.query, models)
         matches = search(index, models, query, k=args.k, rerank=args.rerank, candidates=args.candidates)
     if args.json:
         print(json.dumps({'query': args.query, 'rerank': args.rerank,
@@ -187,11 +187,6 @@ def run_search(args) -> int:
         fine = '-' if m.fine_similarity is None else f'{m.fine_similarity:7.4f}'
         print(f'{m.rank:>4}  {m.score:7.4f}  {m.coarse_similarity:7.4f}  {m.selector_score:8.4f}  {fine:>7}  {m.path}')
     return 0
-
-
-def _query_representation(index, models, path):
-    from .show import representation_of
-    return representation_of(index, models, path)
 
 
 def run_dedup(args) -> int:

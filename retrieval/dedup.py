@@ -1,7 +1,7 @@
 """Near-duplicate groups of an index: every video searched against the others, pairs
 above a threshold joined into groups."""
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 from .index import VideoIndex
 from .representation import DnSModels
@@ -22,8 +22,7 @@ class DuplicateGroup:
 
 
 def find_duplicates(index: VideoIndex, models: DnSModels, threshold: float = DEFAULT_THRESHOLD,
-                    rerank: float = 1.0, neighbours: int = DEFAULT_NEIGHBOURS,
-                    progress: Optional[callable] = None) -> List[DuplicateGroup]:
+                    rerank: float = 1.0, neighbours: int = DEFAULT_NEIGHBOURS) -> List[DuplicateGroup]:
     """Groups of videos linked by search scores >= ``threshold`` (transitively), each
     video's ``neighbours`` nearest by cg similarity considered. With ``rerank=1`` (the
     default) every considered pair is scored by the fg student, s/2 + 0.5; files with
@@ -31,8 +30,6 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: float = DEF
     links = UnionFind()
     pairs: Dict[Tuple[str, str], float] = {}
     for video_id in index.catalog.video_ids():
-        if progress is not None:
-            progress()
         own_paths = [given for given, _ in index.catalog.paths([video_id]).get(video_id, [])]
         for other in own_paths[1:]:
             pairs[_key(own_paths[0], other)] = 1.0

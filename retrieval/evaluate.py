@@ -81,7 +81,7 @@ def evaluate(index: VideoIndex, models: DnSModels, ground_truth: Dict[str, List[
             log.warning('query %s has no positive in the index; left out of the mAP', query)
     if not indexed:
         raise ValueError('no query of the ground truth has a positive in the index')
-    representations = {query: _representation(index, models, query) for query in indexed}
+    representations = {query: index.representation_of_file(query, models) for query in indexed}
     index.vectors()  # connect and synchronise once, outside the timings
     curve = []
     for fraction in fractions:
@@ -95,13 +95,6 @@ def evaluate(index: VideoIndex, models: DnSModels, ground_truth: Dict[str, List[
             aps.append(average_precision(abspaths, positives))
         curve.append(CurvePoint(fraction, float(np.mean(aps)), seconds / max(len(indexed), 1)))
     return curve
-
-
-def _representation(index: VideoIndex, models: DnSModels, query: str):
-    video_id = index.video_id_of(query)
-    if video_id is not None:
-        return index.representation(video_id)
-    return index.represent_file(query, models)
 
 
 def plot_curve(curve: Sequence[CurvePoint], path) -> None:

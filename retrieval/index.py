@@ -155,6 +155,13 @@ class VideoIndex:
         """The fine representation [T, 9, 512] of a catalog record, checked against it."""
         return self.fine_store.read(record.id, record.frames, record.fine_sha256)
 
+    def representation_of_file(self, path, models: DnSModels) -> VideoRepresentation:
+        """The stored representation of an indexed file, else one made now."""
+        video_id = self.video_id_of(path)
+        if video_id is not None:
+            return self.representation(video_id)
+        return self.represent_file(path, models)
+
     def video_id_of(self, path) -> Optional[str]:
         """The id of an indexed file (by path), or None."""
         return self.catalog.video_id_of_path(os.path.abspath(os.fspath(path)))

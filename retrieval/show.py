@@ -1,21 +1,13 @@
 """The fine-grained student's view of one pair: its frame-to-frame similarity matrix
 and the comparator's output, as a heatmap."""
 from .index import VideoIndex
-from .representation import DnSModels, VideoRepresentation
-
-
-def representation_of(index: VideoIndex, models: DnSModels, path) -> VideoRepresentation:
-    """The stored representation of an indexed file, else one made now."""
-    video_id = index.video_id_of(path)
-    if video_id is not None:
-        return index.representation(video_id)
-    return index.represent_file(path, models)
+from .representation import DnSModels
 
 
 def draw_pair(index: VideoIndex, models: DnSModels, query: str, target: str, out_path) -> float:
     """Write the heatmap PNG of (query, target); return the fg similarity."""
-    q = representation_of(index, models, query)
-    t = representation_of(index, models, target)
+    q = index.representation_of_file(query, models)
+    t = index.representation_of_file(target, models)
     frames, comparator = models.fine_student.similarity_maps(q.fine, t.fine)
     similarity = float(models.fine_student.similarity(q.fine, t.fine))
     _plot(frames, comparator, similarity, query, target, index.settings.time_step, index.settings.fine, out_path)

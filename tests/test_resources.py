@@ -15,8 +15,11 @@ SHORT, LONG = 100, 400  # frames of 360x640; benchmarks/memory.py measures 300 t
 def test_operator_memory_is_flat_in_video_length(hub_dir):
     short = run(SHORT, 'iterator', batch_size=32)
     long = run(LONG, 'iterator', batch_size=32)
-    print(f"peak RSS: {SHORT} frames {short['peak_rss_mb']:.0f} MB, {LONG} frames {long['peak_rss_mb']:.0f} MB")
-    assert long['peak_rss_mb'] < 2048
-    # The performance issue's bound (300 to 1,200 frames within 300 MB); the features of
-    # 300 more frames are only 5 MB, the rest is the allocator's and the transformer's.
-    assert long['peak_rss_mb'] - short['peak_rss_mb'] < 300
+    print(f"{SHORT} and {LONG} frames: peak RSS {short['peak_rss_mb']:.0f}, {long['peak_rss_mb']:.0f} MB; "
+          f"peak anonymous memory {short['peak_anon_mb']:.0f}, {long['peak_anon_mb']:.0f} MB")
+    # Peak RSS also counts shared-library pages mapped from the page cache: measured from
+    # 1.5 to 2.4 GB for the same run, with the machine's state. The bounds hold what the
+    # code allocates: the performance issue's 2 GB and 300 MB of growth (300 to 1,200
+    # frames), where 300 more frames' features are 5 MB.
+    assert long['peak_anon_mb'] < 2048
+    assert long['peak_anon_mb'] - short['peak_anon_mb'] < 300
