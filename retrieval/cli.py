@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rerank', type=float, default=0.1, help='fraction of the candidates, chosen by the selector, '
                    're-ranked by the fine-grained student (default: 0.1)')
     p.add_argument('--candidates', type=int, default=1000,
-                   help='nearest videos by coarse similarity that the selector considers (default: 1000)')
+                   help='nearest videos by coarse similarity that the selector considers (default: 1000; Milvus '
+                   'caps it at 16384)')
     p.add_argument('--json', action='store_true', help='machine-readable output')
     p.set_defaults(run=run_search)
 
