@@ -24,7 +24,7 @@ import av
 import numpy as np
 from towhee.types import VideoFrame
 
-__all__ = ['VideoDecodeError', 'VideoDecoder', 'decode_frames']
+__all__ = ['VideoDecodeError', 'VideoDecoder', 'check_video_file', 'decode_frames']
 
 _EPS = 1e-6  # seconds; tolerance on timestamps versus sampling times
 # FFmpeg demuxers of single images: image2 / image2pipe and the <codec>_pipe family
@@ -99,7 +99,7 @@ class VideoDecoder:
 
     def __call__(self, path: str) -> Iterator[VideoFrame]:
         path = os.fspath(path)
-        _check_file(path)
+        check_video_file(path)
         try:
             container = av.open(path, mode='r')
         except PermissionError as e:
@@ -230,7 +230,7 @@ def _decode_until_damage(container, stream, state: _DecodeState):
         pass
 
 
-def _check_file(path: str) -> None:
+def check_video_file(path: str) -> None:
     """Reasons that need no FFmpeg: missing, unreachable, not a file, empty, unreadable."""
     try:
         info = os.stat(path)

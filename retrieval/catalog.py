@@ -81,7 +81,7 @@ class Catalog:
         """Record a video and its path in one transaction. Returns the id of a video
         this path held before that no path holds any more (its files can go)."""
         with self.transaction():
-            previous = self._video_of(abspath)
+            previous = self.video_of(abspath)
             self.db.execute('INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, 0, ?)',
                             (video_id, frames, selector, np.asarray(coarse, np.float32).tobytes(),
                              fine_sha256, time.time()))
@@ -92,11 +92,12 @@ class Catalog:
     def add_path(self, video_id: str, abspath: str, given: str) -> Optional[str]:
         """Another file with the content of an indexed video."""
         with self.transaction():
-            previous = self._video_of(abspath)
+            previous = self.video_of(abspath)
             self.db.execute('INSERT OR REPLACE INTO paths VALUES (?, ?, ?)', (abspath, given, video_id))
             return self._drop_if_orphan(previous, video_id)
 
-    def _video_of(self, abspath: str) -> Optional[str]:
+    def video_of(self, abspath: str) -> Optional[str]:
+        """The id of the video at an absolute path, or None."""
         row = self.db.execute('SELECT video_id FROM paths WHERE abspath = ?', (abspath,)).fetchone()
         return row[0] if row else None
 
@@ -132,9 +133,6 @@ class Catalog:
 
     def count(self) -> int:
         return self.db.execute('SELECT COUNT(*) FROM videos').fetchone()[0]
-
-    def video_id_of_path(self, abspath: str) -> Optional[str]:
-        return self._video_of(abspath)
 
     def paths(self, ids: Sequence[str]) -> Dict[str, List[tuple]]:
         """(path as given, absolute path) of the files of each video id: several files

@@ -1,6 +1,5 @@
 """One DnS index: a folder with the catalog, the fine-grained features and (by
 default) the Milvus Lite database of the coarse vectors."""
-import hashlib
 import os
 import uuid
 from dataclasses import dataclass
@@ -9,7 +8,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from ..video_decode import VideoDecodeError, VideoDecoder
+from ..video_decode import VideoDecodeError, VideoDecoder, check_video_file
+from ..weights import sha256_of
 from .catalog import Catalog, VideoRecord
 from .fine_store import FineStore
 from .representation import FINE_STUDENTS, DnSModels, VideoRepresentation
@@ -113,7 +113,7 @@ class VideoIndex:
         video_id = file_sha256(given)
         record = self.catalog.video(video_id)
         if record is not None and self.fine_store.is_intact(video_id, record.frames, record.fine_sha256):
-            if self.catalog.video_id_of_path(abspath) != video_id:
+            if self.catalog.video_of(abspath) != video_id:
                 self._drop_files(self.catalog.add_path(video_id, abspath, given))
             return AddResult('skipped', video_id, record.frames)
         representation = self.represent_file(given, models, on_frame)
@@ -164,7 +164,7 @@ class VideoIndex:
 
     def video_id_of(self, path) -> Optional[str]:
         """The id of an indexed file (by path), or None."""
-        return self.catalog.video_id_of_path(os.path.abspath(os.fspath(path)))
+        return self.catalog.video_of(os.path.abspath(os.fspath(path)))
 
     def vectors(self) -> CoarseVectors:
         """The Milvus collection, brought up to date with the catalog when first
@@ -219,21 +219,13 @@ def _new_settings(fine, fine_dtype, time_step, milvus_uri, collection) -> Dict[s
 
 
 def file_sha256(path: str) -> str:
-    """The content hash that identifies a video, whatever its name."""
-    digest = hashlib.sha256()
+    """The content hash that identifies a video, whatever its name. A path that is no
+    readable file raises the decoder's error, with the same reasons."""
+    check_video_file(path)
     try:
-        with open(path, 'rb') as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    except FileNotFoundError as error:
-        raise VideoDecodeError(path, 'no such file') from error
-    except IsADirectoryError as error:
-        raise VideoDecodeError(path, 'not a regular file') from error
-    except PermissionError as error:
-        raise VideoDecodeError(path, 'permission denied') from error
+        return sha256_of(Path(path))
     except OSError as error:
         raise VideoDecodeError(path, f'cannot read ({error.strerror or error})') from error
-    return digest.hexdigest()
 
 
 def _counting(frames, on_frame):
