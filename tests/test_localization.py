@@ -1,0 +1,136 @@
+"""The project's localization method, ``find_segments``, on similarity matrices whose
+copied segments are known: diagonals, other slopes, several pieces, short pieces, noise."""
+import importlib
+
+import numpy as np
+import pytest
+
+from conftest import PACKAGE
+
+localization = importlib.import_module(f'{PACKAGE}.localization')
+find_segments = localization.find_segments
+Segment = localization.Segment
+
+
+def noise(rows, cols, seed=0, level=0.05):
+    """Unrelated frames: similarities around 0.05, as the fine students give them."""
+    return np.random.default_rng(seed).normal(level, 0.05, (rows, cols)).astype(np.float32)
+
+
+def draw_line(sim, q0, t0, frames, slope=1.0, value=0.6):
+    """Copied frames: query frame q0 + k matches target frame t0 + round(k / slope)."""
+    for k in range(frames):
+        sim[q0 + k, t0 + int(round(k / slope))] = value
+    return sim
+
+
+def spans(segment):
+    return segment.query_start, segment.query_end, segment.target_start, segment.target_end
+
+
+def test_a_diagonal_is_one_segment_with_exact_spans():
+    sim = draw_line(noise(60, 80), 10, 30, 20)
+    (segment,) = find_segments(sim)
+    assert spans(segment) == (10, 30, 30, 50)
+    # The mean similarity on the path, shrunk by the prior's two zero cells.
+    assert segment.score == pytest.approx(0.6 * 20 / 22, abs=1e-5)
+
+
+def test_several_pieces_short_and_long_best_first():
+    sim = noise(80, 120, seed=1)
+    draw_line(sim, 5, 60, 30, value=0.7)      # long
+    draw_line(sim, 50, 10, 4, value=0.8)      # short: 4 frames
+    draw_line(sim, 40, 100, 12, value=0.5)    # the same query frames can appear elsewhere too
+    found = find_segments(sim)
+    assert sorted(map(spans, found)) == sorted([(5, 35, 60, 90), (50, 54, 10, 14), (40, 52, 100, 112)])
+    assert [s.score for s in found] == sorted((s.score for s in found), reverse=True)
+
+
+def test_the_same_piece_copied_twice_into_the_target():
+    sim = noise(30, 100, seed=2)
+    draw_line(sim, 5, 10, 15)
+    draw_line(sim, 5, 70, 15)
+    assert sorted(map(spans, find_segments(sim))) == [(5, 20, 10, 25), (5, 20, 70, 85)]
+
+
+@pytest.mark.parametrize('slope', [1.5, 2.0, 0.5, 1 / 1.5])
+def test_faster_and_slower_copies(slope):
+    """A copy played 1.5x or 2x faster (or slower) is a line of another slope: query
+    frames advance ``slope`` times as fast as target frames."""
+    sim = noise(120, 120, seed=3)
+    frames = 30 if slope >= 1 else 14
+    for k in range(int(frames * max(1.0, 1 / slope))):
+        q, t = (10 + k, 20 + int(k / slope)) if slope >= 1 else (10 + int(k * slope), 20 + k)
+        sim[q, t] = 0.6
+    (segment,) = find_segments(sim)
+    q_len, t_len = segment.query_end - segment.query_start, segment.target_end - segment.target_start
+    # Sampling a line of another slope repeats a frame now and then: the path, which
+    # advances on both videos, may start one frame later on one of them.
+    assert abs(segment.query_start - 10) + abs(segment.target_start - 20) <= 1
+    assert q_len / t_len == pytest.approx(slope, rel=0.1)
+
+
+def test_a_few_damaged_frames_do_not_split_a_segment():
+    sim = draw_line(noise(60, 60, seed=4), 10, 10, 30)
+    sim[24, 24] = sim[25, 25] = 0.0  # two frames lost to a glitch
+    (segment,) = find_segments(sim)
+    assert spans(segment) == (10, 40, 10, 40)
+
+
+def test_unrelated_videos_have_no_segment():
+    for seed in range(5):
+        assert find_segments(noise(200, 150, seed=10 + seed)) == []
+
+
+def test_threshold_none_returns_every_segment_found_for_calibration():
+    sim = draw_line(noise(60, 60, seed=5), 0, 0, 20, value=0.25)  # a weak copy
+    assert find_segments(sim) == []                                # below the default 0.3
+    weak, *others = find_segments(sim, threshold=None)   # noise makes segments too, all weaker
+    assert spans(weak) == (0, 20, 0, 20) and weak.score < 0.3
+    assert all(other.score < weak.score / 2 for other in others)
+    assert find_segments(sim, threshold=weak.score) == [weak]
+
+
+def test_a_one_or_two_frame_match_must_be_very_similar():
+    sim = noise(40, 40, seed=6)
+    sim[10, 20] = sim[11, 21] = 0.55   # two similar frames: noise, by the prior
+    assert find_segments(sim) == []
+    sim[10, 20] = sim[11, 21] = 0.95   # two near-identical frames
+    assert [spans(s) for s in find_segments(sim)] == [(10, 12, 20, 22)]
+
+
+def test_short_videos_and_empty_matrices():
+    assert find_segments(np.zeros((0, 5))) == []
+    one = find_segments(np.array([[0.99]]))
+    assert [spans(s) for s in one] == [(0, 1, 0, 1)]   # a 1-frame video copied whole
+    assert find_segments(np.full((3, 3), 0.01)) == []
+
+
+def test_max_segments_bounds_the_search():
+    sim = noise(100, 100, seed=7)
+    for i in range(5):
+        draw_line(sim, 20 * i, 80 - 20 * i, 10)
+    assert len(find_segments(sim)) == 5
+    assert len(find_segments(sim, max_segments=2)) == 2
+
+
+def test_frames_to_seconds():
+    segment = Segment(3, 10, 0, 7, 0.5)
+    assert spans(segment.to_seconds(0.5)) == (1.5, 5.0, 0.0, 3.5)
+
+
+@pytest.mark.parametrize('bad, message', [
+    (np.zeros(5), r'\[Tq, Tt\]'),
+    (np.array([[0.1, np.nan]]), 'NaN'),
+    ([['a', 'b']], 'numbers'),
+])
+def test_bad_matrices_are_named(bad, message):
+    with pytest.raises(ValueError, match=message):
+        find_segments(bad)
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(ValueError, match='max_segments'):
+        find_segments(np.zeros((4, 4)), max_segments=0)
+    with pytest.raises(ValueError, match='min_frames'):
+        find_segments(np.zeros((4, 4)), min_frames=0)
