@@ -15,14 +15,21 @@ Copy kinds (files ``orig{i}_{kind}.mp4``):
 - ``logo``: an opaque patterned rectangle over ~15 % of the picture, top right;
 - ``pip``: the original at half size inside an unrelated moving background.
 
+``make_partial_corpus(folder)`` writes a second corpus for copied-segment
+localization: source videos, and longer unrelated host videos into which pieces of the
+sources were inserted (see its docstring); the returned :class:`PartialCorpus` gives the
+ground truth in seconds.
+
 Everything is deterministic: the same arguments give the same frames.
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, NamedTuple, Tuple
 
 import av
 import numpy as np
@@ -37,6 +44,7 @@ CROP_KEEP = 0.75
 
 # Seed ranges kept apart, so that originals, PiP backgrounds and unrelated videos never share a scene.
 _ORIGINAL_SEED, _BACKGROUND_SEED, _UNRELATED_SEED = 1000, 2000, 3000
+_SOURCE_SEED, _HOST_SEED = 4000, 5000
 
 
 @dataclass
@@ -232,3 +240,203 @@ def picture_in_picture(frames: np.ndarray, background: np.ndarray) -> np.ndarray
     out[:, max(0, top - 2):top + sh + 2, max(0, left - 2):left + sw + 2] = 16
     out[:, top:top + sh, left:left + sw] = resize(frames, sh, sw)
     return out
+
+
+# Partial copies: pieces of source videos inserted into longer unrelated host videos.
+
+PARTIAL_KINDS = ('plain', 'reencoded', 'cropped_logo', 'flipped', 'speedup', 'pip')
+PARTIAL_SOURCE_SECONDS = 24
+
+
+@dataclass
+class Insertion:
+    """Source seconds [query_start, query_end) shown at host seconds [target_start, target_end).
+
+    Both spans are half-open and frame-exact: with fps ``f``, source frames [i, j) put on
+    host frames [k, k + n) give ``i/f, j/f, k/f, (k + n)/f`` (n < j - i only for speedup).
+    """
+    source: Path
+    host: Path
+    kind: str
+    query_start: float
+    query_end: float
+    target_start: float
+    target_end: float
+
+    def segment(self) -> List[float]:
+        """``[query_start, query_end, target_start, target_end]``."""
+        return [self.query_start, self.query_end, self.target_start, self.target_end]
+
+
+@dataclass
+class PartialCorpus:
+    """What :func:`make_partial_corpus` wrote: sources (queries), hosts (targets), and the
+    ground truth as :class:`Insertion` records (absolute paths, seconds at ``fps``)."""
+    folder: Path
+    sources: List[Path] = field(default_factory=list)
+    hosts: List[Path] = field(default_factory=list)  # every host, including those with no insertion
+    insertions: List[Insertion] = field(default_factory=list)
+    fps: int = 4
+
+    def segments(self) -> Dict[str, Dict[str, List[List[float]]]]:
+        """``{str(source): {str(host): [[qs, qe, ts, te], ...]}}`` for every pair with an insertion,
+        segments in the order of their target start."""
+        out: Dict[str, Dict[str, List[List[float]]]] = {}
+        for ins in self.insertions:
+            out.setdefault(str(ins.source), {}).setdefault(str(ins.host), []).append(ins.segment())
+        for targets in out.values():
+            for segs in targets.values():
+                segs.sort(key=lambda s: s[2])
+        return out
+
+    def write_ground_truth(self, path) -> Path:
+        """Write :meth:`segments` as JSON to ``path``, video paths relative to its folder
+        (``{query: {target: [[qs, qe, ts, te], ...]}}``, seconds). Returns the path."""
+        path = Path(path).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def rel(p: str) -> str:
+            return Path(os.path.relpath(Path(p).resolve(), path.parent)).as_posix()
+
+        data = {rel(q): {rel(t): segs for t, segs in targets.items()} for q, targets in self.segments().items()}
+        # One line per (query, target) pair, so that the file reads as a table.
+        pairs = ',\n'.join(' %s: {\n%s\n }' % (json.dumps(q), ',\n'.join(
+            f'  {json.dumps(t)}: {json.dumps(segs)}' for t, segs in targets.items())) for q, targets in data.items())
+        path.write_text('{\n' + pairs + '\n}\n')
+        return path
+
+
+def read_ground_truth(path) -> Dict[str, Dict[str, List[List[float]]]]:
+    """Read a file of :meth:`PartialCorpus.write_ground_truth`, paths resolved against its folder."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a JSON object {{query: {{target: segments}}}}')
+    root = path.resolve().parent
+    return {str((root / q).resolve()): {str((root / t).resolve()): segs for t, segs in targets.items()}
+            for q, targets in data.items()}
+
+
+class _Piece(NamedTuple):
+    kind: str
+    source: int  # source index, taken modulo the number of sources
+    query: Tuple[float, float]  # seconds in the source, half-open
+    at: float  # the host second where it starts
+
+
+# The plan, in seconds (each a multiple of 1/4 s, so whole frames at the default 4 fps):
+# (host length, pieces). Pieces replace host frames; the host's scene goes on around them.
+_HOST_PLAN: Tuple[Tuple[float, Tuple[_Piece, ...]], ...] = (
+    (36, (_Piece('plain', 0, (10, 22), 9.5),)),  # long, starts off a whole second
+    (30, (_Piece('reencoded', 1, (6, 10), 26),)),  # short, ends the host
+    (36, (_Piece('cropped_logo', 2, (5.25, 19.25), 14),)),  # long, query off a whole second
+    (32, (_Piece('flipped', 0, (15, 18.5), 6.75),)),  # short
+    (36, (_Piece('speedup', 1, (8, 20), 5),)),  # 12 s of source in 8 s
+    (40, (_Piece('pip', 2, (10, 22), 24),)),
+    (44, (_Piece('plain', 0, (2, 6), 3),  # the same source twice, and a second source
+          _Piece('plain', 0, (16, 20), 14.5),
+          _Piece('plain', 1, (12.5, 22.5), 30.25))),
+    (30, ()),
+    (30, ()),
+)
+_PLAN_QUERY_END = max(p.query[1] for _, pieces in _HOST_PLAN for p in pieces)
+# Re-encoding applies to the whole host, so such a host holds nothing else.
+assert all(len(pieces) == 1 for _, pieces in _HOST_PLAN if any(p.kind == 'reencoded' for p in pieces))
+
+
+class _Placement(NamedTuple):
+    kind: str
+    source: int
+    first: int  # source frames [first, last)
+    last: int
+    at: int  # host frames [at, at + shown)
+    shown: int
+
+
+def _layout(sources: int, source_frames: int, fps: int) -> List[Tuple[int, List[_Placement]]]:
+    """The plan in frames at ``fps``: per host, its frame count and placements (checked to fit)."""
+    layout = []
+    for j, (host_seconds, pieces) in enumerate(_HOST_PLAN):
+        host_frames = int(round(host_seconds * fps))
+        placed: List[_Placement] = []
+        for piece in pieces:
+            first, last = int(round(piece.query[0] * fps)), int(round(piece.query[1] * fps))
+            at = int(round(piece.at * fps))
+            shown = len(speedup_indices(last - first, SPEEDUP)) if piece.kind == 'speedup' else last - first
+            if not 0 <= first < last <= source_frames:
+                raise ValueError(f'host {j}: a piece of source frames [{first}, {last}) does not fit '
+                                 f'a source of {source_frames} frames at {fps} fps')
+            if at < 0 or at + shown > host_frames:
+                raise ValueError(f'host {j}: host frames [{at}, {at + shown}) do not fit its '
+                                 f'{host_frames} frames at {fps} fps')
+            if any(at < p.at + p.shown and p.at < at + shown for p in placed):
+                raise ValueError(f'host {j}: pieces overlap at {fps} fps')
+            placed.append(_Placement(piece.kind, piece.source % sources, first, last, at, shown))
+        layout.append((host_frames, placed))
+    return layout
+
+
+def _appearance(kind: str, piece: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The piece as shown in the host; ``background``: the host frames it covers."""
+    _, h, w, _ = piece.shape
+    if kind in ('plain', 'reencoded', 'speedup'):  # speedup's frames are already picked
+        return piece
+    if kind == 'cropped_logo':
+        return add_logo(resize(center_crop(piece, CROP_KEEP), h, w))
+    if kind == 'flipped':
+        return np.ascontiguousarray(piece[:, :, ::-1])
+    if kind == 'pip':
+        return picture_in_picture(piece, background)
+    raise ValueError(f'unknown insertion kind {kind!r}; expected one of {PARTIAL_KINDS}')
+
+
+def make_partial_corpus(folder, sources: int = 3, seconds: float = PARTIAL_SOURCE_SECONDS, fps: int = 4,
+                        size=(96, 128)) -> PartialCorpus:
+    """Write source videos and host videos holding pieces of them into ``folder``.
+
+    ``source{i}.mp4`` (``seconds`` long) are the queries; ``host{j}.mp4`` are longer
+    unrelated scenes in which pieces of the sources replace a span of the host's frames
+    (the host's own scene goes on around them). The nine hosts (386 s of video with the
+    sources, at the defaults) hold: a plain long piece at 9.5 s; a short piece ending the
+    host, the whole host re-encoded at crf 38; a centre crop with a logo; a mirrored piece;
+    a piece played 1.5x faster; a half-size picture in picture over the host's own frames;
+    three plain pieces (one source twice, a second source once); and two hosts hold
+    nothing. Plan times are rounded to frames at ``fps``; the ground truth in
+    :attr:`PartialCorpus.insertions` is computed from the frames, so it is exact at any fps.
+    Sources beyond the third have no insertion. Deterministic.
+    """
+    if not isinstance(sources, int) or sources < 1:
+        raise ValueError(f'sources must be a positive integer, got {sources!r}')
+    if not isinstance(fps, int) or fps < 1:
+        raise ValueError(f'fps must be a positive integer, got {fps!r}')
+    if not isinstance(seconds, (int, float)) or not seconds >= _PLAN_QUERY_END:
+        raise ValueError(f'seconds must be at least {_PLAN_QUERY_END} (where the latest piece ends), got {seconds!r}')
+    h, w = size
+    if h <= 0 or w <= 0 or h % 2 or w % 2:
+        raise ValueError(f'yuv420p needs positive even sizes, got {h}x{w}')
+    source_frames = int(round(seconds * fps))
+    layout = _layout(sources, source_frames, fps)  # raises before anything is written
+
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = PartialCorpus(folder, fps=fps)
+    scenes = [varied_scene(source_frames, h, w, seed=_SOURCE_SEED + i) for i in range(sources)]
+    for i, scene in enumerate(scenes):
+        corpus.sources.append(make_video(folder / f'source{i}.mp4', scene, fps=fps))
+    for j, (host_frames, placed) in enumerate(layout):
+        frames = varied_scene(host_frames, h, w, seed=_HOST_SEED + j)
+        host = folder / f'host{j}.mp4'
+        for p in placed:
+            piece = scenes[p.source][p.first:p.last]
+            if p.kind == 'speedup':
+                piece = piece[speedup_indices(len(piece), SPEEDUP)]
+            span = slice(p.at, p.at + p.shown)
+            frames[span] = _appearance(p.kind, piece, frames[span])
+            corpus.insertions.append(Insertion(corpus.sources[p.source], host, p.kind, p.first / fps, p.last / fps,
+                                               p.at / fps, (p.at + p.shown) / fps))
+        make_video(host, frames, fps=fps)
+        if any(p.kind == 'reencoded' for p in placed):
+            # A second generation, as a re-upload would be: decode the first file, encode it worse.
+            make_video(host, read_frames(host), fps=fps, crf=REENCODE_CRF)
+        corpus.hosts.append(host)
+    return corpus
