@@ -10,12 +10,20 @@ faster or slower. Finding it is the local-alignment problem of sequence comparis
                                              H[i-2, j-1] - gap,       the query skips one
                                              0))                      a segment starts here
 
+    offset = min(median(S) + margin, MAX_OFFSET)
+
 A cell above ``offset`` extends a segment, a cell below it costs, so a segment ends where
-the copy ends: through noise it would lose more than it gains. A long segment has gained
-enough to cross a stretch of noise to another copied piece, though; so a path is cut
-where more than ``max_gap`` of its frames in a row are below the offset, and each piece
-is a segment of its own. The three moves admit
-slopes from 1/2 to 2 (slow motion to double speed) and let a path bridge a few damaged
+the copy ends: through noise it would lose more than it gains. The median of S is the
+pair's background: nearly every cell of a pair pairs unrelated frames, and how similar
+unrelated frames are varies from pair to pair (two dark videos, two news studios), so
+a fixed offset would stretch segments over the similar background of some pairs. Where
+most cells are high, the median is no background but the copy itself (a copy of a
+static shot, of a short video): frames as similar as MAX_OFFSET always extend a segment.
+
+A long segment has gained enough to cross a stretch of noise to another copied piece,
+though; so a path is cut where more than ``max_gap`` of its frames in a row are below
+the offset, and each piece is a segment of its own. The three moves admit slopes from
+1/2 to 2 (slow motion to double speed) and let a path bridge a few damaged
 frames, which a path of fixed slope cannot. The best cell of H ends the best segment;
 tracing its moves back gives the segment's frames. Its cells are then masked and the
 rows below recomputed, for the next segment, so one pair yields every copied piece,
@@ -24,7 +32,7 @@ wherever they are and however many.
 A segment's score is its mean frame similarity, shrunk towards 0 for short segments:
 ``sum(S on the path) / (cells + PRIOR_CELLS)``. A long segment scores close to its mean
 similarity, on the scale of the fine student's similarities (copies 0.3 to 1); a match
-of 1 or 2 frames, which noise produces, has to be very similar to count.
+of a frame or two, which noise produces, has to be very similar to count.
 
 Each row of H depends only on the two rows above it, so the recurrence runs a row at a
 time over whole numpy rows: O(Tq Tt) work and memory of 9 bytes a cell, no Python loop
@@ -36,18 +44,20 @@ import numpy as np
 
 from .segment import Segment
 
-# Frame similarities below OFFSET count against a segment. The fine students put unrelated
-# frames around 0.05 and copied frames from 0.3 up; the offset lies between, nearer the
-# noise, so that heavily transformed copies still extend their segment.
-DEFAULT_OFFSET = 0.15
+# Frame similarities less than MARGIN above the pair's background count against a segment.
+# The fine students put unrelated frames around 0.05 and copied frames from 0.3 up; the
+# offset lies between, nearer the noise, so that heavily transformed copies still extend
+# their segment (0.12 measured best of 0.06 to 0.2 on the partial-copy corpus).
+DEFAULT_MARGIN = 0.12
+MAX_OFFSET = 0.3
 # Cost of a frame skipped by the query or the target (a slope other than 1).
 DEFAULT_GAP = 0.05
 # Segments scoring at least this are copies, unless the index holds a calibrated value
 # (`dns evaluate --calibrate`).
 DEFAULT_THRESHOLD = 0.3
-# Pseudo-cells of zero similarity added to every segment's mean: a 2-frame segment of
-# similarity 0.6 scores 0.3, a 30-frame one 0.56.
-PRIOR_CELLS = 2
+# A pseudo-cell of zero similarity added to every segment's mean: a 1-frame match of
+# similarity 0.6 scores 0.3, a 4-frame one 0.48, a 30-frame one 0.58.
+PRIOR_CELLS = 1
 DEFAULT_MAX_SEGMENTS = 20
 DEFAULT_MIN_FRAMES = 2
 # Frames in a row below the offset that a segment bridges (damaged or re-edited frames).
@@ -58,7 +68,7 @@ _START, _DIAGONAL, _TARGET_SKIPS, _QUERY_SKIPS = 0, 1, 2, 3
 _STEPS = {_DIAGONAL: (1, 1), _TARGET_SKIPS: (1, 2), _QUERY_SKIPS: (2, 1)}
 
 
-def find_segments(sim, threshold: Optional[float] = DEFAULT_THRESHOLD, offset: float = DEFAULT_OFFSET,
+def find_segments(sim, threshold: Optional[float] = DEFAULT_THRESHOLD, margin: float = DEFAULT_MARGIN,
                   gap: float = DEFAULT_GAP, max_segments: int = DEFAULT_MAX_SEGMENTS,
                   min_frames: int = DEFAULT_MIN_FRAMES, max_gap: int = DEFAULT_MAX_GAP) -> List[Segment]:
     """The copied segments in a frame-to-frame similarity matrix ``sim`` [Tq, Tt], in
@@ -66,11 +76,13 @@ def find_segments(sim, threshold: Optional[float] = DEFAULT_THRESHOLD, offset: f
 
     threshold: the least score of a segment that counts (None: every segment found, for
         choosing a threshold from their scores).
-    offset, gap: the alignment's cost of a frame below ``offset`` and of a skipped frame.
+    margin: how far above the pair's background (the median of ``sim``) a frame
+        similarity must be to extend a segment.
+    gap: the cost of a frame skipped by one of the videos.
     max_segments: at most this many segments are looked for and returned.
     min_frames: a segment spans at least this many frames of each video (or the whole
         of a shorter video).
-    max_gap: frames in a row below ``offset`` inside one segment; more cut it.
+    max_gap: frames in a row below the offset inside one segment; more cut it.
     """
     sim = _check_matrix(sim)
     if max_segments < 1:
@@ -85,7 +97,8 @@ def find_segments(sim, threshold: Optional[float] = DEFAULT_THRESHOLD, offset: f
     if sim.size == 0:
         return segments
     min_frames = min(min_frames, *sim.shape)
-    aligner = _Aligner(sim - np.float32(offset), np.float32(gap))
+    offset = np.float32(min(np.median(sim) + margin, MAX_OFFSET))
+    aligner = _Aligner(sim - offset, np.float32(gap))
     for _ in range(max_segments):
         path = aligner.best_path()
         if path is None:

@@ -32,8 +32,8 @@ def test_a_diagonal_is_one_segment_with_exact_spans():
     sim = draw_line(noise(60, 80), 10, 30, 20)
     (segment,) = find_segments(sim)
     assert spans(segment) == (10, 30, 30, 50)
-    # The mean similarity on the path, shrunk by the prior's two zero cells.
-    assert segment.score == pytest.approx(0.6 * 20 / 22, abs=1e-5)
+    # The mean similarity on the path, shrunk by the prior's zero cell.
+    assert segment.score == pytest.approx(0.6 * 20 / 21, abs=1e-5)
 
 
 def test_several_pieces_short_and_long_best_first():
@@ -93,7 +93,7 @@ def test_threshold_none_returns_every_segment_found_for_calibration():
 
 def test_a_one_or_two_frame_match_must_be_very_similar():
     sim = noise(40, 40, seed=6)
-    sim[10, 20] = sim[11, 21] = 0.55   # two similar frames: noise, by the prior
+    sim[10, 20] = sim[11, 21] = 0.4    # two similar frames: noise, by the prior
     assert find_segments(sim) == []
     sim[10, 20] = sim[11, 21] = 0.95   # two near-identical frames
     assert [spans(s) for s in find_segments(sim)] == [(10, 12, 20, 22)]
@@ -104,6 +104,24 @@ def test_short_videos_and_empty_matrices():
     one = find_segments(np.array([[0.99]]))
     assert [spans(s) for s in one] == [(0, 1, 0, 1)]   # a 1-frame video copied whole
     assert find_segments(np.full((3, 3), 0.01)) == []
+
+
+def test_a_copy_of_a_static_shot_is_found_whole():
+    """Every frame like every other: the median is the copy, not a background. Any
+    frame matches any other, so the segments cover both videos whole."""
+    sim = np.random.default_rng(8).uniform(0.85, 0.9, (20, 30)).astype(np.float32)
+    best, *rest = find_segments(sim)
+    assert (best.query_start, best.query_end) == (0, 20) and best.score > 0.8
+    covered = set()
+    for segment in [best, *rest]:
+        covered |= set(range(segment.target_start, segment.target_end))
+    assert covered == set(range(30))
+
+
+def test_a_similar_background_does_not_stretch_a_segment():
+    sim = noise(60, 60, seed=9, level=0.2)   # two videos alike all through: a high background
+    draw_line(sim, 20, 30, 10, value=0.7)
+    assert [spans(s) for s in find_segments(sim)] == [(20, 30, 30, 40)]
 
 
 def test_max_segments_bounds_the_search():
