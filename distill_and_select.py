@@ -1,12 +1,14 @@
 """The Towhee operator: decoded video frames in, a DnS representation out."""
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 from towhee.operator import NNOperator
 
+from .localization import Segment, find_segments
+from .localization.alignment import DEFAULT_THRESHOLD as DEFAULT_SEGMENT_THRESHOLD
 from .preprocess import (check_features, check_vector, frame_batches, iter_rgb_frames,
                          resize_center_crop)
 from .pretrained import NETWORKS, load_network
@@ -150,6 +152,24 @@ class DistillAndSelect(NNOperator):
             raise ValueError('expected at least one target, got an empty list')
         scores = self.model.score(q.to(self.device), t.to(self.device), c.to(self.device)).float().cpu().numpy()
         return float(scores[0]) if single else scores
+
+    @torch.inference_mode()
+    def segments(self, query: Any, target: Any,
+                 threshold: Optional[float] = DEFAULT_SEGMENT_THRESHOLD) -> List[Segment]:
+        """Where the copy is (fg students): the copied segments of one pair, from its
+        frame-to-frame similarity matrix, best first. Each ``Segment`` gives frame
+        indices, half-open: query frames [query_start, query_end) appear as target frames
+        [target_start, target_end); ``score`` is the mean frame similarity along the
+        match, shrunk for very short ones (copies 0.3 to 1). Only segments scoring at
+        least ``threshold`` are returned (None: all found). A sped-up or slowed-down copy
+        (up to 2x) is a segment whose spans differ in length; several pieces of one video
+        in another are several segments; unrelated videos have none."""
+        if not self.model_name.startswith('fg_'):
+            raise ValueError(f'segments is for the fg students, not {self.model_name}')
+        q = check_features(query, 'query').to(self.device)
+        t = check_features(target, 'target').to(self.device)
+        sim = self.model.frame_similarity_matrix(q, t)
+        return find_segments(sim.float().cpu().numpy(), threshold=threshold)
 
 
 def _is_single(target: Any, query_ndim: int) -> bool:

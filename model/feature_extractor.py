@@ -67,6 +67,14 @@ class FeatureExtractor(nn.Module):
             yield x
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        regions = self.region_vectors(frames)
+        # Outside region_vectors' own block, so PCA stays fp32 under the caller's autocast.
+        with torch.autocast(frames.device.type, enabled=False):
+            return self.pca(regions)
+
+    def region_vectors(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames [T, H, W, 3] RGB float 0..255 -> L3-iMAC region vectors [T, 9, 3840],
+        L2-normalised, fp32: the input of the PCA whitening."""
         # NHWC frames permuted to NCHW are channels_last in memory: the layout the CPU
         # and CUDA convolutions run fastest in, with no copy.
         x = frames.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
@@ -77,5 +85,4 @@ class FeatureExtractor(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             grid = regions[-1].shape[-2:]
             x = torch.cat([l2norm(F.adaptive_max_pool2d(r, grid), dim=1) for r in regions], dim=1)
-            x = l2norm(x.flatten(2).transpose(1, 2))  # [T, regions, 3840], row-major grid
-            return self.pca(x)
+            return l2norm(x.flatten(2).transpose(1, 2))  # [T, regions, 3840], row-major grid

@@ -1,10 +1,12 @@
 """Building blocks shared by the DnS networks (ARCHITECTURE.md, sections Attention,
 Binarization, VideoComparator, NetVLAD)."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .similarities import even_splits
 
 
 def l2norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -53,15 +55,81 @@ class VideoComparator(nn.Module):
 
     def forward(self, sim: torch.Tensor, sizes: Optional[torch.Tensor] = None) -> torch.Tensor:
         """sim: [N, 1, H, W]; sizes: [N, 2] valid (rows, cols) of each matrix, or None."""
-        x = F.max_pool2d(F.relu(self.conv1(sim)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(_zero_outside(x, sizes, 2))), 2)
-        x = F.relu(self.conv3(_zero_outside(x, sizes, 4)))
-        return self.fconv(x)
+        # Pooling before the ReLU is the same (max commutes with a monotone function) on
+        # 4x fewer values.
+        x = F.relu(F.max_pool2d(_conv(self.conv1, _channels_last(sim)), 2))
+        x = F.relu(F.max_pool2d(_conv(self.conv2, _zero_outside(x, sizes, 2)), 2))
+        x = F.relu(_conv(self.conv3, _zero_outside(x, sizes, 4)))
+        return _conv(self.fconv, x)
+
+
+# On CPU, oneDNN runs these convolutions and poolings channels-last several times faster
+# than channels-first (benchmarks/long_pairs.py); values change by float rounding only
+# (~1e-7). A one-channel tensor's layout is ambiguous (it is contiguous either way) and
+# convolutions then fall back to channels-first: the input gets the strides of a
+# channels-last tensor explicitly, and the weights are made channels-last.
+
+def _channels_last(sim: torch.Tensor) -> torch.Tensor:
+    if sim.device.type != 'cpu':
+        return sim
+    n, c, h, w = sim.shape
+    return torch.empty(n, h, w, c, dtype=sim.dtype, device=sim.device).permute(0, 3, 1, 2).copy_(sim)
+
+
+def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    if x.device.type != 'cpu':
+        return conv(x)
+    return F.conv2d(x, conv.weight.contiguous(memory_format=torch.channels_last), conv.bias, conv.stride,
+                    conv.padding)
 
 
 def comparator_output_sizes(sizes: torch.Tensor) -> torch.Tensor:
     """Valid output size of VideoComparator for input sizes [N, 2] (two floor-halvings)."""
     return sizes // 4
+
+
+# An output cell of VideoComparator stands for 4 x 4 input cells and depends on the input
+# up to 7 cells beyond them (conv 3x3, pool 2, conv 3x3, pool 2, conv 3x3): a halo of 8
+# keeps every tile's origin on a multiple of 4, where the poolings' windows fall as they
+# do on the whole matrix.
+COMPARATOR_HALO = 8
+
+
+def comparator_window(cells: Tuple[int, int], length: int) -> Tuple[int, int]:
+    """The input span [start, end) that output cells [cells[0], cells[1]) of a side of
+    ``length`` input cells depend on, clipped to the matrix."""
+    return max(0, 4 * cells[0] - COMPARATOR_HALO), min(length, 4 * cells[1] + COMPARATOR_HALO)
+
+
+def tiled_comparator(comparator: VideoComparator, sim: torch.Tensor, origin: Tuple[int, int],
+                     size: Tuple[int, int], rows: Tuple[int, int], cols: Tuple[int, int],
+                     tile: int) -> torch.Tensor:
+    """Output cells [rows[0], rows[1]) x [cols[0], cols[1]) of ``comparator`` on a whole
+    matrix of ``size`` (H, W), exactly as on the whole matrix alone, one comparator call
+    per ``tile`` x ``tile`` cells.
+
+    ``sim`` holds the part of the whole matrix from ``origin`` (row, col) that covers the
+    cells' ``comparator_window``. Each tile's input runs to the halo: its own borders
+    cut the halo, never a kept cell, and at the matrix's true borders the convolution's
+    zero padding is the same as on the whole matrix. Returns [rows, cols] of the output.
+    """
+    (r_origin, c_origin), (height, width) = origin, size
+    r_need, c_need = comparator_window(rows, height), comparator_window(cols, width)
+    if (r_need[0] < r_origin or c_need[0] < c_origin or r_need[1] > r_origin + sim.shape[0]
+            or c_need[1] > c_origin + sim.shape[1]):
+        raise ValueError(f'the similarity block at {origin} of shape {list(sim.shape)} does not cover the '
+                         f'input rows {r_need} and columns {c_need} of cells {rows} x {cols}')
+    out = torch.empty(rows[1] - rows[0], cols[1] - cols[0], device=sim.device)
+    for i0, i1 in even_splits(rows[0], rows[1], tile):
+        r0, r1 = comparator_window((i0, i1), height)
+        for j0, j1 in even_splits(cols[0], cols[1], tile):
+            c0, c1 = comparator_window((j0, j1), width)
+            block = sim[r0 - r_origin:r1 - r_origin, c0 - c_origin:c1 - c_origin]
+            cells = comparator(block[None, None])[0, 0]
+            # The window starts at a multiple of 4: input r0 is output cell r0 // 4.
+            out[i0 - rows[0]:i1 - rows[0], j0 - cols[0]:j1 - cols[0]] = \
+                cells[i0 - r0 // 4:i1 - r0 // 4, j0 - c0 // 4:j1 - c0 // 4]
+    return out
 
 
 def _zero_outside(x: torch.Tensor, sizes: Optional[torch.Tensor], factor: int) -> torch.Tensor:
