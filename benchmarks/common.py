@@ -1,6 +1,7 @@
 """Shared by the benchmark scripts: the package, weights to time with, the machine,
 and writing results into the README."""
 import argparse
+import json
 import os
 import platform
 import re
@@ -29,6 +30,24 @@ def use_timing_weights() -> None:
         from golden_weights import write_all
         write_all(hub / 'checkpoints')
     torch.hub.set_dir(str(hub))
+
+
+def use_copy_model() -> Path:
+    """Point torch.hub at the copy model (tests/copy_model.py): test weights whose
+    fine-grained similarities tell copies from unrelated videos, for benchmarks of
+    re-ranking, localization or calibration. Written once into .bench-copy-hub/ (about
+    half a minute), again when copy_model's settings change. Returns the hub dir."""
+    from copy_model import MARKER_FILE, SETTINGS, write_copy_model
+    hub = ROOT / '.bench-copy-hub'
+    marker = hub / 'checkpoints' / MARKER_FILE
+    try:
+        current = json.loads(marker.read_text()) == SETTINGS
+    except (OSError, ValueError):  # not written yet, or cut short
+        current = False
+    if not current:
+        write_copy_model(hub / 'checkpoints')
+    torch.hub.set_dir(str(hub))
+    return hub
 
 
 def machine() -> str:

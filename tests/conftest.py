@@ -10,6 +10,7 @@ TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
 from checkout import PACKAGE, import_checkout  # noqa: E402,F401
+from copy_model import write_copy_model  # noqa: E402
 from golden_weights import write_all  # noqa: E402
 
 import_package = import_checkout
@@ -29,6 +30,17 @@ def hub_dir(tmp_path_factory):
     os.environ['TORCH_HOME'] = str(hub.parent)
     yield hub
     torch.hub.set_dir(previous)
+
+
+@pytest.fixture(scope='session')
+def copy_model_hub(tmp_path_factory, hub_dir):
+    """A torch.hub dir holding the copy model (tests/copy_model.py: weights whose fine-grained
+    similarities mean something), written once. Build models inside
+    ``with use_hub(copy_model_hub):``; it needs ``hub_dir``, so the golden dir is set first
+    and is what ``use_hub`` goes back to."""
+    hub = tmp_path_factory.mktemp('copy-torch-home') / 'hub'
+    write_copy_model(hub / 'checkpoints')
+    return hub
 
 
 @pytest.fixture(scope='session')
