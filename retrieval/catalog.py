@@ -75,6 +75,11 @@ class Catalog:
                 meta = dict(new)
         return meta
 
+    def set_meta(self, values: Dict[str, str]) -> None:
+        """Record values beside the settings (calibrated thresholds), in one transaction."""
+        with self.transaction():
+            self.db.executemany('INSERT OR REPLACE INTO meta VALUES (?, ?)', list(values.items()))
+
     # --- videos
     def commit_video(self, video_id: str, frames: int, selector: float, coarse: np.ndarray,
                      fine_sha256: str, abspath: str, given: str) -> Optional[str]:

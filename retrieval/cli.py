@@ -76,26 +76,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--candidates', type=int, default=1000,
                    help='nearest videos by coarse similarity that the selector considers (default: 1000; Milvus '
                    'caps it at 16384)')
-    p.add_argument('--json', action='store_true', help='machine-readable output')
+    _segment_options(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument('--json', action='store_true', help='machine-readable output')
+    out.add_argument('--csv', action='store_true', help='the copied segments as CSV in the format of the Video '
+                     'Similarity Challenge\'s matching track: query_id,ref_id,query_start,query_end,ref_start,'
+                     'ref_end,score (seconds; implies --segments)')
     p.set_defaults(run=run_search)
 
     p = commands.add_parser('dedup', parents=[common], help='groups of near-duplicate videos in the index')
-    p.add_argument('--threshold', type=float, default=0.75,
-                   help='least score of a duplicate pair (default: 0.75, i.e. fg similarity 0.5)')
+    p.add_argument('--threshold', type=float,
+                   help='least score of a duplicate pair (default: the index\'s calibrated threshold, else 0.75, '
+                   'i.e. fg similarity 0.5)')
     p.add_argument('--rerank', type=float, default=1.0, help='fraction of each video\'s neighbours scored by the '
                    'fine-grained student (default: 1, all)')
     p.add_argument('--neighbours', type=int, default=100, help='nearest videos considered per video (default: 100)')
+    _segment_options(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument('--json', action='store_true', help='groups as JSON')
     out.add_argument('--csv', action='store_true', help='groups as CSV: group,path')
     p.set_defaults(run=run_dedup)
 
     p = commands.add_parser('evaluate', parents=[common], help='mAP and time per query at re-rank fractions '
-                            '0%%, 5%%, ..., 100%%')
+                            '0%%, 5%%, ..., 100%%; precision, recall and the best threshold of copy decisions '
+                            'and copied segments')
     p.add_argument('ground_truth', metavar='GROUND_TRUTH',
-                   help='JSON: {"query.mp4": ["copy1.mp4", ...], ...}, paths relative to this file')
+                   help='JSON: {"query.mp4": ["copy1.mp4", ...], ...}, or segments in seconds: '
+                   '{"query.mp4": {"copy1.mp4": [[qs, qe, ts, te], ...]}, ...}; paths relative to this file')
     p.add_argument('--candidates', type=int, help='nearest videos considered per query (default: the whole index)')
-    p.add_argument('--plot', default='dns-evaluate.png', help='the PNG of the curve (default: dns-evaluate.png)')
+    p.add_argument('--plot', default='dns-evaluate.png', help='the PNG of the curve (default: dns-evaluate.png); '
+                   'the precision/recall curves go beside it, NAME-pr.png')
+    p.add_argument('--calibrate', action='store_true', help='store the thresholds of best F1 in the index, where '
+                   'search, dedup, show and segments use them')
     p.add_argument('--json', action='store_true', help='machine-readable output')
     p.set_defaults(run=run_evaluate)
 
@@ -103,8 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('query', metavar='QUERY')
     p.add_argument('target', metavar='TARGET')
     p.add_argument('--out', default='dns-show.png', help='the PNG to write (default: dns-show.png)')
+    p.add_argument('--segment-threshold', type=float, metavar='T',
+                   help='least score of a drawn segment (default: the index\'s calibrated threshold, else 0.3)')
     p.set_defaults(run=run_show)
     return parser
+
+
+def _segment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--segments', action='store_true', help='add the copied segments of each pair: where the copy '
+                   'is in both videos, in seconds')
+    p.add_argument('--segment-threshold', type=float, metavar='T',
+                   help='least score of a copied segment (default: the index\'s calibrated threshold, else 0.3)')
 
 
 def _shard(text: str):
@@ -178,25 +199,56 @@ def run_search(args) -> int:
     with _open(args) as index:
         models = _models(index, args)
         query = index.representation_of_file(args.query, models)
-        matches = search(index, models, query, k=args.k, rerank=args.rerank, candidates=args.candidates)
+        segments = args.segments or args.csv
+        matches = search(index, models, query, k=args.k, rerank=args.rerank, candidates=args.candidates,
+                         segments=segments, segment_threshold=args.segment_threshold)
+        copy_threshold = index.thresholds().copy
     if args.json:
         print(json.dumps({'query': args.query, 'rerank': args.rerank,
                           'results': [m.as_dict() for m in matches]}, indent=2))
         return 0
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(['query_id', 'ref_id', 'query_start', 'query_end', 'ref_start', 'ref_end', 'score'])
+        for m in matches:
+            writer.writerows([args.query, m.path, _seconds(s.query_start), _seconds(s.query_end),
+                              _seconds(s.target_start), _seconds(s.target_end), round(s.score, 6)]
+                             for s in m.segments)
+        return 0
     print(f'{"rank":>4}  {"score":>7}  {"coarse":>7}  {"selector":>8}  {"fine":>7}  path')
     for m in matches:
         fine = '-' if m.fine_similarity is None else f'{m.fine_similarity:7.4f}'
-        print(f'{m.rank:>4}  {m.score:7.4f}  {m.coarse_similarity:7.4f}  {m.selector_score:8.4f}  {fine:>7}  {m.path}')
+        copy = '  (copy)' if m.score >= copy_threshold else ''
+        print(f'{m.rank:>4}  {m.score:7.4f}  {m.coarse_similarity:7.4f}  {m.selector_score:8.4f}  {fine:>7}  '
+              f'{m.path}{copy}')
+        for segment in m.segments or []:
+            print(f'{"":>6}{_describe(segment)}')
     return 0
+
+
+def _seconds(value: float) -> float:
+    return round(float(value), 3)
+
+
+def _describe(segment) -> str:
+    return (f'copied {_clock(segment.query_start)}-{_clock(segment.query_end)} -> '
+            f'{_clock(segment.target_start)}-{_clock(segment.target_end)} (segment score {segment.score:.3f})')
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(float(seconds), 60)
+    return f'{int(minutes)}:{rest:04.1f}'
 
 
 def run_dedup(args) -> int:
     from .dedup import find_duplicates
     with _open(args) as index:
-        groups = find_duplicates(index, _models(index, args), threshold=args.threshold, rerank=args.rerank,
-                                 neighbours=args.neighbours)
+        threshold = index.thresholds().copy if args.threshold is None else args.threshold
+        groups = find_duplicates(index, _models(index, args), threshold=threshold, rerank=args.rerank,
+                                 neighbours=args.neighbours, segments=args.segments,
+                                 segment_threshold=args.segment_threshold)
     if args.json:
-        print(json.dumps({'threshold': args.threshold, 'groups': [g.as_dict() for g in groups]}, indent=2))
+        print(json.dumps({'threshold': threshold, 'groups': [g.as_dict() for g in groups]}, indent=2))
     elif args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(['group', 'path'])
@@ -207,32 +259,69 @@ def run_dedup(args) -> int:
             print(f'group {number} ({len(group.videos)} videos):')
             for path in group.videos:
                 print(f'  {path}')
+            for (a, b), found in (group.segments or {}).items():
+                print(f'  {a} in {b}:')
+                for segment in found:
+                    print(f'    {_describe(segment)}')
         print(f'{len(groups)} groups of near-duplicates, {sum(len(g.videos) for g in groups)} videos')
     return 0
 
 
 def run_evaluate(args) -> int:
-    from .evaluate import evaluate, load_ground_truth, plot_curve
+    from .evaluate import (evaluate, evaluate_copies, evaluate_segments, load_ground_truth, plot_curve,
+                           plot_precision_recall)
     ground_truth = load_ground_truth(args.ground_truth)
     with _open(args) as index:
-        curve = evaluate(index, _models(index, args), ground_truth, candidates=args.candidates)
+        models = _models(index, args)
+        curve = evaluate(index, models, ground_truth, candidates=args.candidates)
+        reports = {'videos': evaluate_copies(index, models, ground_truth, candidates=args.candidates)}
+        if ground_truth.segments is not None:
+            reports['segments'] = evaluate_segments(index, models, ground_truth, candidates=args.candidates)
+        if args.calibrate:
+            index.calibrate(copy=reports['videos'].best.threshold,
+                            segment=reports['segments'].best.threshold if 'segments' in reports else None)
     plot_curve(curve, args.plot)
+    pr_plot = str(Path(args.plot).with_name(Path(args.plot).stem + '-pr.png'))
+    plot_precision_recall(reports, pr_plot)
     if args.json:
-        print(json.dumps({'queries': len(ground_truth), 'plot': args.plot,
-                          'curve': [vars(p) for p in curve]}, indent=2))
+        print(json.dumps({'queries': len(ground_truth.positives), 'plot': args.plot, 'precision_recall_plot': pr_plot,
+                          'curve': [vars(p) for p in curve], 'calibrated': args.calibrate,
+                          **{name: _report_json(report) for name, report in reports.items()}}, indent=2))
         return 0
     print(f'{"re-ranked":>9}  {"mAP":>6}  {"ms/query":>8}')
     for p in curve:
         print(f'{100 * p.fraction:>8.0f}%  {p.mean_ap:6.4f}  {1000 * p.seconds_per_query:8.1f}')
-    print(f'{len(ground_truth)} queries; plot: {args.plot}')
+    print(f'{len(ground_truth.positives)} queries; plot: {args.plot}')
+    names = {'videos': 'copied videos (pairs)', 'segments': 'copied segments (seconds on both timelines)'}
+    for name, report in reports.items():
+        print(f'{names[name]}:')
+        for label, point in (('threshold in use', report.current), ('best threshold', report.best)):
+            print(f'  {label:16s} {point.threshold:.4f}: precision {point.precision:.3f}, recall {point.recall:.3f}, '
+                  f'F1 {point.f1:.3f}')
+        if report.axes:
+            print('  at the threshold in use: query timeline precision {query_precision:.3f} recall '
+                  '{query_recall:.3f}; target timeline precision {target_precision:.3f} recall '
+                  '{target_recall:.3f}'.format(**report.axes))
+    print(f'precision/recall curves: {pr_plot}')
+    if args.calibrate:
+        print('calibrated: ' + ', '.join(f'{name} threshold {report.best.threshold:.4f}'
+                                         for name, report in reports.items()) + f', stored in {args.index}')
     return 0
+
+
+def _report_json(report) -> dict:
+    return {'current': vars(report.current), 'best': vars(report.best), 'axes': report.axes,
+            'curve': [vars(p) for p in report.curve]}
 
 
 def run_show(args) -> int:
     from .show import draw_pair
     with _open(args) as index:
-        similarity = draw_pair(index, _models(index, args), args.query, args.target, args.out)
-    print(f'fg similarity {similarity:.4f}: {args.out}')
+        similarity, found = draw_pair(index, _models(index, args), args.query, args.target, args.out,
+                                      segment_threshold=args.segment_threshold)
+    print(f'fg similarity {similarity:.4f}, {len(found)} copied segment(s): {args.out}')
+    for segment in found:
+        print(f'  {_describe(segment)}')
     return 0
 
 

@@ -1,13 +1,16 @@
 """Near-duplicate groups of an index: every video searched against the others, pairs
 above a threshold joined into groups."""
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
+from ..localization import Segment
+
+from .index import DEFAULT_COPY_THRESHOLD as DEFAULT_THRESHOLD
 from .index import VideoIndex
+from .localization import copied_segments
 from .representation import DnSModels
 from .search import search
 
-DEFAULT_THRESHOLD = 0.75
 DEFAULT_NEIGHBOURS = 100
 
 
@@ -15,20 +18,33 @@ DEFAULT_NEIGHBOURS = 100
 class DuplicateGroup:
     videos: List[str]                                   # paths as given at index time
     pairs: List[Tuple[str, str, float]] = field(default_factory=list)  # (path, path, score)
+    # (path, path) -> the copied segments of a in b, seconds; with segments=True only.
+    segments: Optional[Dict[Tuple[str, str], List[Segment]]] = None
 
     def as_dict(self) -> Dict:
-        return {'videos': self.videos,
-                'pairs': [{'a': a, 'b': b, 'score': score} for a, b, score in self.pairs]}
+        pairs = []
+        for a, b, score in self.pairs:
+            pair = {'a': a, 'b': b, 'score': score}
+            if self.segments is not None:
+                pair['segments'] = [s.as_dict() for s in self.segments.get((a, b), [])]
+            pairs.append(pair)
+        return {'videos': self.videos, 'pairs': pairs}
 
 
-def find_duplicates(index: VideoIndex, models: DnSModels, threshold: float = DEFAULT_THRESHOLD,
-                    rerank: float = 1.0, neighbours: int = DEFAULT_NEIGHBOURS) -> List[DuplicateGroup]:
-    """Groups of videos linked by search scores >= ``threshold`` (transitively), each
-    video's ``neighbours`` nearest by cg similarity considered. With ``rerank=1`` (the
-    default) every considered pair is scored by the fg student, s/2 + 0.5; files with
-    the same content are duplicates with score 1."""
+def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[float] = None,
+                    rerank: float = 1.0, neighbours: int = DEFAULT_NEIGHBOURS,
+                    segments: bool = False, segment_threshold: Optional[float] = None) -> List[DuplicateGroup]:
+    """Groups of videos linked by search scores >= ``threshold`` (transitively; None:
+    the index's calibrated threshold, else 0.75), each video's ``neighbours`` nearest by
+    cg similarity considered. With ``rerank=1`` (the default) every considered pair is
+    scored by the fg student, s/2 + 0.5; files with the same content are duplicates with
+    score 1. ``segments=True`` adds the copied segments of each pair (a in b, seconds)
+    scoring at least ``segment_threshold`` (None: the index's)."""
+    if threshold is None:
+        threshold = index.thresholds().copy
     links = UnionFind()
     pairs: Dict[Tuple[str, str], float] = {}
+    found: Dict[Tuple[str, str], List[Segment]] = {}
     for video_id in index.catalog.video_ids():
         own_paths = [given for given, _ in index.catalog.paths([video_id]).get(video_id, [])]
         for other in own_paths[1:]:
@@ -37,12 +53,23 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: float = DEF
         if not own_paths:
             continue
         query = index.representation(video_id)
-        for match in search(index, models, query, k=None, rerank=rerank, candidates=neighbours):
-            if match.video_id == video_id or match.score < threshold:
-                continue
+        matches = [m for m in search(index, models, query, k=None, rerank=rerank, candidates=neighbours)
+                   if m.video_id != video_id and m.score >= threshold]
+        if segments:
+            located = copied_segments(index, models, query, {m.video_id for m in matches}, segment_threshold)
+        for match in matches:
             key = _key(own_paths[0], match.path)
             pairs[key] = max(pairs.get(key, match.score), match.score)
             links.join(*key)
+            if segments and key not in found:
+                located_here = located.get(match.video_id, [])
+                # Kept as segments of a in b: the query here may be b.
+                found[key] = located_here if key[0] == own_paths[0] else [_swap(s) for s in located_here]
+    if segments:  # files with one content: the whole video, frame for frame
+        for (a, b), score in pairs.items():
+            if score == 1.0 and (a, b) not in found and index.video_id_of(a) == index.video_id_of(b):
+                frames = index.catalog.video(index.video_id_of(a)).frames * index.settings.time_step
+                found[(a, b)] = [Segment(0.0, frames, 0.0, frames, 1.0)]
     groups: Dict[str, DuplicateGroup] = {}
     for members in links.groups():
         group = DuplicateGroup(sorted(members))
@@ -50,7 +77,14 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: float = DEF
             groups[member] = group
     for (a, b), score in sorted(pairs.items()):
         groups[a].pairs.append((a, b, round(score, 6)))
+        if segments:
+            groups[a].segments = groups[a].segments or {}
+            groups[a].segments[(a, b)] = found.get((a, b), [])
     return sorted({id(g): g for g in groups.values()}.values(), key=lambda g: g.videos)
+
+
+def _swap(segment: Segment) -> Segment:
+    return Segment(segment.target_start, segment.target_end, segment.query_start, segment.query_end, segment.score)
 
 
 def _key(a: str, b: str) -> Tuple[str, str]:

@@ -8,6 +8,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from ..localization.alignment import DEFAULT_THRESHOLD as DEFAULT_SEGMENT_THRESHOLD
 from ..video_decode import VideoDecodeError, VideoDecoder, check_video_file
 from ..weights import sha256_of
 from .catalog import Catalog, VideoRecord
@@ -21,6 +22,8 @@ CATALOG_FILE = 'catalog.sqlite'
 LITE_FILE = 'milvus.db'
 SYNC_BATCH = 1000
 DEFAULT_FINE_DTYPE = {'att': 'float16', 'bin': 'bits'}
+# A pair scoring at least this is a copy: a fine-grained similarity of 0.5 (s/2 + 0.5).
+DEFAULT_COPY_THRESHOLD = 0.75
 
 
 class IndexSettingsError(ValueError):
@@ -34,6 +37,16 @@ class IndexSettings:
     time_step: float     # seconds between sampled frames
     collection: str      # the Milvus collection of this index
     milvus_uri: str      # '' for the Milvus Lite database inside the folder
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where copies start: the defaults, or what `dns evaluate --calibrate` measured on a
+    labelled sample of this index."""
+    copy: float                  # least search score of a copied pair (dedup's threshold)
+    segment: float               # least score of a copied segment
+    copy_calibrated: bool = False
+    segment_calibrated: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,24 @@ class VideoIndex:
 
     def __len__(self) -> int:
         return self.catalog.count()
+
+    def thresholds(self) -> Thresholds:
+        meta = self.catalog.meta()
+        copy, segment = meta.get('copy_threshold'), meta.get('segment_threshold')
+        return Thresholds(DEFAULT_COPY_THRESHOLD if copy is None else float(copy),
+                          DEFAULT_SEGMENT_THRESHOLD if segment is None else float(segment),
+                          copy is not None, segment is not None)
+
+    def calibrate(self, copy: Optional[float] = None, segment: Optional[float] = None) -> Thresholds:
+        """Store measured thresholds in the index (None: keep what it holds)."""
+        values = {}
+        for name, value in (('copy_threshold', copy), ('segment_threshold', segment)):
+            if value is not None:
+                if not np.isfinite(value):
+                    raise ValueError(f'{name} must be a finite number, got {value}')
+                values[name] = repr(float(value))
+        self.catalog.set_meta(values)
+        return self.thresholds()
 
     def close(self) -> None:
         if self._vectors is not None:

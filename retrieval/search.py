@@ -8,6 +8,7 @@ from typing import Collection, Dict, List, Optional
 
 import numpy as np
 
+from ..localization import Segment
 from .fine_store import CorruptFeaturesError
 from .index import VideoIndex
 from .representation import DnSModels, VideoRepresentation
@@ -25,14 +26,21 @@ class Match:
     selector_score: float
     fine_similarity: Optional[float]  # the fg student's similarity, for re-ranked pairs
     video_id: str
+    segments: Optional[List[Segment]] = None  # copied segments in seconds, when asked for
 
     def as_dict(self) -> Dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.segments is None:
+            del out['segments']
+        else:
+            out['segments'] = [segment.as_dict() for segment in self.segments]
+        return out
 
 
 def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: Optional[int] = 10,
            rerank: float = 0.1, candidates: Optional[int] = DEFAULT_CANDIDATES,
-           exclude_paths: Collection[str] = ()) -> List[Match]:
+           exclude_paths: Collection[str] = (), segments: bool = False,
+           segment_threshold: Optional[float] = None) -> List[Match]:
     """The ``k`` best matches of ``query`` (None: all candidates).
 
     1. The ``candidates`` videos nearest by cg similarity, from Milvus (None: the whole index).
@@ -40,7 +48,9 @@ def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: 
     3. The top ``rerank`` fraction of the candidates by selector score take the fg
        student's similarity rescaled to s/2 + 0.5; the others keep their cg similarity.
     Files that share one content are separate matches with the same scores;
-    ``exclude_paths`` (e.g. the query's own file) are left out.
+    ``exclude_paths`` (e.g. the query's own file) are left out. ``segments=True`` adds
+    each returned match's copied segments (seconds) scoring at least
+    ``segment_threshold`` (None: the index's threshold).
     """
     if not 0 <= rerank <= 1:
         raise ValueError(f'rerank must be a fraction in [0, 1], got {rerank}')
@@ -79,4 +89,10 @@ def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: 
             if abspath not in excluded:
                 matches.append(Match(len(matches) + 1, path, float(scores[i]), float(coarse[i]),
                                      float(selector[i]), fine[i], ids[i]))
-    return matches if k is None else matches[:k]
+    matches = matches if k is None else matches[:k]
+    if segments:
+        from .localization import copied_segments
+        found = copied_segments(index, models, query, {m.video_id for m in matches}, segment_threshold)
+        for match in matches:
+            match.segments = found.get(match.video_id, [])
+    return matches
