@@ -15,8 +15,6 @@ from .pretrained import NETWORKS, load_network
 
 CG_DIMS = 1024
 AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-# Targets compared in one padded batch: bounds memory of [N, Tq, Tt, 9, 9] similarities.
-TARGETS_PER_BATCH = 64
 
 
 class DistillAndSelect(NNOperator):
@@ -100,7 +98,8 @@ class DistillAndSelect(NNOperator):
     def similarity(self, query: Any, target: Any) -> Union[float, np.ndarray]:
         """Similarity of the query's representation with one target (a float) or a
         list of targets (an array), each value that of the pair alone. fg students:
-        the student's comparator on [T, 9, 512]; cg_student: dot product of [1024]."""
+        the student's comparator on [T, 9, 512], in memory bounded whatever the videos'
+        lengths and the number of targets; cg_student: dot product of [1024]."""
         if self.model_name.startswith('fg_'):
             check = check_features
             q = check(query, 'query').to(self.device)
@@ -115,11 +114,9 @@ class DistillAndSelect(NNOperator):
         if not targets:
             raise ValueError('expected at least one target, got an empty list')
         targets = [check(t, f'target {i}').to(self.device) for i, t in enumerate(targets)]
-        if self.model_name == 'cg_student':
-            sims = self.model.similarity(q, torch.stack(targets))
-        else:
-            sims = torch.cat([self.model.similarity(q, targets[i:i + TARGETS_PER_BATCH])
-                              for i in range(0, len(targets), TARGETS_PER_BATCH)])
+        # fg students batch the targets or tile long pairs themselves, in bounded memory.
+        targets = torch.stack(targets) if self.model_name == 'cg_student' else targets
+        sims = self.model.similarity(q, targets)
         sims = sims.float().cpu().numpy()
         return float(sims[0]) if single else sims
 
@@ -128,7 +125,8 @@ class DistillAndSelect(NNOperator):
         """What an fg student's similarity of one pair is made of: the frame-to-frame
         similarity matrix [Tq, Tt] and the comparator's output [Tq/4, Tt/4], whose
         Chamfer similarity is ``similarity(query, target)`` (videos shorter than 4
-        frames are stretched first)."""
+        frames are stretched first). Long pairs are computed block by block: the two
+        matrices are the only memory that grows with the lengths."""
         if not self.model_name.startswith('fg_'):
             raise ValueError(f'similarity_maps is for the fg students, not {self.model_name}')
         q = check_features(query, 'query').to(self.device)

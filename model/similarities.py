@@ -15,22 +15,24 @@ MIN_FRAMES = 4
 class Tiling:
     """How a fine-grained student bounds its memory.
 
-    A padded batch of targets needs about ``PADDED_CELL_BYTES`` per cell of its
-    [N, Tq, Tmax] frame-to-frame matrix: targets go in padded batches while a batch fits in
-    ``memory_budget`` bytes, and a pair too big for it goes through tiles instead, whose
-    memory is bounded whatever the lengths. Sizes of the tiles are in comparator output
-    cells (4 x 4 frames); the figures are measured by benchmarks/long_pairs.py.
+    Targets go in padded batches while a batch's estimated memory (``padded_bytes``) fits
+    in ``memory_budget``; a pair too big for it alone goes through tiles of the
+    comparator's output, whose memory is bounded whatever the lengths, at the same speed.
+    Defaults measured on a 2-core AVX-512 CPU (benchmarks/long_pairs.py): padded batches
+    of short videos run fastest at 32 to 128 MB; tiles of 64 cells stay in cache; the
+    matrix products of 192 frames reach the machine's fp32 peak.
 
     Attributes:
         memory_budget: bytes a padded batch may take (0: every pair goes through tiles).
-        region: cells per side of the frame-to-frame block computed at once.
-        tile: cells per side of one comparator call (small tiles stay in cache).
-        frame_block: frames per side of one matrix product of region features.
+        region: comparator output cells (4 x 4 frames each) per side of the block of
+            frame-to-frame similarities computed at once (with a halo of 8 frames).
+        tile: output cells per side of one comparator call.
+        frame_block: frames per side of one matrix product of region vectors.
     """
-    memory_budget: int = 256 * 2 ** 20
-    region: int = 128
+    memory_budget: int = 64 * 2 ** 20
+    region: int = 256
     tile: int = 64
-    frame_block: int = 256
+    frame_block: int = 192
 
     def __post_init__(self):
         for name in ('region', 'tile', 'frame_block'):
@@ -42,11 +44,13 @@ class Tiling:
 
 
 # Peak bytes per cell of a padded batch's [N, Tq, Tmax] matrix: the regions' product
-# (9 x 9 fp32), its max over target regions, and later the comparator's first
-# activations (32 channels, pooled 8, rectified 8), with margin.
-PADDED_CELL_BYTES = 400
-# Bytes per padded target frame: the padded copy, its region-major copy and a bf16 copy.
-PADDED_FRAME_BYTES = 3 * 9 * 512 * 4
+# (9 x 9 fp32) and its max over target regions (370 together), later the comparator's
+# first activations (32 channels, pooled 8, rectified 8), with margin.
+PADDED_CELL_BYTES = 512
+# Bytes per target frame: the region-major copy of its [9, 512] features, with margin.
+PADDED_FRAME_BYTES = 2 * 9 * 512 * 4
+# Bytes per query frame: fg_bin's bf16 copy of the query, with margin.
+QUERY_FRAME_BYTES = 9 * 512 * 4
 
 
 def stretch_to_min_frames(x: torch.Tensor, min_frames: int = MIN_FRAMES) -> torch.Tensor:
@@ -61,12 +65,6 @@ def stretch_to_min_frames(x: torch.Tensor, min_frames: int = MIN_FRAMES) -> torc
         return x
     index = torch.arange(min_frames, device=x.device) * t // min_frames
     return x[index]
-
-
-def pad_videos(videos: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Stack videos [T_i, ...] into [N, T_max, ...] with zeros, and their lengths [N]."""
-    lengths = torch.tensor([v.shape[0] for v in videos], device=videos[0].device)
-    return torch.nn.utils.rnn.pad_sequence(list(videos), batch_first=True), lengths
 
 
 def padded_batches(query_frames: int, lengths: Sequence[int],
@@ -93,7 +91,8 @@ def padded_batches(query_frames: int, lengths: Sequence[int],
 
 def padded_bytes(query_frames: int, max_length: int, targets: int) -> int:
     """Estimated peak memory of comparing one query with a padded batch of targets."""
-    return targets * max_length * (query_frames * PADDED_CELL_BYTES + PADDED_FRAME_BYTES)
+    return query_frames * QUERY_FRAME_BYTES + targets * max_length * (query_frames * PADDED_CELL_BYTES
+                                                                       + PADDED_FRAME_BYTES)
 
 
 def region_similarity(query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -101,27 +100,59 @@ def region_similarity(query: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
     query [Tq, R, D], targets [N, Tt, R, D] -> [N, Tq, Tt].
     """
-    tq, r, d = query.shape
-    n, tt, rt, _ = targets.shape
-    # One plain matrix product, the fastest kernel on every device (bf16 included), with
-    # the target regions outermost: the max over them then runs over contiguous rows of
-    # target frames, which vectorizes (a max over 9 adjacent values does not).
-    by_region = targets.transpose(1, 2).reshape(n * rt * tt, d)
-    sim = (query.reshape(tq * r, d) @ by_region.T).view(tq, r, n, rt, tt)
-    return sim.amax(dim=3).float().mean(dim=1).permute(1, 0, 2)
+    tq, (n, tt) = query.shape[0], targets.shape[:2]
+    return side_by_side_region_similarity(query, targets.unbind(0)).view(tq, n, tt).permute(1, 0, 2)
+
+
+def side_by_side_region_similarity(query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
+    """region_similarity of a query [Tq, R, D] with targets [T_i, R, D] side by side, no
+    padding: [Tq, sum T_i], target i in columns sum T_<i to sum T_<=i."""
+    return _mean_of_max(query, _region_major(targets, query.dtype))
 
 
 def sign_similarity(query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """region_similarity of -1/+1 codes, computed exactly and faster in bf16 where the
-    hardware multiplies bf16 natively.
+    hardware multiplies bf16 natively. query [Tq, R, D], targets [N, Tt, R, D] -> [N, Tq, Tt]."""
+    tq, (n, tt) = query.shape[0], targets.shape[:2]
+    return side_by_side_sign_similarity(query, targets.unbind(0)).view(tq, n, tt).permute(1, 0, 2)
+
+
+def side_by_side_sign_similarity(query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
+    """side_by_side_region_similarity of -1/+1 codes, exact, in bf16 where fast.
 
     Halving the target codes makes every dot product of 512-d codes an integer in
     [-256, 256], which bf16 holds exactly; the max over regions stays exact in bf16, and
-    the mean runs in fp32. On this project's CPU (AVX512-BF16) the product is ~5x faster.
+    the mean runs in fp32. On this project's CPU (AVX512-BF16) the product runs ~2x
+    faster than in fp32 (benchmarks/long_pairs.py).
     """
     if not _fast_bf16(query.device):
-        return region_similarity(query, targets)
-    return 2 * region_similarity(query.bfloat16(), targets.bfloat16().mul_(0.5))
+        return side_by_side_region_similarity(query, targets)
+    return 2 * _mean_of_max(query.bfloat16(), _region_major(targets, torch.bfloat16, scale=0.5))
+
+
+def _region_major(targets: Sequence[torch.Tensor], dtype: torch.dtype, scale: float = 1.0) -> torch.Tensor:
+    """The targets' region vectors in one [R * sum T_i, D] matrix, target regions
+    outermost: [region, frame of all targets side by side, D]. One copy, in ``dtype``."""
+    _, r, d = targets[0].shape
+    total = sum(t.shape[0] for t in targets)
+    out = torch.empty(r, total, d, dtype=dtype, device=targets[0].device)
+    start = 0
+    for target in targets:
+        out[:, start:start + target.shape[0]].copy_(target.transpose(0, 1))
+        start += target.shape[0]
+    if scale != 1.0:
+        out.mul_(scale)
+    return out.view(r * total, d)
+
+
+def _mean_of_max(query: torch.Tensor, by_region: torch.Tensor) -> torch.Tensor:
+    """query [Tq, R, D] against region-major targets [R * S, D] -> [Tq, S] (float32)."""
+    tq, r, d = query.shape
+    # One plain matrix product, the fastest kernel on every device (bf16 included). With
+    # the target regions outermost, the max over them runs over contiguous rows of target
+    # frames, which vectorizes (a max over 9 adjacent values does not).
+    sim = (query.reshape(tq * r, d) @ by_region.T).view(tq, r, r, -1)
+    return sim.amax(dim=2).float().mean(dim=1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -143,19 +174,24 @@ def blockwise(pair_similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     tq, tt = query.shape[0], target.shape[0]
     if out is None:
         out = torch.empty(tq, tt, device=query.device)
-    rows, cols = even_splits(0, tq, block), even_splits(0, tt, block)
+    # Blocks of a multiple of 8 frames: MKL's fp32 product of an odd number of columns
+    # (9 regions x an odd number of frames) runs at 2/3 of the speed of an even one.
+    rows, cols = even_splits(0, tq, block, align=8), even_splits(0, tt, block, align=8)
     for r0, r1 in rows:
         for c0, c1 in cols:
             out[r0:r1, c0:c1] = pair_similarity(query[r0:r1], target[c0:c1])
     return out
 
 
-def even_splits(start: int, end: int, block: int) -> List[Tuple[int, int]]:
-    """[start, end) in the fewest near-equal spans of at most ``block``: no thin last span,
-    which multiplies or convolves slowly for its size."""
-    count = -(-(end - start) // block)
-    edges = [start + (end - start) * k // count for k in range(count + 1)]
-    return list(zip(edges[:-1], edges[1:]))
+def even_splits(start: int, end: int, block: int, align: int = 1) -> List[Tuple[int, int]]:
+    """[start, end) in the fewest near-equal spans of about ``block`` (at most ``block``
+    when it is a multiple of ``align``), every inner edge ``align`` apart from ``start``:
+    no thin last span, which runs slowly for its size."""
+    if end <= start:
+        return []
+    count, units = -(-(end - start) // block), -(-(end - start) // align)
+    edges = [min(end, start + align * (units * k // count)) for k in range(count + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def chamfer(sim: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

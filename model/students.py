@@ -6,8 +6,9 @@ from torch import nn
 
 from .layers import (Attention, Binarization, NetVLAD, VideoComparator, comparator_output_sizes, comparator_window,
                      l2norm, tiled_comparator, valid_mask)
-from .similarities import (Tiling, blockwise, chamfer, chamfer_of_row_maxima, even_splits, pad_videos,
-                           padded_batches, padded_bytes, region_similarity, sign_similarity, stretch_to_min_frames)
+from .similarities import (Tiling, blockwise, chamfer, chamfer_of_row_maxima, even_splits, padded_batches,
+                           padded_bytes, side_by_side_region_similarity, side_by_side_sign_similarity,
+                           stretch_to_min_frames)
 
 
 class FineGrainedStudent(nn.Module):
@@ -37,12 +38,16 @@ class FineGrainedStudent(nn.Module):
     def frame_similarity(self, query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Frame-to-frame similarities of a query [Tq, R, D] with a padded batch of targets
         [N, Tt, R, D] -> [N, Tq, Tt], in one matrix product (memory ~ Tq x N x Tt x R^2)."""
-        if not self.binarized:
-            return region_similarity(query, targets)
-        # Signs have norm sqrt(D) per vector: dividing by D brings dot products to [-1, 1].
-        return sign_similarity(query, targets) / self.dims
+        tq, (n, tt) = query.shape[0], targets.shape[:2]
+        return self._side_by_side(query, targets.unbind(0)).view(tq, n, tt).permute(1, 0, 2)
 
-    @torch.no_grad()
+    def _side_by_side(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Frame-to-frame similarities of a query with targets side by side: [Tq, sum T_i]."""
+        if not self.binarized:
+            return side_by_side_region_similarity(query, targets)
+        # Signs have norm sqrt(D) per vector: dividing by D brings dot products to [-1, 1].
+        return side_by_side_sign_similarity(query, targets) / self.dims
+
     def frame_similarity_matrix(self, query: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Frame-to-frame similarity matrix [Tq, Tt] of one indexed pair [Tq, R, D],
         [Tt, R, D] of any lengths (not stretched), computed block by block: the result is
@@ -93,12 +98,16 @@ class FineGrainedStudent(nn.Module):
         return frames, cells, comparator_output_sizes(torch.stack([torch.full_like(lengths, tq), lengths], dim=1))
 
     def _compare_padded(self, query: torch.Tensor, targets: List[torch.Tensor]):
-        """``compare`` of stretched videos in one padded batch (memory ~ Tq x N x Tmax)."""
-        padded, lengths = pad_videos(targets)
-        sim = self.frame_similarity(query, padded)  # [N, Tq, Tmax]
+        """``compare`` of stretched videos as one padded batch (memory ~ Tq x N x Tmax)."""
+        lengths = [t.shape[0] for t in targets]
+        frames = self._side_by_side(query, targets)  # [Tq, sum T_i]: no padded copy of the features
+        # Cells beyond a target's length stay 0, which is what the comparator's zero
+        # padding shows a target alone.
+        sim = frames.new_zeros(len(targets), query.shape[0], max(lengths))
+        for n, part in enumerate(frames.split(lengths, dim=1)):
+            sim[n, :, :part.shape[1]] = part
+        lengths = torch.tensor(lengths, device=query.device)
         sizes = torch.stack([torch.full_like(lengths, query.shape[0]), lengths], dim=1)
-        # Padded target frames are zero vectors: their cells are already 0, which is
-        # what the comparator's zero padding shows a target alone.
         out = torch.clamp(self.visil_head(sim.unsqueeze(1), sizes), -1.0, 1.0).squeeze(1)
         return sim, out, comparator_output_sizes(sizes)
 
@@ -123,8 +132,7 @@ class FineGrainedStudent(nn.Module):
         return chamfer_of_row_maxima(best, torch.ones_like(best, dtype=torch.bool))[0]
 
     def _frame_blocks(self, query: torch.Tensor, target: torch.Tensor, out: torch.Tensor = None) -> torch.Tensor:
-        return blockwise(lambda q, t: self.frame_similarity(q, t[None])[0], query, target,
-                         self.tiling.frame_block, out)
+        return blockwise(lambda q, t: self._side_by_side(q, [t]), query, target, self.tiling.frame_block, out)
 
     def _check_videos(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> None:
         if len(targets) == 0:
