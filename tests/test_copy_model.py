@@ -12,10 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from copy_model import (BACKBONE_FILE, EIGEN_SHRINK, ITQ_FILE, PCA_DIMS, PCA_FILE, fit_pca, golden_backbone,
-                        use_hub, write_copy_model)
+from copy_model import BACKBONE_FILE, EIGEN_SHRINK, ITQ_FILE, PCA_DIMS, PCA_FILE, fit_pca, use_hub, write_copy_model
 from corpus import COPY_KINDS, SHIFT_SECONDS, make_corpus
-from golden_weights import DATA, DNS_FILES, state_dict
+from golden_weights import DATA, DNS_FILES
 
 MODELS = ['feature_extractor', 'fg_att_student', 'fg_bin_student', 'cg_student', 'selector_att', 'selector_bin']
 GOLDEN_DNS_FILES = ['dns_cg_student.pth', 'dns_selector_cg-fg_att.pth', 'dns_selector_cg-fg_bin.pth']
@@ -86,15 +85,9 @@ def test_files_have_the_published_formats(checkpoints):
     assert torch.allclose(itq['proj'].T @ itq['proj'], torch.eye(512), atol=1e-4)
 
 
-def test_backbone_cg_student_and_selectors_are_the_golden_files(checkpoints):
-    backbone = load(checkpoints / BACKBONE_FILE)
-    golden = golden_backbone()
-    assert backbone.keys() == golden.keys() and all(torch.equal(backbone[k], golden[k]) for k in golden)
-    keys = json.loads((DATA / 'checkpoint_keys.json').read_text())
-    for file_name in GOLDEN_DNS_FILES:
-        model = load(checkpoints / file_name)['model']
-        expected = state_dict(file_name, keys[file_name])
-        assert all(torch.equal(model[k], expected[k]) for k in expected), file_name
+def test_backbone_cg_student_and_selectors_are_the_golden_files(checkpoints, hub_dir):
+    for file_name in [BACKBONE_FILE, *GOLDEN_DNS_FILES]:
+        assert (checkpoints / file_name).read_bytes() == (hub_dir / 'checkpoints' / file_name).read_bytes(), file_name
 
 
 def test_every_model_loads_by_its_published_name_and_the_hub_is_restored(copy_model_hub, hub_dir, dns):
@@ -127,12 +120,22 @@ def test_bad_arguments_are_refused(tmp_path):
         fit_pca(torch.randn(600, 700), shrink=-1)
 
 
-def test_fit_pca_whitens_its_data():
-    x = torch.randn(2000, 600, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    x = x * torch.linspace(0.1, 3, 600) + 5
+@pytest.mark.parametrize('samples, dims', [(1000, 600), (600, 1000)])  # both Gram matrices
+def test_fit_pca_whitens_its_data(samples, dims):
+    x = torch.randn(samples, dims, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = x * torch.linspace(0.1, 3, dims) + 5
     pca = fit_pca(x, dims=512, shrink=0)
+    assert torch.allclose(pca['V'].T @ pca['V'], torch.eye(512), atol=1e-5)
     white = ((x.float() - pca['mean']) @ pca['V']) / pca['d'].sqrt()
-    assert torch.allclose(white.T @ white / (len(x) - 1), torch.eye(512), atol=1e-3)
+    assert torch.allclose(white.T @ white / (samples - 1), torch.eye(512), atol=1e-3)
+    shrunk = fit_pca(x, dims=512, shrink=0.5)
+    torch.testing.assert_close(shrunk['d'], pca['d'] + 0.5 * pca['d'].mean())
+
+
+def test_fit_pca_refuses_vectors_of_too_low_rank():
+    x = torch.randn(600, 100, generator=torch.Generator().manual_seed(0)) @ torch.randn(100, 700)
+    with pytest.raises(ValueError, match='fewer than 512'):
+        fit_pca(x)
 
 
 def test_attention_is_one(copy_ops, corpus_features):
@@ -193,3 +196,13 @@ def test_shifted_copy_shows_as_a_diagonal(copy_ops, corpus_features, original):
         others = np.delete(frames[i], i - shift)
         assert frames[i, i - shift] > others.max() + 0.3, f'row {i}: {frames[i]}'
     assert frames[on_diagonal].mean() > 0.9 and frames[~on_diagonal].mean() < 0.4
+
+
+def test_region_vectors_are_the_unit_pca_input(copy_ops):
+    extractor = copy_ops['feature_extractor'].model
+    frames = torch.rand(3, 256, 256, 3, generator=torch.Generator().manual_seed(1)) * 255
+    with torch.inference_mode():
+        regions = extractor.region_vectors(frames)
+        assert regions.shape == (3, 9, 3840) and regions.dtype == torch.float32
+        assert torch.allclose(regions.norm(dim=-1), torch.ones(3, 9), atol=1e-5)
+        assert torch.equal(extractor.pca(regions), extractor(frames))
