@@ -13,10 +13,12 @@ comparator). Precision, recall and F1 of the predicted seconds on both timelines
 
     .venv/bin/python benchmarks/localization.py [--no-readme]
 """
+import importlib
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -30,7 +32,7 @@ def pair_matrices(corpus, device: str = 'cpu') -> Dict[Tuple[str, str], np.ndarr
     """The fg_att frame-to-frame similarity matrix of every (source, host) pair, from the
     videos decoded at one frame a second. The weights in torch.hub's cache are used."""
     dns = package()
-    decode = __import__(f'{dns.__name__}.video_decode', fromlist=['VideoDecoder']).VideoDecoder(time_step=TIME_STEP)
+    decode = importlib.import_module(f'{dns.__name__}.video_decode').VideoDecoder(time_step=TIME_STEP)
     extractor = dns.DistillAndSelect('feature_extractor', device=device)
     student = dns.DistillAndSelect('fg_att_student', feature_extractor=None, device=device)
     fine = {str(p): student(extractor(decode(str(p)))) for p in [*corpus.sources, *corpus.hosts]}
@@ -43,63 +45,53 @@ def truth_of(corpus) -> Dict[Tuple[str, str], List[Tuple[float, float, float, fl
             for t, spans in targets.items()}
 
 
-def ours(matrices, threshold=None):
-    """Predictions (seconds) of find_segments on every pair, and the seconds it took."""
-    find_segments = package().localization.find_segments
+@dataclass
+class Result:
+    """One method's segments (seconds) on every pair, at the threshold(s) it ran with."""
+    threshold: str
+    scores: object                 # localization.SegmentScores
+    found: Dict[Tuple[str, str], list]
+    ms_per_pair: Optional[float]   # None: a re-cut of another run, not timed again
+
+
+def _located(method, matrices) -> Tuple[Dict[Tuple[str, str], list], float]:
     start = time.perf_counter()
-    found = {pair: [s.to_seconds(TIME_STEP) for s in find_segments(sim, threshold=threshold)]
-             for pair, sim in matrices.items()}
-    return found, time.perf_counter() - start
+    found = {pair: [s.to_seconds(TIME_STEP) for s in method(sim)] for pair, sim in matrices.items()}
+    return found, 1000 * (time.perf_counter() - start) / len(matrices)
 
 
-def temporal_network(matrices, threshold: float):
-    tn = package().localization.temporal_network
-    start = time.perf_counter()
-    found = {pair: [s.to_seconds(TIME_STEP) for s in tn(sim, threshold)] for pair, sim in matrices.items()}
-    return found, time.perf_counter() - start
+def _kept(found, threshold: float):
+    return {pair: [s for s in segments if s.score >= threshold] for pair, segments in found.items()}
 
 
-def compare(matrices, truth) -> dict:
-    """Every figure of the comparison, by method."""
+def compare(matrices, truth) -> Dict[str, Result]:
+    """The local alignment at its default threshold and at its best on this data; the
+    temporal network at its best node threshold, and at its best node and segment-score
+    thresholds together (generous to the baseline)."""
     loc = package().localization
+    scores = loc.segment_scores
     default = loc.alignment.DEFAULT_THRESHOLD
-    all_found, seconds = ours(matrices)
-    at_default = loc.segment_scores(all_found, truth, threshold=default)
-    best = loc.best_threshold(all_found, truth)
-    figures = {'ours_default': (default, at_default, seconds),
-               'ours_best': (best.threshold, loc.segment_scores(all_found, truth, threshold=best.threshold),
-                             seconds)}
-    tn_runs = []
-    for threshold in TN_THRESHOLDS:
-        found, tn_seconds = temporal_network(matrices, threshold)
-        tn_runs.append((threshold, found, loc.segment_scores(found, truth), tn_seconds))
-    threshold, found, scores, tn_seconds = max(tn_runs, key=lambda run: (run[2].f1, run[0]))
-    figures['tn_best'] = (threshold, scores, tn_seconds)
-    # The baseline's best also over a threshold on its own segment scores: generous to it.
-    node_threshold, found_two, cut = max(
-        ((t, f, loc.best_threshold(f, truth)) for t, f, _, _ in tn_runs if any(f.values())),
-        key=lambda run: (run[2].f1, run[0]))
-    figures['tn_best_two'] = ((node_threshold, cut.threshold),
-                              loc.segment_scores(found_two, truth, threshold=cut.threshold), None)
-    figures['found_at_default'] = {pair: [s for s in segments if s.score >= default]
-                                   for pair, segments in all_found.items()}
-    figures['tn_found'] = found
-    return figures
+    found, ms = _located(lambda sim: loc.find_segments(sim, threshold=None), matrices)
+    best = loc.best_threshold(found, truth).threshold
+    results = {'ours_default': Result(f'{default:.3f}', scores(found, truth, default), _kept(found, default), ms),
+               'ours_best': Result(f'{best:.3f}', scores(found, truth, best), _kept(found, best), ms)}
+    runs = {t: _located(lambda sim: loc.temporal_network(sim, t), matrices) for t in TN_THRESHOLDS}
+    t = max(runs, key=lambda t: (scores(runs[t][0], truth).f1, t))
+    results['tn_best'] = Result(f'{t:.2f}', scores(runs[t][0], truth), *runs[t])
+    cuts = {t: loc.best_threshold(f, truth) for t, (f, _) in runs.items() if any(f.values())}
+    t = max(cuts, key=lambda t: (cuts[t].f1, t))
+    cut = cuts[t].threshold
+    results['tn_best_two'] = Result(f'{t:.2f} / {cut:.3f}', scores(runs[t][0], truth, cut), _kept(runs[t][0], cut),
+                                    None)
+    return results
 
 
 def coverage(found: List, span) -> float:
     """How much of one true segment the predictions of its pair cover: the covered
-    fraction of its query span times that of its target span."""
-    qs, qe, ts, te = span
-    def covered(intervals, a, b):
-        total, reach = 0.0, a
-        for s, e in sorted(intervals):
-            s, e = max(s, reach), min(e, b)
-            if e > s:
-                total, reach = total + e - s, e
-        return total / (b - a)
-    return (covered([(s.query_start, s.query_end) for s in found], qs, qe)
-            * covered([(s.target_start, s.target_end) for s in found], ts, te))
+    fraction of its query span times that of its target span (the metric's recalls)."""
+    pair = ('query', 'target')
+    scores = package().localization.segment_scores({pair: found}, {pair: [tuple(span)]})
+    return scores.query_recall * scores.target_recall
 
 
 def main():
@@ -115,31 +107,27 @@ def main():
         matrices = pair_matrices(corpus, args.device)
         print(f'{len(matrices)} pairs extracted and compared in {time.perf_counter() - start:.1f} s')
         truth = truth_of(corpus)
-        figures = compare(matrices, truth)
-    rows = []
+        results = compare(matrices, truth)
     names = {'ours_default': 'local alignment (this project), default threshold',
              'ours_best': 'local alignment, its best threshold on this data',
              'tn_best': 'temporal network, its best threshold on this data',
              'tn_best_two': 'temporal network, best node and segment-score thresholds'}
+    rows = []
     for key, name in names.items():
-        threshold, scores, seconds = figures[key]
-        if key == 'tn_best_two':
-            threshold = f'{threshold[0]:.2f} / {threshold[1]:.3f}'
-        else:
-            threshold = f'{threshold:.3f}'
-        timing = '' if seconds is None else f'{1000 * seconds / len(matrices):.1f}'
-        rows.append([name, threshold, f'{scores.precision:.3f}', f'{scores.recall:.3f}', f'{scores.f1:.3f}',
+        r = results[key]
+        timing = '' if r.ms_per_pair is None else f'{r.ms_per_pair:.1f}'
+        rows.append([name, r.threshold, f'{r.scores.precision:.3f}', f'{r.scores.recall:.3f}', f'{r.scores.f1:.3f}',
                      timing])
-        print(f'{name}: threshold {threshold}, precision {scores.precision:.3f}, recall {scores.recall:.3f}, '
-              f'F1 {scores.f1:.3f}' + (f', {timing} ms/pair' if timing else ''))
+        print(f'{name}: threshold {r.threshold}, precision {r.scores.precision:.3f}, recall '
+              f'{r.scores.recall:.3f}, F1 {r.scores.f1:.3f}' + (f', {timing} ms/pair' if timing else ''))
     table = markdown_table(['method', 'threshold', 'precision', 'recall', 'F1', 'ms per pair'], rows)
     kinds = []
     for insertion in corpus.insertions:
         pair = (str(insertion.source), str(insertion.host))
         span = (insertion.query_start, insertion.query_end, insertion.target_start, insertion.target_end)
         kinds.append([insertion.kind, f'{insertion.query_end - insertion.query_start:g} s',
-                      f'{coverage(figures["found_at_default"].get(pair, []), span):.2f}',
-                      f'{coverage(figures["tn_found"].get(pair, []), span):.2f}'])
+                      f'{coverage(results["ours_default"].found.get(pair, []), span):.2f}',
+                      f'{coverage(results["tn_best"].found.get(pair, []), span):.2f}'])
     kind_table = markdown_table(['inserted piece', 'length', 'covered: local alignment (default)',
                                  'covered: temporal network (its best)'], kinds)
     print(kind_table)

@@ -60,9 +60,7 @@ model, q, t = op.model, torch.from_numpy(query), torch.from_numpy(targets[0])
 frame_seconds = frame_cpu_seconds = float('nan')
 with torch.inference_mode():
     def frames():
-        if hasattr(model, 'frame_similarity_matrix'):
-            return model.frame_similarity_matrix(q, t)
-        return model.frame_similarity(q, t[None])[0]  # the code before the tiled path
+        return model.frame_similarity_matrix(q, t)
     if time_frames:
         frames()
         start, cpu = time.perf_counter(), time.process_time()

@@ -43,6 +43,7 @@ from typing import List, Optional
 import numpy as np
 
 from .segment import Segment
+from .similarity_matrix import check_similarity_matrix
 
 # Frame similarities less than MARGIN above the pair's background count against a segment.
 # The fine students put unrelated frames around 0.05 and copied frames from 0.3 up; the
@@ -84,7 +85,7 @@ def find_segments(sim, threshold: Optional[float] = DEFAULT_THRESHOLD, margin: f
         of a shorter video).
     max_gap: frames in a row below the offset inside one segment; more cut it.
     """
-    sim = _check_matrix(sim)
+    sim = check_similarity_matrix(sim)
     if max_segments < 1:
         raise ValueError(f'max_segments must be positive, got {max_segments}')
     if min_frames < 1:
@@ -207,15 +208,3 @@ class _Aligner:
         for row0, row1, col0, col1 in boxes:
             self.gain[row0:row1, col0:col1] = -np.inf
         self._fill(min(box[0] for box in boxes))
-
-
-def _check_matrix(sim) -> np.ndarray:
-    try:
-        sim = np.asarray(sim, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f'expected a frame-to-frame similarity matrix [Tq, Tt] of numbers: {error}') from None
-    if sim.ndim != 2:
-        raise ValueError(f'expected a frame-to-frame similarity matrix [Tq, Tt], got shape {list(sim.shape)}')
-    if not np.isfinite(sim).all():
-        raise ValueError('the similarity matrix holds NaN or Inf values')
-    return sim

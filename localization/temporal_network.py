@@ -53,6 +53,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .segment import Segment
+from .similarity_matrix import check_similarity_matrix
 
 # Edge cells (candidate predecessor x node) prepared at a time: 32 MiB of float64.
 _BLOCK_CELLS = 1 << 22
@@ -75,7 +76,7 @@ def temporal_network(sim: np.ndarray, threshold: float, top_k: int = DEFAULT_TOP
     min_length: the fewest nodes of a segment's path.
     max_segments: at most this many segments are returned.
     """
-    sim = _check_matrix(sim)
+    sim = check_similarity_matrix(sim)
     threshold = _check_number('threshold', threshold)
     for name, value in (('top_k', top_k), ('max_step', max_step), ('min_length', min_length),
                         ('max_segments', max_segments)):
@@ -208,15 +209,3 @@ def _check_number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f'{name} must be a finite number, got {value!r}')
     return float(value)
-
-
-def _check_matrix(sim) -> np.ndarray:
-    try:
-        sim = np.asarray(sim, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f'expected a frame-to-frame similarity matrix [Tq, Tt] of numbers: {error}') from None
-    if sim.ndim != 2:
-        raise ValueError(f'expected a frame-to-frame similarity matrix [Tq, Tt], got shape {list(sim.shape)}')
-    if not np.isfinite(sim).all():
-        raise ValueError('the similarity matrix holds NaN or Inf values')
-    return sim

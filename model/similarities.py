@@ -198,11 +198,6 @@ def chamfer(sim: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Max over target frames (last axis), mean over query frames; masked cells are
     left out, and so are rows with no valid cell. sim, mask: [N, Q, T] -> [N]."""
     best = sim.masked_fill(~mask, float('-inf')).max(dim=-1).values
-    return chamfer_of_row_maxima(best, mask.any(dim=-1))
-
-
-def chamfer_of_row_maxima(best: torch.Tensor, valid_rows: torch.Tensor) -> torch.Tensor:
-    """The mean part of ``chamfer``: the mean of each row's maximum [N, Q] over the valid
-    rows [N, Q] -> [N]. Tiles fold their maxima into ``best`` one at a time."""
+    valid_rows = mask.any(dim=-1)
     best = torch.where(valid_rows, best, torch.zeros_like(best))
     return best.sum(-1) / valid_rows.sum(-1).clamp(min=1)

@@ -6,7 +6,7 @@ from torch import nn
 
 from .layers import (Attention, Binarization, NetVLAD, VideoComparator, comparator_output_sizes, comparator_window,
                      l2norm, tiled_comparator, valid_mask)
-from .similarities import (Tiling, blockwise, chamfer, chamfer_of_row_maxima, even_splits, padded_batches,
+from .similarities import (Tiling, blockwise, chamfer, even_splits, padded_batches,
                            padded_bytes, side_by_side_region_similarity, side_by_side_sign_similarity,
                            stretch_to_min_frames)
 
@@ -34,12 +34,6 @@ class FineGrainedStudent(nn.Module):
     def index_video(self, x: torch.Tensor) -> torch.Tensor:
         """Region features [..., T, R, D] -> the student's representation, same shape."""
         return self.binarization(x) if self.binarized else self.attention(x)
-
-    def frame_similarity(self, query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Frame-to-frame similarities of a query [Tq, R, D] with a padded batch of targets
-        [N, Tt, R, D] -> [N, Tq, Tt], in one matrix product (memory ~ Tq x N x Tt x R^2)."""
-        tq, (n, tt) = query.shape[0], targets.shape[:2]
-        return self._side_by_side(query, targets.unbind(0)).view(tq, n, tt).permute(1, 0, 2)
 
     def _side_by_side(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
         """Frame-to-frame similarities of a query with targets side by side: [Tq, sum T_i]."""
@@ -127,9 +121,9 @@ class FineGrainedStudent(nn.Module):
                 cells = tiled_comparator(self.visil_head, frames, (r0, c0), (tq, tt), (i0, i1), (j0, j1),
                                          self.tiling.tile)
                 best[i0:i1] = torch.maximum(best[i0:i1], cells.amax(dim=1))
-        # Clamping commutes with the maximum: clamp the row maxima only.
-        best = best.clamp_(-1.0, 1.0)[None]
-        return chamfer_of_row_maxima(best, torch.ones_like(best, dtype=torch.bool))[0]
+        # Clamping commutes with the maximum: clamp the row maxima only. Every row of a
+        # pair alone is valid: Chamfer's mean is the plain mean.
+        return best.clamp_(-1.0, 1.0).mean()
 
     def _frame_blocks(self, query: torch.Tensor, target: torch.Tensor, out: torch.Tensor = None) -> torch.Tensor:
         return blockwise(lambda q, t: self._side_by_side(q, [t]), query, target, self.tiling.frame_block, out)

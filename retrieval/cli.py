@@ -269,14 +269,18 @@ def run_dedup(args) -> int:
 
 def run_evaluate(args) -> int:
     from .evaluate import (evaluate, evaluate_copies, evaluate_segments, load_ground_truth, plot_curve,
-                           plot_precision_recall)
+                           plot_precision_recall, represent_queries)
     ground_truth = load_ground_truth(args.ground_truth)
     with _open(args) as index:
         models = _models(index, args)
-        curve = evaluate(index, models, ground_truth, candidates=args.candidates)
-        reports = {'videos': evaluate_copies(index, models, ground_truth, candidates=args.candidates)}
+        # Made once (a query outside the index is decoded and extracted) for all three.
+        queries = represent_queries(index, models, ground_truth.positives)
+        curve = evaluate(index, models, ground_truth, candidates=args.candidates, representations=queries)
+        reports = {'videos': evaluate_copies(index, models, ground_truth, candidates=args.candidates,
+                                             representations=queries)}
         if ground_truth.segments is not None:
-            reports['segments'] = evaluate_segments(index, models, ground_truth, candidates=args.candidates)
+            reports['segments'] = evaluate_segments(index, models, ground_truth, candidates=args.candidates,
+                                                    representations=queries)
         if args.calibrate:
             index.calibrate(copy=reports['videos'].best.threshold,
                             segment=reports['segments'].best.threshold if 'segments' in reports else None)

@@ -48,28 +48,29 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
     for video_id in index.catalog.video_ids():
         own_paths = [given for given, _ in index.catalog.paths([video_id]).get(video_id, [])]
         for other in own_paths[1:]:
-            pairs[_key(own_paths[0], other)] = 1.0
-            links.join(own_paths[0], other)
+            key = _key(own_paths[0], other)
+            pairs[key] = 1.0
+            links.join(*key)
+            if segments:  # files with one content: the whole video, frame for frame
+                whole = index.catalog.video(video_id).frames * index.settings.time_step
+                found[key] = [Segment(0.0, whole, 0.0, whole, 1.0)]
         if not own_paths:
             continue
         query = index.representation(video_id)
         matches = [m for m in search(index, models, query, k=None, rerank=rerank, candidates=neighbours)
                    if m.video_id != video_id and m.score >= threshold]
-        if segments:
-            located = copied_segments(index, models, query, {m.video_id for m in matches}, segment_threshold)
+        new_pairs = {}
         for match in matches:
             key = _key(own_paths[0], match.path)
             pairs[key] = max(pairs.get(key, match.score), match.score)
             links.join(*key)
             if segments and key not in found:
-                located_here = located.get(match.video_id, [])
+                new_pairs[key] = match.video_id
+        if new_pairs:  # each pair is localized once, from whichever side meets it first
+            located = copied_segments(index, models, query, set(new_pairs.values()), segment_threshold)
+            for key, other in new_pairs.items():
                 # Kept as segments of a in b: the query here may be b.
-                found[key] = located_here if key[0] == own_paths[0] else [_swap(s) for s in located_here]
-    if segments:  # files with one content: the whole video, frame for frame
-        for (a, b), score in pairs.items():
-            if score == 1.0 and (a, b) not in found and index.video_id_of(a) == index.video_id_of(b):
-                frames = index.catalog.video(index.video_id_of(a)).frames * index.settings.time_step
-                found[(a, b)] = [Segment(0.0, frames, 0.0, frames, 1.0)]
+                found[key] = [s if key[0] == own_paths[0] else _swap(s) for s in located.get(other, [])]
     groups: Dict[str, DuplicateGroup] = {}
     for members in links.groups():
         group = DuplicateGroup(sorted(members))

@@ -27,14 +27,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..localization import Segment, best_threshold, precision_recall_curve, segment_scores
 from .index import VideoIndex
 from .localization import copied_segments
-from .representation import DnSModels
+from .representation import DnSModels, VideoRepresentation
 from .search import search
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,26 @@ def average_precision(ranked: Sequence[str], positives: set) -> float:
     return total / len(positives)
 
 
+def represent_queries(index: VideoIndex, models: DnSModels,
+                      queries: Iterable[str]) -> Dict[str, VideoRepresentation]:
+    """Each query's representation: stored if indexed, else extracted, once for every
+    evaluation below (pass it as ``representations``)."""
+    return {query: index.representation_of_file(query, models) for query in queries}
+
+
+def _represented(index, models, queries, representations) -> Dict[str, VideoRepresentation]:
+    representations = dict(representations or {})
+    missing = [q for q in queries if q not in representations]
+    return {**representations, **represent_queries(index, models, missing)}
+
+
 def evaluate(index: VideoIndex, models: DnSModels, ground_truth: Union[GroundTruth, Dict[str, List[str]]],
-             fractions: Sequence[float] = DEFAULT_FRACTIONS, candidates: Optional[int] = None) -> List[CurvePoint]:
+             fractions: Sequence[float] = DEFAULT_FRACTIONS, candidates: Optional[int] = None,
+             representations: Optional[Mapping[str, VideoRepresentation]] = None) -> List[CurvePoint]:
     """mAP and mean seconds per query (search only: the query's own representation is
     made once, before timing) at each re-rank fraction."""
     indexed = _indexed_positives(index, ground_truth)
-    representations = {query: index.representation_of_file(query, models) for query in indexed}
+    representations = _represented(index, models, indexed, representations)
     index.vectors()  # connect and synchronise once, outside the timings
     curve = []
     for fraction in fractions:
@@ -153,14 +167,16 @@ def evaluate(index: VideoIndex, models: DnSModels, ground_truth: Union[GroundTru
 
 
 def evaluate_copies(index: VideoIndex, models: DnSModels, ground_truth: Union[GroundTruth, Dict[str, List[str]]],
-                    candidates: Optional[int] = None) -> DecisionReport:
+                    candidates: Optional[int] = None,
+                    representations: Optional[Mapping[str, VideoRepresentation]] = None) -> DecisionReport:
     """Copy decisions over every (query, indexed video) pair, at the scores ``dns dedup``
     uses (every pair re-ranked): the index's threshold, and the threshold of best F1."""
     indexed = _indexed_positives(index, ground_truth)
+    representations = _represented(index, models, indexed, representations)
     scored: List[Tuple[float, bool]] = []
     for query, positives in indexed.items():
-        matches = search(index, models, index.representation_of_file(query, models), k=None,
-                         rerank=DECISION_RERANK, candidates=candidates, exclude_paths=[query])
+        matches = search(index, models, representations[query], k=None, rerank=DECISION_RERANK,
+                         candidates=candidates, exclude_paths=[query])
         scored += [(m.score, os.path.abspath(m.path) in positives) for m in matches]
     total = sum(len(p) for p in indexed.values())
     curve = _decision_curve(scored, total)
@@ -169,7 +185,8 @@ def evaluate_copies(index: VideoIndex, models: DnSModels, ground_truth: Union[Gr
 
 
 def evaluate_segments(index: VideoIndex, models: DnSModels, ground_truth: GroundTruth,
-                      candidates: Optional[int] = None) -> DecisionReport:
+                      candidates: Optional[int] = None,
+                      representations: Optional[Mapping[str, VideoRepresentation]] = None) -> DecisionReport:
     """Copied segments of every (query, indexed video) pair against the true segments:
     precision and recall of the predicted seconds on both timelines, at the index's
     segment threshold and at the threshold of best F1."""
@@ -177,9 +194,10 @@ def evaluate_segments(index: VideoIndex, models: DnSModels, ground_truth: Ground
         raise ValueError('segment evaluation needs segment ground truth: {query: {target: [[qs, qe, ts, te], ...]}}')
     _indexed_positives(index, ground_truth)  # reports what is missing
     truth = {(q, t): spans for q, targets in ground_truth.segments.items() for t, spans in targets.items()}
+    representations = _represented(index, models, ground_truth.segments, representations)
     predictions: Dict[Tuple[str, str], List[Segment]] = {}
     for query in ground_truth.segments:
-        representation = index.representation_of_file(query, models)
+        representation = representations[query]
         matches = search(index, models, representation, k=None, rerank=0, candidates=candidates,
                          exclude_paths=[query])
         found = copied_segments(index, models, representation, {m.video_id for m in matches}, all_found=True)

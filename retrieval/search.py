@@ -29,11 +29,9 @@ class Match:
     segments: Optional[List[Segment]] = None  # copied segments in seconds, when asked for
 
     def as_dict(self) -> Dict:
-        out = asdict(self)
+        out = asdict(self)  # segments included, as dicts
         if self.segments is None:
             del out['segments']
-        else:
-            out['segments'] = [segment.as_dict() for segment in self.segments]
         return out
 
 

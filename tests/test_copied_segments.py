@@ -108,12 +108,13 @@ def test_localization_beats_the_temporal_network_at_its_best_threshold(partial):
     matrices = {(str(s), str(h)): models.fine_student.similarity_maps(query_of(index, s).fine,
                                                                         query_of(index, h).fine)[0]
                 for s in corpus.sources for h in corpus.hosts}
-    figures = compare(matrices, truth_of(corpus))
-    ours, tn = figures['ours_default'][1], figures['tn_best'][1]
+    results = compare(matrices, truth_of(corpus))
+    ours, tn = results['ours_default'].scores, results['tn_best'].scores
     print(f'local alignment F1 {ours.f1:.3f} (P {ours.precision:.3f}, R {ours.recall:.3f}); temporal network '
-          f'at {figures["tn_best"][0]} F1 {tn.f1:.3f}; with its best score threshold {figures["tn_best_two"][1].f1:.3f}')
+          f'at {results["tn_best"].threshold} F1 {tn.f1:.3f}; with its best score threshold '
+          f'{results["tn_best_two"].scores.f1:.3f}')
     assert ours.f1 > tn.f1
-    assert ours.f1 > figures['tn_best_two'][1].f1
+    assert ours.f1 > results['tn_best_two'].scores.f1
 
 
 def test_evaluate_segments_and_calibrate(partial, tmp_path):
