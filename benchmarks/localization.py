@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+import torch
 
-from common import benchmark_parser, machine, markdown_table, package, update_readme
+from common import ROOT, benchmark_parser, machine, markdown_table, package, update_readme
 
 TIME_STEP = 1.0
 TN_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
@@ -94,9 +95,47 @@ def coverage(found: List, span) -> float:
     return scores.query_recall * scores.target_recall
 
 
+def hour_long_pair(frames: int = 3600) -> Dict[str, float]:
+    """Seconds each method takes on one pair of 1-hour videos at 1 frame/s: unrelated
+    frames (similarity 0.05 +- 0.05) with three copied pieces of 60 to 300 frames."""
+    loc = package().localization
+    rng = np.random.default_rng(0)
+    sim = rng.normal(0.05, 0.05, (frames, frames)).astype(np.float32)
+    for q0, t0, n in ((100, 2000, 300), (1500, 400, 120), (3000, 3300, 60)):
+        sim[np.arange(q0, q0 + n), np.arange(t0, t0 + n)] = 0.6
+    out = {}
+    for name, method in (('local alignment', lambda: loc.find_segments(sim)),
+                         ('temporal network', lambda: loc.temporal_network(sim, 0.35))):
+        start = time.perf_counter()
+        assert len(method()) >= 3
+        out[name] = time.perf_counter() - start
+    return out
+
+
+def draw_busiest_pair(corpus, matrices, out_path) -> None:
+    """`dns show`'s heatmaps of the (source, host) pair with the most inserted pieces."""
+    from collections import Counter
+    dns = package()
+    source, host = Counter((i.source, i.host) for i in corpus.insertions).most_common(1)[0][0]
+    sim = matrices[(str(source), str(host))]
+    found = dns.localization.find_segments(sim)
+    show = importlib.import_module(f'{dns.__name__}.retrieval.show')
+    student = dns.DistillAndSelect('fg_att_student', feature_extractor=None)
+    with torch.inference_mode():
+        cells = student.model.visil_head(torch.from_numpy(sim)[None, None]).clamp(-1, 1)[0, 0].numpy()
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    # The video similarity is the Chamfer similarity of the comparator's output.
+    show.plot_pair(sim, cells, float(cells.max(axis=1).mean()), found, source.name, host.name, TIME_STEP, 'att',
+                   out_path)
+    print(f'{source.name} in {host.name}: {len(found)} segments drawn in {out_path}')
+
+
 def main():
     parser = benchmark_parser(device=True)
     parser.add_argument('--corpus', help='a folder to build (or reuse) the partial-copy corpus in')
+    parser.add_argument('--picture', default=str(ROOT / 'docs' / 'segments.png'),
+                        help='where to draw the pair with the most inserted pieces, its segments in red '
+                        '(default: docs/segments.png, shown in the README)')
     args = parser.parse_args()
     from common import use_copy_model  # the weights that make localization measurable
     use_copy_model()
@@ -108,6 +147,8 @@ def main():
         print(f'{len(matrices)} pairs extracted and compared in {time.perf_counter() - start:.1f} s')
         truth = truth_of(corpus)
         results = compare(matrices, truth)
+        if not args.no_readme:
+            draw_busiest_pair(corpus, matrices, args.picture)
     names = {'ours_default': 'local alignment (this project), default threshold',
              'ours_best': 'local alignment, its best threshold on this data',
              'tn_best': 'temporal network, its best threshold on this data',
@@ -131,11 +172,15 @@ def main():
     kind_table = markdown_table(['inserted piece', 'length', 'covered: local alignment (default)',
                                  'covered: temporal network (its best)'], kinds)
     print(kind_table)
+    hour = hour_long_pair()
+    hour_line = ('One pair of 1-hour videos (3,600 x 3,600 frames, three copied pieces): ' +
+                 ', '.join(f'{name} {seconds:.2f} s' for name, seconds in hour.items()) + '.')
+    print(hour_line)
     if not args.no_readme:
         update_readme('localization', f'{table}\n\n{kind_table}\n\n{len(matrices)} pairs ({len(corpus.sources)} '
                       f'sources x {len(corpus.hosts)} hosts, {len(corpus.insertions)} inserted pieces), frames '
                       f'sampled every {TIME_STEP:g} s; "covered" is the fraction of a true segment found on both '
-                      f'timelines (query x target). {args.device}: {machine()}.')
+                      f'timelines (query x target). {hour_line} {args.device}: {machine()}.')
 
 
 if __name__ == '__main__':

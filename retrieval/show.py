@@ -19,13 +19,15 @@ def draw_pair(index: VideoIndex, models: DnSModels, query: str, target: str, out
     frames, comparator = models.fine_student.similarity_maps(q.fine, t.fine)
     similarity = float(models.fine_student.similarity(q.fine, t.fine))
     found = models.fine_student.segments(q.fine, t.fine, threshold=segment_threshold)
-    _plot(frames, comparator, similarity, found, query, target, index.settings.time_step, index.settings.fine,
-          out_path)
+    plot_pair(frames, comparator, similarity, found, query, target, index.settings.time_step, index.settings.fine,
+              out_path)
     return similarity, [segment.to_seconds(index.settings.time_step) for segment in found]
 
 
-def _plot(frames, comparator, similarity: float, segments: List[Segment], query: str, target: str,
-          time_step: float, fine: str, out_path) -> None:
+def plot_pair(frames, comparator, similarity: float, segments: List[Segment], query: str, target: str,
+              time_step: float, fine: str, out_path) -> None:
+    """The heatmaps of one pair: ``frames`` [Tq, Tt] with ``segments`` (frame indices)
+    drawn in red, and the comparator's output."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
