@@ -140,17 +140,33 @@ class VideoIndex:
         path. Raises VideoDecodeError (with the path and the reason) for a file that
         cannot be read or decoded; the index is then unchanged."""
         given = os.fspath(path)
-        abspath = os.path.abspath(given)
         video_id = file_sha256(given)
+        known = self.add_known(given, video_id)
+        if known is not None:
+            return known
+        return self.commit(given, video_id, self.represent_file(given, models, on_frame))
+
+    def add_known(self, path, video_id: str) -> Optional[AddResult]:
+        """When the content ``video_id`` is indexed (and its files intact), record
+        ``path`` as one more file of it and return 'skipped'; else None: the video
+        must be represented and committed."""
+        given = os.fspath(path)
+        abspath = os.path.abspath(given)
         record = self.catalog.video(video_id)
-        if record is not None and self.fine_store.is_intact(video_id, record.frames, record.fine_sha256):
-            if self.catalog.video_of(abspath) != video_id:
-                self._drop_files(self.catalog.add_path(video_id, abspath, given))
-            return AddResult('skipped', video_id, record.frames)
-        representation = self.represent_file(given, models, on_frame)
+        if record is None or not self.fine_store.is_intact(video_id, record.frames, record.fine_sha256):
+            return None
+        if self.catalog.video_of(abspath) != video_id:
+            self._drop_files(self.catalog.add_path(video_id, abspath, given))
+        return AddResult('skipped', video_id, record.frames)
+
+    def commit(self, path, video_id: str, representation: VideoRepresentation) -> AddResult:
+        """Store the representation of the file ``path`` (content hash ``video_id``),
+        made here or by another process: the fine features first, then one catalog
+        transaction, so a crash leaves the video either whole or absent."""
+        given = os.fspath(path)
         fine_sha256 = self.fine_store.write(video_id, representation.fine)
         orphan = self.catalog.commit_video(video_id, representation.frames, representation.selector,
-                                           representation.coarse, fine_sha256, abspath, given)
+                                           representation.coarse, fine_sha256, os.path.abspath(given), given)
         self._drop_files(orphan)
         if self._vectors is not None:  # this session searches too: keep Milvus current
             self.sync()
