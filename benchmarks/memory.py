@@ -18,8 +18,8 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np
 from common import AnonymousPeak, package, peak_rss_mb, use_timing_weights
 use_timing_weights()
-n, mode, batch_size = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-op = package().DistillAndSelect('cg_student', device='cpu', batch_size=batch_size)
+n, mode, batch_size, compile = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5] == 'compile'
+op = package().DistillAndSelect('cg_student', device='cpu', batch_size=batch_size, compile=compile)
 base = np.random.default_rng(0).integers(0, 256, (360, 640 + n, 3), dtype=np.uint8)
 
 def frames():  # a moving window: every frame differs, one at a time in memory
@@ -42,9 +42,10 @@ print(json.dumps({'frames': n, 'mode': mode, 'peak_rss_mb': peak_rss_mb(), 'mode
 """
 
 
-def run(n: int, mode: str, batch_size: int) -> dict:
+def run(n: int, mode: str, batch_size: int, compile: bool = False) -> dict:
     here = str(Path(__file__).resolve().parent)
-    out = subprocess.run([sys.executable, '-c', CHILD, here, str(n), mode, str(batch_size)],
+    out = subprocess.run([sys.executable, '-c', CHILD, here, str(n), mode, str(batch_size),
+                          'compile' if compile else 'eager'],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -54,11 +55,13 @@ def main():
     parser.add_argument('--lengths', type=int, nargs='+', default=[300, 1200, 3600])
     parser.add_argument('--list-lengths', type=int, nargs='+', default=[300, 1200])
     parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--compile', action='store_true', help='the compiled feature extractor (first video '
+                        'compiles; the figures include it)')
     args = parser.parse_args()
     rows = []
     for mode, lengths in (('iterator', args.lengths), ('list', args.list_lengths)):
         for n in lengths:
-            r = run(n, mode, args.batch_size)
+            r = run(n, mode, args.batch_size, args.compile)
             beyond = r['peak_rss_mb'] - r['data_mb']
             print(f"{mode:8s} {n:5d} frames: peak RSS {r['peak_rss_mb']:.0f} MB (models loaded: "
                   f"{r['model_rss_mb']:.0f} MB, frames held: {r['data_mb']:.0f} MB, beyond them: {beyond:.0f} MB), "
@@ -68,7 +71,8 @@ def main():
     table = markdown_table(['input', 'frames (360x640)', 'peak RSS (MB)', 'frames held by the caller (MB)',
                             'peak RSS beyond them (MB)', 'peak anonymous memory (MB)', 'frames/s'], rows)
     if not args.no_readme:
-        update_readme('memory', f'{table}\n\nbatch size {args.batch_size}, CPU: {machine()}.')
+        name = 'memory-compiled' if args.compile else 'memory'
+        update_readme(name, f'{table}\n\nbatch size {args.batch_size}, CPU: {machine()}.')
 
 
 if __name__ == '__main__':

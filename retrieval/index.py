@@ -127,9 +127,11 @@ class VideoIndex:
     def __exit__(self, *exc):
         self.close()
 
-    def make_models(self, device: Optional[str] = None, precision: str = 'fp32', batch_size: int = 32) -> DnSModels:
+    def make_models(self, device: Optional[str] = None, precision: str = 'fp32', batch_size: int = 32,
+                    compile: bool = False) -> DnSModels:
         """The networks this index was made with (its fine student and selector)."""
-        return DnSModels(self.settings.fine, device=device, precision=precision, batch_size=batch_size)
+        return DnSModels(self.settings.fine, device=device, precision=precision, batch_size=batch_size,
+                         compile=compile)
 
     def decoder(self) -> VideoDecoder:
         return VideoDecoder(time_step=self.settings.time_step)

@@ -31,13 +31,13 @@ class DnSModels:
     its features: the fine student, the coarse student and the matching selector."""
 
     def __init__(self, fine: str, device: Optional[str] = None, precision: str = 'fp32',
-                 batch_size: int = 32, hf_repo: Optional[str] = None):
+                 batch_size: int = 32, hf_repo: Optional[str] = None, compile: bool = False):
         if fine not in FINE_STUDENTS:
             raise ValueError(f'fine must be one of {", ".join(FINE_STUDENTS)}, got {fine!r}')
         self.fine = fine
         fine_name, selector_name = FINE_STUDENTS[fine]
         self.extractor = DistillAndSelect('feature_extractor', device=device, precision=precision,
-                                          batch_size=batch_size, hf_repo=hf_repo)
+                                          batch_size=batch_size, hf_repo=hf_repo, compile=compile)
         device = str(self.extractor.device)
         self.fine_student = DistillAndSelect(fine_name, feature_extractor=None, device=device, hf_repo=hf_repo)
         self.coarse_student = DistillAndSelect('cg_student', feature_extractor=None, device=device, hf_repo=hf_repo)

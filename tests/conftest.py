@@ -13,6 +13,10 @@ from checkout import PACKAGE, import_checkout  # noqa: E402,F401
 from copy_model import write_copy_model  # noqa: E402
 from golden_weights import write_all  # noqa: E402
 
+# `dns index` compiles by default; the tests index a few seconds of video at a time,
+# where compiling costs more than it saves. tests/test_compiled.py tests that path.
+os.environ.setdefault('DNS_COMPILE', '0')
+
 import_package = import_checkout
 # Registered before any test module imports its submodules by name.
 import_checkout()

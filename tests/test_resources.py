@@ -12,9 +12,10 @@ SHORT, LONG = 100, 400  # frames of 360x640; benchmarks/memory.py measures 300 t
 
 
 @pytest.mark.slow
-def test_operator_memory_is_flat_in_video_length(hub_dir):
-    short = run(SHORT, 'iterator', batch_size=32)
-    long = run(LONG, 'iterator', batch_size=32)
+@pytest.mark.parametrize('compile', [False, True], ids=['eager', 'compiled'])
+def test_operator_memory_is_flat_in_video_length(hub_dir, compile):
+    short = run(SHORT, 'iterator', batch_size=32, compile=compile)
+    long = run(LONG, 'iterator', batch_size=32, compile=compile)
     print(f"{SHORT} and {LONG} frames: peak RSS {short['peak_rss_mb']:.0f}, {long['peak_rss_mb']:.0f} MB; "
           f"peak anonymous memory {short['peak_anon_mb']:.0f}, {long['peak_anon_mb']:.0f} MB")
     # Peak RSS also counts shared-library pages mapped from the page cache: measured from
