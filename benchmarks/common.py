@@ -8,7 +8,9 @@ import re
 import resource
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Tuple
 
 import torch
 
@@ -48,6 +50,21 @@ def use_copy_model() -> Path:
         write_copy_model(hub / 'checkpoints')
     torch.hub.set_dir(str(hub))
     return hub
+
+
+def matmul_peak(dtype: torch.dtype, m: int = 4096, n: int = 4096, k: int = 512) -> Tuple[float, float]:
+    """This machine's practical peak: the best of several large products [m, k] x [k, n],
+    in GFLOP per second of wall-clock time and per second of CPU time (all threads)."""
+    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+    out = torch.empty(m, n, dtype=dtype)
+    torch.mm(a, b, out=out)
+    wall = cpu = float('inf')
+    for _ in range(5):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        torch.mm(a, b, out=out)
+        wall, cpu = min(wall, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
+    flop = 2 * m * n * k / 1e9
+    return flop / wall, flop / cpu
 
 
 def machine() -> str:

@@ -13,13 +13,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Tuple
 
 import torch
 
-from common import benchmark_parser, machine, markdown_table, update_readme
+from common import benchmark_parser, machine, markdown_table, matmul_peak, update_readme
 
 STUDENTS = ('fg_att_student', 'fg_bin_student')
 
@@ -83,21 +81,6 @@ def run(student: str, query_frames: int, target_frames: int, targets: int, time_
     if out.returncode != 0:
         raise RuntimeError(f'{student} failed (exit {out.returncode}):\n{out.stderr[-3000:]}')
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def matmul_peak(dtype: torch.dtype, m: int = 4096, n: int = 4096, k: int = 512) -> Tuple[float, float]:
-    """This machine's practical peak: the best of several large products [m, k] x [k, n],
-    in GFLOP per second of wall-clock time and per second of CPU time (all threads)."""
-    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
-    out = torch.empty(m, n, dtype=dtype)
-    torch.mm(a, b, out=out)
-    wall = cpu = float('inf')
-    for _ in range(5):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        torch.mm(a, b, out=out)
-        wall, cpu = min(wall, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
-    flop = 2 * m * n * k / 1e9
-    return flop / wall, flop / cpu
 
 
 def main():
