@@ -1,6 +1,5 @@
 """The Towhee operator: decoded video frames in, a DnS representation out."""
-from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
