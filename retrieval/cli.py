@@ -167,7 +167,7 @@ def run_index(args) -> int:
                 from .ray_engine import index_on_ray
                 index_on_ray(index, files, _model_options(args), tally, actors=args.ray_actors)
             else:
-                _index_here(index, files, _models(index, args), tally)
+                index_files(index, files, _models(index, args), tally)
         finally:
             tally.close()
         index.sync()
@@ -175,7 +175,8 @@ def run_index(args) -> int:
     return 1 if args.strict and tally.counts['failed'] else 0
 
 
-def _index_here(index: VideoIndex, files: Sequence[str], models, tally) -> None:
+def index_files(index: VideoIndex, files: Sequence[str], models, tally) -> None:
+    """The plain engine: one file after the other, in this process."""
     from ..video_decode import VideoDecodeError
     for path in files:
         try:

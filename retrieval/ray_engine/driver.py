@@ -32,10 +32,18 @@ def connect():
     import ray.data
     if not ray.is_initialized():
         address = os.environ.get('RAY_ADDRESS')
-        if address:
-            ray.init(address=address, log_to_driver=False, logging_level='WARNING')
-        else:
-            ray.init(address='local', include_dashboard=False, log_to_driver=False, logging_level='WARNING')
+        # Ray puts the driver's working directory on its workers' sys.path: in a clone
+        # of this project, whose root holds distill_and_select.py, that file would
+        # shadow the installed package. Workers get the file system's root instead.
+        here = os.getcwd()
+        os.chdir(os.path.abspath(os.sep))
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, logging_level='WARNING')
+            else:
+                ray.init(address='local', include_dashboard=False, log_to_driver=False, logging_level='WARNING')
+        finally:
+            os.chdir(here)
     logging.getLogger('ray.data').setLevel(logging.ERROR)  # progress chatter; errors still raise here
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # `dns index` shows its own
