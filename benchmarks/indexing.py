@@ -116,7 +116,7 @@ def main():
             for video_id in b.catalog.video_ids():
                 np.testing.assert_allclose(a.representation(video_id).coarse, b.representation(video_id).coarse,
                                            atol=1e-4)
-    table = markdown_table(['what', 's', 'video-s/s', 'frames/s', ''], rows)
+    table = markdown_table(['what', 's', 'video-s/s', 'frames/s', 'note'], rows)
     text = (f'{table}\n\n{args.videos} H.264 videos of {args.seconds} s, {SIZE[1]}x{SIZE[0]} at {FPS} frames/s, '
             f'sampled at 1 frame/s ({frames} frames), on {args.device}: {machine()}. Both engines built equal '
             'indexes.')
