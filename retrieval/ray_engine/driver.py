@@ -54,7 +54,7 @@ def connect():
 def placement(resources: Mapping[str, float], model_options: Mapping[str, Any],
               actors: Optional[int] = None) -> Placement:
     """One actor per GPU of the cluster (unless the models are asked to run on the CPU);
-    on CPUs only, half of the cluster's CPUs extract (up to 4 a actor), the other half
+    on CPUs only, half of the cluster's CPUs extract (up to 4 an actor), the other half
     decode."""
     if actors is not None and actors < 1:
         raise ValueError(f'the number of Ray actors must be at least 1, got {actors}')
