@@ -96,14 +96,18 @@ class DistillAndSelect(NNOperator):
         only the features accumulate, never the frames or activations."""
         if self.extractor is None:
             return check_features(data).to(self.device)
-        chunks = []
-        dtype = AUTOCAST_DTYPES[self.precision]
-        for batch in frame_batches(iter_rgb_frames(data), self.batch_size):
-            frames = resize_center_crop(batch, self.device)
-            with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-                chunks.append(self.extractor(frames).float())
+        chunks = [self.extract_crops(resize_center_crop(batch, self.device))
+                  for batch in frame_batches(iter_rgb_frames(data), self.batch_size)]
         # One check per video: a per-batch check would wait for the GPU every batch.
         return check_features(torch.cat(chunks), 'feature extractor output')
+
+    @torch.inference_mode()
+    def extract_crops(self, crops: torch.Tensor) -> torch.Tensor:
+        """Region features [N, 9, 512] (float32, unchecked) of frames already resized and
+        cropped (``preprocess.resize_center_crop``: [N, 256, 256, 3], 0..255), in one batch."""
+        dtype = AUTOCAST_DTYPES[self.precision]
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            return self.extractor(crops.to(self.device, non_blocking=True).float()).float()
 
     @torch.inference_mode()
     def similarity(self, query: Any, target: Any) -> Union[float, np.ndarray]:

@@ -6,13 +6,11 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from .index import DEFAULT_INDEX, IndexSettingsError, VideoIndex
 
-log = logging.getLogger('dns')
 VIDEO_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts',
                   '.m2ts', '.mts', '.3gp', '.ogv', '.vob', '.mxf'}
 
@@ -65,8 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='storage of fg_att features (default: float16; fg_bin is always 1 bit per element)')
     p.add_argument('--time-step', type=float, help='seconds between sampled frames, chosen when the index is made '
                    '(default: 1)')
-    p.add_argument('--shard', type=_shard, default=(0, 1), metavar='I/N',
-                   help='index only the I-th of N equal shares of the files (0-based), for parallel processes')
+    p.add_argument('--ray', action='store_true', help='index on a Ray cluster: the one named by $RAY_ADDRESS, '
+                   'else a local Ray instance; this process alone writes the index')
+    p.add_argument('--ray-actors', type=int, metavar='N', help='with --ray: model-holding actors (default: one per '
+                   'GPU of the cluster; on CPUs only, half of its CPUs in actors of up to 4)')
     p.add_argument('--strict', action='store_true', help='exit with status 1 when a file fails')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     # Indexing jobs are long: compiling pays after a few hundred frames.
@@ -132,24 +132,19 @@ def _segment_options(p: argparse.ArgumentParser) -> None:
                    help='least score of a copied segment (default: the index\'s calibrated threshold, else 0.3)')
 
 
-def _shard(text: str):
-    try:
-        i, n = (int(x) for x in text.split('/'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected I/N, e.g. 0/4, got {text!r}')
-    if not 0 <= i < n:
-        raise argparse.ArgumentTypeError(f'expected 0 <= I < N, got {text!r}')
-    return i, n
-
-
 def _open(args, create: bool = False, **settings) -> VideoIndex:
     return VideoIndex(args.index, create=create, milvus_uri=args.milvus_uri, milvus_token=args.milvus_token,
                       **settings)
 
 
+def _model_options(args) -> dict:
+    """The keyword arguments of ``VideoIndex.make_models`` given on the command line."""
+    return {'device': args.device, 'precision': args.precision, 'batch_size': args.batch_size,
+            'compile': args.compile}
+
+
 def _models(index: VideoIndex, args):
-    return index.make_models(device=args.device, precision=args.precision, batch_size=args.batch_size,
-                             compile=args.compile)
+    return index.make_models(**_model_options(args))
 
 
 def find_videos(paths: Sequence[str]) -> Iterator[str]:
@@ -166,37 +161,35 @@ def find_videos(paths: Sequence[str]) -> Iterator[str]:
 
 
 def run_index(args) -> int:
-    from tqdm import tqdm
-
-    from ..video_decode import VideoDecodeError
+    from .tally import IndexTally
     files = list(find_videos(args.paths))
-    shard, shards = args.shard
-    files = files[shard::shards]
     fine_dtype = 'bits' if args.fine == 'bin' else args.fine_dtype
     with _open(args, create=True, fine=args.fine, fine_dtype=fine_dtype, time_step=args.time_step) as index:
         index.fine_store.remove_leftovers()
-        models = _models(index, args)
-        counts = {'indexed': 0, 'skipped': 0, 'failed': 0}
-        frames = 0
-        start = time.perf_counter()
-        with tqdm(total=len(files), unit='video', disable=args.no_progress, position=0) as videos, \
-                tqdm(unit='frame', disable=args.no_progress, position=1) as frame_bar:
-            for path in files:
-                try:
-                    result = index.add(path, models, on_frame=frame_bar.update)
-                except VideoDecodeError as error:
-                    counts['failed'] += 1
-                    tqdm.write(f'dns index: failed: {error}', file=sys.stderr)
-                else:
-                    counts[result.status] += 1
-                    frames += result.frames if result.status == 'indexed' else 0
-                    log.info('%s %s (%d frames)', result.status, path, result.frames)
-                videos.update()
+        tally = IndexTally(len(files), progress=not args.no_progress)
+        try:
+            if args.ray:
+                from .ray_engine import index_on_ray
+                index_on_ray(index, files, _model_options(args), tally, actors=args.ray_actors)
+            else:
+                index_files(index, files, _models(index, args), tally)
+        finally:
+            tally.close()
         index.sync()
-        print(f'indexed {counts["indexed"]} videos ({frames} frames), {counts["skipped"]} already indexed, '
-              f'{counts["failed"]} failed, in {time.perf_counter() - start:.1f} s; the index holds {len(index)} '
-              f'videos ({index.settings.fine} student)')
-    return 1 if args.strict and counts['failed'] else 0
+        print(tally.summary(len(index), index.settings.fine))
+    return 1 if args.strict and tally.counts['failed'] else 0
+
+
+def index_files(index: VideoIndex, files: Sequence[str], models, tally) -> None:
+    """The plain engine: one file after the other, in this process."""
+    from ..video_decode import VideoDecodeError
+    for path in files:
+        try:
+            result = index.add(path, models, on_frame=tally.frame)
+        except VideoDecodeError as error:
+            tally.failed(str(error))
+        else:
+            tally.done(path, result)
 
 
 def run_search(args) -> int:

@@ -46,6 +46,9 @@ class DnSModels:
     def represent(self, frames: Any) -> VideoRepresentation:
         """Frames of one video (a list or an iterator, consumed batch by batch) -> its
         representation. Raises ValueError when there is no frame."""
-        features = self.extractor(frames)
+        return self.represent_features(self.extractor(frames))
+
+    def represent_features(self, features: np.ndarray) -> VideoRepresentation:
+        """The feature extractor's output [T, 9, 512] of one video -> its representation."""
         return VideoRepresentation(fine=self.fine_student(features), coarse=self.coarse_student(features),
                                    selector=float(self.selector(features)))

@@ -1,0 +1,95 @@
+"""The work the Ray pipeline hands to its workers: hashing a file, decoding it into the
+extractor's 256x256 crops (CPU tasks), and representing whole batches of videos (an
+actor holding the models). Nothing here writes to the index: the driver does."""
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ...preprocess import FRAME_SIZE, center_crops, check_features, frame_batches, iter_rgb_frames
+from ...video_decode import VideoDecodeError, VideoDecoder
+from ..index import file_sha256
+from ..representation import DnSModels, VideoRepresentation
+from .batching import run_across_videos
+
+NO_CROPS = np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+CROP_BATCH = 32  # frames resized at a time while decoding: memory stays flat
+
+
+@dataclass
+class VideoResult:
+    """What a worker made of one video, all the driver needs to commit it: its
+    representation, or why it failed. Per-video data added later goes here."""
+    path: str                 # as given to `dns index`
+    video_id: str
+    representation: Optional[VideoRepresentation] = None
+    reason: str = ''          # why the video failed ('' when represented)
+
+    @property
+    def error(self) -> str:
+        """The failure as the plain path reports it, naming the path."""
+        return str(VideoDecodeError(self.path, self.reason))
+
+    def for_path(self, path: str) -> 'VideoResult':
+        return VideoResult(path, self.video_id, self.representation, self.reason)
+
+
+def hash_file(row: Dict[str, Any]) -> Dict[str, Any]:
+    """{'path', 'file'} -> also 'video_id' (the content hash) and 'reason' ('' if it
+    could be read)."""
+    try:
+        return {**row, 'video_id': file_sha256(row['file']), 'reason': ''}
+    except VideoDecodeError as error:
+        return {**row, 'video_id': '', 'reason': error.reason}
+
+
+def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
+    """{'path', 'file', 'video_id'} -> one row, with 'crops', the sampled frames resized
+    and cropped exactly as the operator does it (uint8 [T, 256, 256, 3]), and 'reason'."""
+    try:
+        frames = iter_rgb_frames(VideoDecoder(time_step=time_step)(row['file']))
+        cpu = torch.device('cpu')
+        crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in frame_batches(frames, CROP_BATCH)])
+        return [{**row, 'crops': crops, 'reason': ''}]
+    except VideoDecodeError as error:
+        return [{**row, 'crops': NO_CROPS, 'reason': error.reason}]
+    except ValueError as error:  # no frame in the sampled span
+        return [{**row, 'crops': NO_CROPS, 'reason': str(error)}]
+
+
+class Representer:
+    """An actor holding the DnS models: the frames of every video of a call go through
+    the feature extractor in full batches (across videos), then the students run per
+    video. ``model_options`` are what ``VideoIndex.make_models`` takes."""
+
+    def __init__(self, fine: str, model_options: Dict[str, Any], pid_folder: Optional[str] = None):
+        self.models = DnSModels(fine, **model_options)
+        if pid_folder:  # lets the fault tests find (and kill) this worker process
+            open(os.path.join(pid_folder, f'{os.getpid()}.pid'), 'w').close()
+
+    def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        count = len(batch['video_id'])
+        results = [VideoResult(str(batch['path'][i]), str(batch['video_id'][i]), reason=str(batch['reason'][i]))
+                   for i in range(count)]
+        todo = [i for i in range(count) if not results[i].reason]
+        features = run_across_videos([batch['crops'][i] for i in todo], self.models.extractor.batch_size,
+                                     self._extract)
+        for i, video_features in zip(todo, features):
+            try:
+                results[i].representation = self.models.represent_features(_checked(video_features))
+            except ValueError as error:  # frames the extractor cannot use
+                results[i].reason = str(error)
+        return {'result': np.array(results, dtype=object)}
+
+    def _extract(self, crops: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(crops)
+        if self.models.extractor.device.type == 'cuda':
+            tensor = tensor.pin_memory()  # copied to the GPU asynchronously
+        return self.models.extractor.extract_crops(tensor)
+
+
+def _checked(features: torch.Tensor) -> np.ndarray:
+    # The check the operator makes once per video, before the students.
+    return check_features(features, 'feature extractor output').cpu().numpy()
