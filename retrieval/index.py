@@ -118,10 +118,17 @@ class VideoIndex:
         self.catalog.set_meta(values)
         return self.thresholds()
 
+    def release_vectors(self) -> bool:
+        """Close the connection to Milvus (the next search opens it again, synced): a
+        Milvus Lite database admits one process at a time. True if one was open."""
+        if self._vectors is None:
+            return False
+        self._vectors.close()
+        self._vectors = None
+        return True
+
     def close(self) -> None:
-        if self._vectors is not None:
-            self._vectors.close()
-            self._vectors = None
+        self.release_vectors()
         self.catalog.close()
 
     def __enter__(self):

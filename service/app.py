@@ -13,7 +13,8 @@ import shutil
 import sys
 import tempfile
 import threading
-from contextlib import asynccontextmanager
+import time
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional, Tuple
 
@@ -32,6 +33,7 @@ PAGE = Path(__file__).parent / 'page'
 DEFAULT_MAX_UPLOAD_MB = 200
 # An uploaded query is decoded only this far: a small file can still hold hours.
 DEFAULT_MAX_QUERY_SECONDS = 900
+LITE_IDLE_RELEASE_S = 2.0
 VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a video id: the sha256 of its content')]
 COPY_CHUNK = 1 << 20
 
@@ -43,12 +45,45 @@ class DecisionRequest(BaseModel):
 
 
 class Service:
-    """The shared state: the index, its models, and the lock around both."""
+    """The shared state: the index, its models, and the lock around both.
+
+    A Milvus Lite database admits one process at a time: after ``LITE_IDLE_RELEASE_S``
+    without a request the service lets go of it (reopening it takes some 20 ms), so
+    `dns index`, `dns dedup` and `dns search` can run beside the service. A Milvus
+    server stays connected."""
 
     def __init__(self, index: VideoIndex, models, max_query_seconds: float):
         self.index, self.models = index, models
         self.max_query_seconds = max_query_seconds
         self.lock = threading.Lock()
+        self.last_used = time.monotonic()
+        self._stop = threading.Event()
+        self._releaser = threading.Thread(target=self._release_when_idle, daemon=True)
+        if not index.settings.milvus_uri:
+            self._releaser.start()
+
+    @contextmanager
+    def using(self):
+        """Hold the index and the models for one request."""
+        with self.lock:
+            try:
+                yield
+            finally:
+                self.last_used = time.monotonic()
+
+    def _release_when_idle(self) -> None:
+        while not self._stop.wait(0.25):
+            if time.monotonic() - self.last_used > LITE_IDLE_RELEASE_S and self.lock.acquire(blocking=False):
+                try:
+                    self.index.release_vectors()
+                finally:
+                    self.lock.release()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._releaser.is_alive():
+            self._releaser.join()
+        self.index.close()
 
 
 def create_app(index_folder, *, token: Optional[str] = None, device: Optional[str] = None,
@@ -66,9 +101,11 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
             models = index.make_models(device=device, precision=precision, batch_size=batch_size)
             index.vectors()  # Milvus opened and synced now, not on the first search
             state['service'] = Service(index, models, max_query_seconds)
-            yield
-        finally:
+        except BaseException:
             index.close()
+            raise
+        yield
+        state.pop('service').close()
 
     app = FastAPI(title='DnS video copy detection', lifespan=lifespan,
                   description='Search an index of videos, list its near-duplicates, review them.')
@@ -107,7 +144,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
                 saved = Path(folder) / 'query'
                 with open(saved, 'wb') as out:
                     shutil.copyfileobj(video.file, out, COPY_CHUNK)
-                with s.lock:
+                with s.using():
                     try:
                         query = s.index.represent_file(saved, s.models, thumbnails=0,
                                                        max_seconds=s.max_query_seconds)
@@ -116,7 +153,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
                     matches = _search(s, search, query, k, rerank, candidates, segments, segment_threshold)
         else:
             label = path
-            with s.lock:
+            with s.using():
                 video_id = _indexed_id(s.index, path)
                 matches = _search(s, search, s.index.representation(video_id), k, rerank, candidates, segments,
                                   segment_threshold)
@@ -132,7 +169,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
         from ..retrieval.dedup import find_duplicates
         from ..retrieval.results import dedup_json
         s = service()
-        with s.lock:
+        with s.using():
             threshold = s.index.thresholds().copy if threshold is None else threshold
             groups = find_duplicates(s.index, s.models, threshold=threshold, rerank=rerank, neighbours=neighbours,
                                      segments=segments, segment_threshold=segment_threshold)
@@ -142,7 +179,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
     def video_record(video_id: VIDEO_ID):
         """One video: its files, length, frame size and thumbnails."""
         s = service()
-        with s.lock:
+        with s.using():
             record = _record(s.index, video_id)
             paths = [given for given, _ in s.index.catalog.paths([video_id]).get(video_id, [])]
         return {'id': record.id, 'paths': paths, 'frames': record.frames, 'duration': record.duration,
@@ -154,7 +191,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
         """A small JPEG made at index time. The file's name is built from the checked
         id and number, never from the request's text."""
         s = service()
-        with s.lock:
+        with s.using():
             record = _record(s.index, video_id)
         if number >= record.thumbnails:
             raise HTTPException(404, f'video {video_id} has {record.thumbnails} thumbnail(s)')
@@ -166,7 +203,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
         """Where the copy is: the fg similarity of two indexed videos and their copied
         segments (seconds; a's timeline is the query's), with both durations."""
         s = service()
-        with s.lock:
+        with s.using():
             view, records = _pair_view(s, a, b, segment_threshold)
         return {'a': a, 'b': b, 'similarity': view.similarity,
                 'durations': [r.frames * view.time_step for r in records],
@@ -179,7 +216,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
         """The fg student's similarity heatmaps of the pair, as `dns show` draws them."""
         s = service()
         out = io.BytesIO()
-        with s.lock:  # matplotlib's pyplot state is shared too
+        with s.using():  # matplotlib's pyplot state is shared too
             view, _ = _pair_view(s, a, b, segment_threshold)
             view.plot(_name(s.index, a), _name(s.index, b), out)
         return Response(out.getvalue(), media_type='image/png')
@@ -189,7 +226,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
         """Every reviewer's decision."""
         from ..retrieval.results import decisions_json
         s = service()
-        with s.lock:
+        with s.using():
             return decisions_json(s.index.catalog.decisions())
 
     @app.post('/decisions')
@@ -198,7 +235,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
         not a copy; `dns dedup` and /duplicates follow it."""
         from ..retrieval.results import decisions_json
         s = service()
-        with s.lock:
+        with s.using():
             try:
                 recorded = s.index.catalog.decide(request.pairs, request.decision)
             except ValueError as error:
@@ -212,7 +249,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
         from ..retrieval.results import write_decisions_csv
         s = service()
         out = io.StringIO()
-        with s.lock:
+        with s.using():
             write_decisions_csv(s.index.catalog.decisions(), out)
         return PlainTextResponse(out.getvalue(), media_type='text/csv',
                                  headers={'content-disposition': 'attachment; filename="dns-decisions.csv"'})
