@@ -120,7 +120,7 @@ async function groupSection(group, number) {
   const table = element('table', { class: 'pairs' });
   for (const p of group.pairs) {
     const row = element('tr', { class: 'pair', 'data-a': p.a, 'data-b': p.b });
-    const actions = element('td', {}, ...decisionButtons([[p.a, p.b]], ''));
+    const actions = element('td', { class: 'actions' }, ...decisionButtons([[p.a, p.b]], ''));
     const compare = element('td', {});
     compare.append(element('button', { type: 'button', class: 'compare', text: 'timeline & heatmap',
       onclick: () => pairDetail(compare, p.a, p.b, group.video_ids).catch(showError) }));
