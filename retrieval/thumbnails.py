@@ -43,6 +43,11 @@ class ThumbnailKeeper:
                     self._kept = {i: image for i, image in self._kept.items() if i % self._stride == 0}
             yield frame
 
+    @property
+    def held(self) -> int:
+        """How many shrunk frames are held now (at most ``2 * count + 1``)."""
+        return len(self._kept)
+
     def _shrink(self, frame: np.ndarray):
         from PIL import Image
         image = Image.fromarray(np.ascontiguousarray(frame[..., :3], dtype=np.uint8), 'RGB')
