@@ -9,7 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,7 +31,22 @@ CREATE TABLE IF NOT EXISTS paths (
 CREATE INDEX IF NOT EXISTS paths_video ON paths (video_id);
 -- Videos removed from the catalog whose vectors Milvus may still hold.
 CREATE TABLE IF NOT EXISTS removed (id TEXT PRIMARY KEY);
+-- A reviewer's decision on a pair of files (paths as given, a < b), which dedup follows.
+CREATE TABLE IF NOT EXISTS decisions (
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('copy', 'not_copy')),
+    decided_at REAL NOT NULL,
+    PRIMARY KEY (a, b));
 '''
+# Columns added after the first release, with what older rows hold: NULL (unknown) and
+# 0 thumbnails. Opening an older catalog adds them; nothing stored changes.
+ADDED_VIDEO_COLUMNS = (('duration', 'REAL'),     # seconds
+                       ('width', 'INTEGER'),     # of the decoded (upright) frames
+                       ('height', 'INTEGER'),
+                       ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'))
+RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at'
+DECISIONS = ('copy', 'not_copy')
 BUSY_TIMEOUT_S = 120
 
 
@@ -41,19 +56,38 @@ class VideoRecord:
     frames: int
     selector: float
     fine_sha256: str
+    duration: Optional[float] = None   # None: indexed before durations were recorded
+    width: Optional[int] = None
+    height: Optional[int] = None
+    thumbnails: int = 0
+    indexed_at: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    a: str                 # paths as given at index time, a < b
+    b: str
+    decision: str          # 'copy' or 'not_copy'
+    decided_at: float      # seconds since the epoch
 
 
 class Catalog:
     def __init__(self, path: Path):
         self.path = Path(path)
         # autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
-        self.db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        # check_same_thread=False: the service calls in from its worker threads, one at
+        # a time (under its lock); SQLite's own serialisation covers the rest.
+        self.db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         self.db.execute('PRAGMA journal_mode=WAL')  # readers never block the indexer
         self.db.execute('PRAGMA synchronous=FULL')  # a commit survives a power cut
         with self.transaction():
             for statement in SCHEMA.split(';'):
                 if statement.strip():
                     self.db.execute(statement)
+            present = {row[1] for row in self.db.execute('PRAGMA table_info(videos)')}
+            for name, kind in ADDED_VIDEO_COLUMNS:
+                if name not in present:
+                    self.db.execute(f'ALTER TABLE videos ADD COLUMN {name} {kind}')
 
     def close(self) -> None:
         self.db.close()
@@ -82,14 +116,16 @@ class Catalog:
 
     # --- videos
     def commit_video(self, video_id: str, frames: int, selector: float, coarse: np.ndarray,
-                     fine_sha256: str, abspath: str, given: str) -> Optional[str]:
+                     fine_sha256: str, abspath: str, given: str, duration: Optional[float] = None,
+                     width: Optional[int] = None, height: Optional[int] = None, thumbnails: int = 0) -> Optional[str]:
         """Record a video and its path in one transaction. Returns the id of a video
         this path held before that no path holds any more (its files can go)."""
         with self.transaction():
             previous = self.video_of(abspath)
-            self.db.execute('INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, 0, ?)',
+            self.db.execute('INSERT OR REPLACE INTO videos (id, frames, selector, coarse, fine_sha256, synced, '
+                            'indexed_at, duration, width, height, thumbnails) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)',
                             (video_id, frames, selector, np.asarray(coarse, np.float32).tobytes(),
-                             fine_sha256, time.time()))
+                             fine_sha256, time.time(), duration, width, height, thumbnails))
             self.db.execute('DELETE FROM removed WHERE id = ?', (video_id,))
             self.db.execute('INSERT OR REPLACE INTO paths VALUES (?, ?, ?)', (abspath, given, video_id))
             return self._drop_if_orphan(previous, video_id)
@@ -116,16 +152,14 @@ class Catalog:
         return previous
 
     def video(self, video_id: str) -> Optional[VideoRecord]:
-        row = self.db.execute('SELECT id, frames, selector, fine_sha256 FROM videos WHERE id = ?',
-                              (video_id,)).fetchone()
+        row = self.db.execute(f'SELECT {RECORD_COLUMNS} FROM videos WHERE id = ?', (video_id,)).fetchone()
         return VideoRecord(*row) if row else None
 
     def videos(self, ids: Sequence[str]) -> Dict[str, VideoRecord]:
         out = {}
         for chunk in _chunks(list(ids), 500):
             marks = ','.join('?' * len(chunk))
-            for row in self.db.execute(f'SELECT id, frames, selector, fine_sha256 FROM videos WHERE id IN ({marks})',
-                                       chunk):
+            for row in self.db.execute(f'SELECT {RECORD_COLUMNS} FROM videos WHERE id IN ({marks})', chunk):
                 out[row[0]] = VideoRecord(*row)
         return out
 
@@ -149,6 +183,41 @@ class Catalog:
                     f'SELECT video_id, given, abspath FROM paths WHERE video_id IN ({marks}) ORDER BY given', chunk):
                 out.setdefault(video_id, []).append((given, abspath))
         return out
+
+    def ids_of_given(self, paths: Sequence[str]) -> Dict[str, str]:
+        """The video id of each of ``paths`` that is a path as given at index time."""
+        out = {}
+        for chunk in _chunks(list(paths), 500):
+            marks = ','.join('?' * len(chunk))
+            out.update(self.db.execute(f'SELECT given, video_id FROM paths WHERE given IN ({marks})', chunk))
+        return out
+
+    # --- reviewers' decisions on pairs
+    def decide(self, pairs: Iterable[Tuple[str, str]], decision: Optional[str]) -> List[Decision]:
+        """Record ``decision`` ('copy', 'not_copy'; None forgets it) on each pair of
+        paths (as given at index time), in one transaction; return what was recorded."""
+        if decision is not None and decision not in DECISIONS:
+            raise ValueError(f'a decision is one of {", ".join(DECISIONS)} (or none), got {decision!r}')
+        now = time.time()
+        keys = sorted({pair_key(a, b) for a, b in pairs})
+        for a, b in keys:
+            if a == b:
+                raise ValueError(f'a pair needs two different files, got {a!r} twice')
+        known = self.ids_of_given([path for key in keys for path in key])
+        unknown = sorted({path for key in keys for path in key if path not in known})
+        if unknown:
+            raise ValueError(f'not an indexed file (a path as given at index time): {", ".join(map(repr, unknown))}')
+        with self.transaction():
+            if decision is None:
+                self.db.executemany('DELETE FROM decisions WHERE a = ? AND b = ?', keys)
+            else:
+                self.db.executemany('INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?)',
+                                    [(a, b, decision, now) for a, b in keys])
+        return [] if decision is None else [Decision(a, b, decision, now) for a, b in keys]
+
+    def decisions(self) -> Dict[Tuple[str, str], Decision]:
+        return {(row[0], row[1]): Decision(*row)
+                for row in self.db.execute('SELECT a, b, decision, decided_at FROM decisions ORDER BY a, b')}
 
     # --- synchronisation with Milvus
     def unsynced(self, limit: int) -> List[tuple]:
@@ -188,6 +257,11 @@ class _Transaction:
     def __exit__(self, kind, value, traceback):
         self.db.execute('COMMIT' if kind is None else 'ROLLBACK')
         return False
+
+
+def pair_key(a: str, b: str) -> Tuple[str, str]:
+    """One order for a pair of paths, whichever side it is seen from."""
+    return (a, b) if a < b else (b, a)
 
 
 def _chunks(items: list, size: int):

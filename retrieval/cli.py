@@ -101,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument('--csv', action='store_true', help='groups as CSV: group,path')
     p.set_defaults(run=run_dedup)
 
+    p = commands.add_parser('decisions', parents=[common], help='reviewers\' decisions on pairs (copy / not a '
+                            'copy), which dedup follows')
+    p.add_argument('--csv', metavar='FILE', help='write them as CSV (a,b,decision,decided_at); - for stdout')
+    p.add_argument('--mark', nargs=3, metavar=('A', 'B', 'DECISION'),
+                   help='record a decision on the pair of files A and B (paths as given at index time): copy, '
+                   'not_copy, or none to forget it')
+    p.set_defaults(run=run_decisions)
+
+    p = commands.add_parser('serve', parents=[common], help='the search service and the review page (HTTP)')
+    p.add_argument('--host', default='127.0.0.1', help='address to bind (default: 127.0.0.1; any other needs '
+                   'a token)')
+    p.add_argument('--port', type=int, default=8000, help='port (default: 8000)')
+    p.add_argument('--token', default=os.environ.get('DNS_TOKEN'),
+                   help='a secret every request must send as "Authorization: Bearer TOKEN" (default: $DNS_TOKEN); '
+                   'required to bind an address other than loopback')
+    p.add_argument('--max-upload-mb', type=float, default=200, help='largest uploaded video (default: 200 MB)')
+    p.set_defaults(run=run_serve)
+
     p = commands.add_parser('evaluate', parents=[common], help='mAP and time per query at re-rank fractions '
                             '0%%, 5%%, ..., 100%%; precision, recall and the best threshold of copy decisions '
                             'and copied segments')
@@ -202,8 +220,8 @@ def run_search(args) -> int:
                          segments=segments, segment_threshold=args.segment_threshold)
         copy_threshold = index.thresholds().copy
     if args.json:
-        print(json.dumps({'query': args.query, 'rerank': args.rerank,
-                          'results': [m.as_dict() for m in matches]}, indent=2))
+        from .results import search_json
+        print(json.dumps(search_json(args.query, args.rerank, matches), indent=2))
         return 0
     if args.csv:
         writer = csv.writer(sys.stdout)
@@ -245,8 +263,10 @@ def run_dedup(args) -> int:
         groups = find_duplicates(index, _models(index, args), threshold=threshold, rerank=args.rerank,
                                  neighbours=args.neighbours, segments=args.segments,
                                  segment_threshold=args.segment_threshold)
+        decisions = index.catalog.decisions()
     if args.json:
-        print(json.dumps({'threshold': threshold, 'groups': [g.as_dict() for g in groups]}, indent=2))
+        from .results import dedup_json
+        print(json.dumps(dedup_json(threshold, groups, decisions), indent=2))
     elif args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(['group', 'path'])
@@ -257,12 +277,43 @@ def run_dedup(args) -> int:
             print(f'group {number} ({len(group.videos)} videos):')
             for path in group.videos:
                 print(f'  {path}')
+            for (a, b), decision in group.decided.items():
+                print(f'  {a} and {b}: marked {decision} by a reviewer')
             for (a, b), found in (group.segments or {}).items():
                 print(f'  {a} in {b}:')
                 for segment in found:
                     print(f'    {_describe(segment)}')
         print(f'{len(groups)} groups of near-duplicates, {sum(len(g.videos) for g in groups)} videos')
+        apart = sum(d.decision == 'not_copy' for d in decisions.values())
+        if apart:
+            print(f'{apart} pair(s) marked not a copy by a reviewer were kept apart')
     return 0
+
+
+def run_decisions(args) -> int:
+    from .results import write_decisions_csv
+    with _open(args) as index:
+        if args.mark:
+            index.catalog.decide([tuple(args.mark[:2])], None if args.mark[2] == 'none' else args.mark[2])
+        decisions = index.catalog.decisions()
+    if args.csv == '-':
+        write_decisions_csv(decisions, sys.stdout)
+    elif args.csv:
+        with open(args.csv, 'w', newline='') as out:
+            count = write_decisions_csv(decisions, out)
+        print(f'{count} decision(s) written to {args.csv}')
+    else:
+        for d in decisions.values():
+            print(f'{d.decision:8s}  {d.a}  {d.b}')
+        print(f'{len(decisions)} decision(s)')
+    return 0
+
+
+def run_serve(args) -> int:
+    from ..service.app import serve
+    return serve(args.index, host=args.host, port=args.port, token=args.token, device=args.device,
+                 precision=args.precision, batch_size=args.batch_size, milvus_uri=args.milvus_uri,
+                 milvus_token=args.milvus_token, max_upload_mb=args.max_upload_mb)
 
 
 def run_evaluate(args) -> int:

@@ -5,6 +5,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..localization import Segment
 
+from .catalog import pair_key
 from .index import DEFAULT_COPY_THRESHOLD as DEFAULT_THRESHOLD
 from .index import VideoIndex
 from .localization import copied_segments
@@ -17,18 +18,23 @@ DEFAULT_NEIGHBOURS = 100
 @dataclass
 class DuplicateGroup:
     videos: List[str]                                   # paths as given at index time
-    pairs: List[Tuple[str, str, float]] = field(default_factory=list)  # (path, path, score)
+    # (path, path, score); score None for a pair a reviewer joined that scored below the threshold
+    pairs: List[Tuple[str, str, Optional[float]]] = field(default_factory=list)
     # (path, path) -> the copied segments of a in b, seconds; with segments=True only.
     segments: Optional[Dict[Tuple[str, str], List[Segment]]] = None
+    video_ids: Dict[str, str] = field(default_factory=dict)    # path -> the id of its content
+    decided: Dict[Tuple[str, str], str] = field(default_factory=dict)  # pairs a reviewer marked 'copy'
 
     def as_dict(self) -> Dict:
         pairs = []
         for a, b, score in self.pairs:
             pair = {'a': a, 'b': b, 'score': score}
+            if (a, b) in self.decided:
+                pair['decision'] = self.decided[(a, b)]
             if self.segments is not None:
                 pair['segments'] = [s.as_dict() for s in self.segments.get((a, b), [])]
             pairs.append(pair)
-        return {'videos': self.videos, 'pairs': pairs}
+        return {'videos': self.videos, 'video_ids': self.video_ids, 'pairs': pairs}
 
 
 def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[float] = None,
@@ -39,18 +45,22 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
     cg similarity considered. With ``rerank=1`` (the default) every considered pair is
     scored by the fg student, s/2 + 0.5; files with the same content are duplicates with
     score 1. ``segments=True`` adds the copied segments of each pair (a in b, seconds)
-    scoring at least ``segment_threshold`` (None: the index's)."""
+    scoring at least ``segment_threshold`` (None: the index's).
+
+    Reviewers' decisions (``index.catalog.decide``) win over scores: a pair marked
+    'not_copy' is never joined, one marked 'copy' always is (its score None when it
+    scored below the threshold)."""
     if threshold is None:
         threshold = index.thresholds().copy
-    links = UnionFind()
-    pairs: Dict[Tuple[str, str], float] = {}
+    pairs: Dict[Tuple[str, str], Optional[float]] = {}
     found: Dict[Tuple[str, str], List[Segment]] = {}
+    ids: Dict[str, str] = {}
     for video_id in index.catalog.video_ids():
         own_paths = [given for given, _ in index.catalog.paths([video_id]).get(video_id, [])]
+        ids.update((path, video_id) for path in own_paths)
         for other in own_paths[1:]:
-            key = _key(own_paths[0], other)
+            key = pair_key(own_paths[0], other)
             pairs[key] = 1.0
-            links.join(*key)
             if segments:  # files with one content: the whole video, frame for frame
                 whole = index.catalog.video(video_id).frames * index.settings.time_step
                 found[key] = [Segment(0.0, whole, 0.0, whole, 1.0)]
@@ -61,9 +71,9 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
                    if m.video_id != video_id and m.score >= threshold]
         new_pairs = {}
         for match in matches:
-            key = _key(own_paths[0], match.path)
+            key = pair_key(own_paths[0], match.path)
             pairs[key] = max(pairs.get(key, match.score), match.score)
-            links.join(*key)
+            ids[match.path] = match.video_id
             if segments and key not in found:
                 new_pairs[key] = match.video_id
         if new_pairs:  # each pair is localized once, from whichever side meets it first
@@ -71,25 +81,44 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
             for key, other in new_pairs.items():
                 # Kept as segments of a in b: the query here may be b.
                 found[key] = [s if key[0] == own_paths[0] else _swap(s) for s in located.get(other, [])]
+    joined = _apply_decisions(index, pairs, ids)
+    links = UnionFind()
+    for key in pairs:
+        links.join(*key)
     groups: Dict[str, DuplicateGroup] = {}
     for members in links.groups():
-        group = DuplicateGroup(sorted(members))
+        group = DuplicateGroup(sorted(members), video_ids={path: ids[path] for path in sorted(members)})
         for member in members:
             groups[member] = group
     for (a, b), score in sorted(pairs.items()):
-        groups[a].pairs.append((a, b, round(score, 6)))
+        groups[a].pairs.append((a, b, None if score is None else round(score, 6)))
+        if (a, b) in joined:
+            groups[a].decided[(a, b)] = 'copy'
         if segments:
             groups[a].segments = groups[a].segments or {}
             groups[a].segments[(a, b)] = found.get((a, b), [])
     return sorted({id(g): g for g in groups.values()}.values(), key=lambda g: g.videos)
 
 
+def _apply_decisions(index: VideoIndex, pairs: Dict[Tuple[str, str], Optional[float]],
+                     ids: Dict[str, str]) -> set:
+    """Drop the pairs marked 'not_copy' from ``pairs``, add those marked 'copy' (when
+    both files are still indexed); return the keys marked 'copy'."""
+    decisions = index.catalog.decisions()
+    marked = [key for key, d in decisions.items() if d.decision == 'copy']
+    ids.update(index.catalog.ids_of_given([path for key in marked for path in key if path not in ids]))
+    copies = set()
+    for key, decision in decisions.items():
+        if decision.decision == 'not_copy':
+            pairs.pop(key, None)
+        elif all(path in ids for path in key):
+            pairs.setdefault(key, None)
+            copies.add(key)
+    return copies
+
+
 def _swap(segment: Segment) -> Segment:
     return Segment(segment.target_start, segment.target_end, segment.query_start, segment.query_end, segment.score)
-
-
-def _key(a: str, b: str) -> Tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
 
 
 class UnionFind:

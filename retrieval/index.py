@@ -14,12 +14,14 @@ from ..weights import sha256_of
 from .catalog import Catalog, VideoRecord
 from .fine_store import FineStore
 from .representation import FINE_STUDENTS, DnSModels, VideoRepresentation
+from .thumbnails import THUMBNAILS, ThumbnailStore
 from .vector_store import CoarseVectors
 
 DEFAULT_INDEX = 'dns-index'
 FORMAT_VERSION = '1'
 CATALOG_FILE = 'catalog.sqlite'
 LITE_FILE = 'milvus.db'
+THUMBS_FOLDER = 'thumbs'
 SYNC_BATCH = 1000
 DEFAULT_FINE_DTYPE = {'att': 'float16', 'bin': 'bits'}
 # A pair scoring at least this is a copy: a fine-grained similarity of 0.5 (s/2 + 0.5).
@@ -76,6 +78,7 @@ class VideoIndex:
         self.catalog = Catalog(catalog_path)
         self.settings = self._settle(fine, fine_dtype, time_step, milvus_uri, collection)
         self.fine_store = FineStore(self.folder / 'fine', self.settings.fine_dtype)
+        self.thumbnails = ThumbnailStore(self.folder / THUMBS_FOLDER)
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
 
@@ -115,10 +118,17 @@ class VideoIndex:
         self.catalog.set_meta(values)
         return self.thresholds()
 
+    def release_vectors(self) -> bool:
+        """Close the connection to Milvus (the next search opens it again, synced): a
+        Milvus Lite database admits one process at a time. True if one was open."""
+        if self._vectors is None:
+            return False
+        self._vectors.close()
+        self._vectors = None
+        return True
+
     def close(self) -> None:
-        if self._vectors is not None:
-            self._vectors.close()
-            self._vectors = None
+        self.release_vectors()
         self.catalog.close()
 
     def __enter__(self):
@@ -163,33 +173,43 @@ class VideoIndex:
 
     def commit(self, path, video_id: str, representation: VideoRepresentation) -> AddResult:
         """Store the representation of the file ``path`` (content hash ``video_id``),
-        made here or by another process: the fine features first, then one catalog
-        transaction, so a crash leaves the video either whole or absent."""
+        made here or by another process: the fine features and thumbnails first, then
+        one catalog transaction, so a crash leaves the video either whole or absent."""
         given = os.fspath(path)
         fine_sha256 = self.fine_store.write(video_id, representation.fine)
+        thumbnails = self.thumbnails.write(video_id, representation.thumbnails)
         orphan = self.catalog.commit_video(video_id, representation.frames, representation.selector,
-                                           representation.coarse, fine_sha256, os.path.abspath(given), given)
+                                           representation.coarse, fine_sha256, os.path.abspath(given), given,
+                                           duration=representation.frames * self.settings.time_step,
+                                           width=representation.width or None,
+                                           height=representation.height or None, thumbnails=thumbnails)
         self._drop_files(orphan)
         if self._vectors is not None:  # this session searches too: keep Milvus current
             self.sync()
         return AddResult('indexed', video_id, representation.frames)
 
-    def represent_file(self, path, models: DnSModels,
-                       on_frame: Optional[Callable[[], None]] = None) -> VideoRepresentation:
-        """Decode a video at the index's time step and represent it (not stored)."""
+    def represent_file(self, path, models: DnSModels, on_frame: Optional[Callable[[], None]] = None,
+                       thumbnails: int = THUMBNAILS, max_seconds: Optional[float] = None) -> VideoRepresentation:
+        """Decode a video at the index's time step and represent it (not stored), with
+        ``thumbnails`` small JPEGs taken from the decoded frames (0 for a query).
+        ``max_seconds``: refuse (VideoDecodeError) a video that runs longer, as soon as
+        decoding gets there (for untrusted uploads)."""
         if models.fine != self.settings.fine:
             raise IndexSettingsError(f'the index uses the {self.settings.fine} student, the models {models.fine}')
         frames = self.decoder()(path)
+        if max_seconds is not None:
+            frames = _at_most(frames, int(max_seconds / self.settings.time_step), path, max_seconds)
         if on_frame is not None:
             frames = _counting(frames, on_frame)
         try:
-            return models.represent(frames)
+            return models.represent(frames, thumbnails=thumbnails)
         except ValueError as error:  # no frame in the sampled span, or frames unusable
             raise VideoDecodeError(path, str(error)) from error
 
     def _drop_files(self, orphan: Optional[str]) -> None:
         if orphan is not None:
             self.fine_store.remove(orphan)
+            self.thumbnails.remove(orphan)
 
     # --- reading
     def representation(self, video_id: str) -> VideoRepresentation:
@@ -209,7 +229,7 @@ class VideoIndex:
         video_id = self.video_id_of(path)
         if video_id is not None:
             return self.representation(video_id)
-        return self.represent_file(path, models)
+        return self.represent_file(path, models, thumbnails=0)
 
     def video_id_of(self, path) -> Optional[str]:
         """The id of an indexed file (by path), or None."""
@@ -275,6 +295,13 @@ def file_sha256(path: str) -> str:
         return sha256_of(Path(path))
     except OSError as error:
         raise VideoDecodeError(path, f'cannot read ({error.strerror or error})') from error
+
+
+def _at_most(frames, limit: int, path, seconds: float):
+    for count, frame in enumerate(frames):
+        if count >= limit:
+            raise VideoDecodeError(path, f'longer than the limit of {seconds:g} s')
+        yield frame
 
 
 def _counting(frames, on_frame):

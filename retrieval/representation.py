@@ -16,10 +16,14 @@ FINE_STUDENTS: Dict[str, Tuple[str, str]] = {
 @dataclass
 class VideoRepresentation:
     """Everything DnS keeps of a video: the fine-grained student's [T, 9, 512], the
-    coarse-grained student's unit vector [1024] and the selector's value."""
+    coarse-grained student's unit vector [1024] and the selector's value; for review,
+    a few small JPEGs of it and its decoded frame size (empty and 0 when not made)."""
     fine: np.ndarray
     coarse: np.ndarray
     selector: float
+    thumbnails: Tuple[bytes, ...] = ()
+    width: int = 0
+    height: int = 0
 
     @property
     def frames(self) -> int:
@@ -43,10 +47,21 @@ class DnSModels:
         self.coarse_student = DistillAndSelect('cg_student', feature_extractor=None, device=device, hf_repo=hf_repo)
         self.selector = DistillAndSelect(selector_name, feature_extractor=None, device=device, hf_repo=hf_repo)
 
-    def represent(self, frames: Any) -> VideoRepresentation:
+    def represent(self, frames: Any, thumbnails: int = 0) -> VideoRepresentation:
         """Frames of one video (a list or an iterator, consumed batch by batch) -> its
-        representation. Raises ValueError when there is no frame."""
-        return self.represent_features(self.extractor(frames))
+        representation, with ``thumbnails`` small JPEGs taken on the way (0: none).
+        Raises ValueError when there is no frame."""
+        keeper = None
+        if thumbnails:
+            from ..preprocess import iter_rgb_frames
+            from .thumbnails import ThumbnailKeeper
+            keeper = ThumbnailKeeper(thumbnails)
+            frames = keeper.watch(iter_rgb_frames(frames))
+        representation = self.represent_features(self.extractor(frames))
+        if keeper is not None:
+            representation.thumbnails = keeper.jpegs()
+            representation.width, representation.height = keeper.width, keeper.height
+        return representation
 
     def represent_features(self, features: np.ndarray) -> VideoRepresentation:
         """The feature extractor's output [T, 9, 512] of one video -> its representation."""

@@ -1,10 +1,13 @@
 """The fine-grained student's view of one pair: its frame-to-frame similarity matrix
 with the copied segments found in it, and the comparator's output, as heatmaps."""
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
+
+import numpy as np
 
 from ..localization import Segment
 from .index import VideoIndex
-from .representation import DnSModels
+from .representation import DnSModels, VideoRepresentation
 
 
 def draw_pair(index: VideoIndex, models: DnSModels, query: str, target: str, out_path,
@@ -12,16 +15,40 @@ def draw_pair(index: VideoIndex, models: DnSModels, query: str, target: str, out
     """Write the heatmap PNG of (query, target); return the fg similarity and the copied
     segments (seconds) drawn on it, those scoring at least ``segment_threshold`` (None:
     the index's threshold)."""
-    q = index.representation_of_file(query, models)
-    t = index.representation_of_file(target, models)
+    view = pair_view(index, models, index.representation_of_file(query, models),
+                     index.representation_of_file(target, models), segment_threshold)
+    view.plot(query, target, out_path)
+    return view.similarity, view.segments_in_seconds()
+
+
+@dataclass
+class PairView:
+    frames: np.ndarray           # [Tq, Tt] frame-to-frame similarities
+    comparator: np.ndarray       # the comparator's output
+    similarity: float            # the fg student's similarity
+    segments: List[Segment]      # copied segments, frame indices
+    time_step: float
+    fine: str
+
+    def segments_in_seconds(self) -> List[Segment]:
+        return [segment.to_seconds(self.time_step) for segment in self.segments]
+
+    def plot(self, query: str, target: str, out_path) -> None:
+        """The heatmap PNG, into a path or a binary file object."""
+        plot_pair(self.frames, self.comparator, self.similarity, self.segments, query, target, self.time_step,
+                  self.fine, out_path)
+
+
+def pair_view(index: VideoIndex, models: DnSModels, query: VideoRepresentation, target: VideoRepresentation,
+              segment_threshold: Optional[float] = None) -> PairView:
+    """What the fg student sees in one pair, and the copied segments scoring at least
+    ``segment_threshold`` (None: the index's threshold)."""
     if segment_threshold is None:
         segment_threshold = index.thresholds().segment
-    frames, comparator = models.fine_student.similarity_maps(q.fine, t.fine)
-    similarity = float(models.fine_student.similarity(q.fine, t.fine))
-    found = models.fine_student.segments(q.fine, t.fine, threshold=segment_threshold)
-    plot_pair(frames, comparator, similarity, found, query, target, index.settings.time_step, index.settings.fine,
-              out_path)
-    return similarity, [segment.to_seconds(index.settings.time_step) for segment in found]
+    frames, comparator = models.fine_student.similarity_maps(query.fine, target.fine)
+    similarity = float(models.fine_student.similarity(query.fine, target.fine))
+    found = models.fine_student.segments(query.fine, target.fine, threshold=segment_threshold)
+    return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine)
 
 
 def plot_pair(frames, comparator, similarity: float, segments: List[Segment], query: str, target: str,

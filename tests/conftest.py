@@ -69,3 +69,21 @@ def operators(hub_dir):
 @pytest.fixture(scope='session')
 def dns():
     return import_package()
+
+
+@pytest.fixture(scope='session')
+def review_index(copy_model_hub, tmp_path_factory):
+    """A folder with videos/ (one original, its copies, one unrelated video: real H.264
+    files) indexed by `dns index` with the copy model, so duplicates exist. Returns
+    (folder, TORCH_HOME of the copy model); paths are given relative to the folder."""
+    import subprocess
+
+    from corpus import make_corpus
+    root = tmp_path_factory.mktemp('review')
+    make_corpus(root / 'videos', originals=1, unrelated=1)
+    torch_home = copy_model_hub.parent
+    dns = Path(sys.executable).with_name('dns')
+    result = subprocess.run([str(dns), 'index', '--no-progress', 'videos'], cwd=root, capture_output=True, text=True,
+                            env=dict(os.environ, TORCH_HOME=str(torch_home)), timeout=900)
+    assert result.returncode == 0, result.stderr
+    return root, torch_home

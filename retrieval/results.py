@@ -1,0 +1,39 @@
+"""What `dns search --json`, `dns dedup --json` and `dns decisions --csv` print, built
+in one place: the service answers with exactly the same documents."""
+import csv
+from typing import Dict, Iterable, List, Mapping, TextIO, Tuple
+
+from .catalog import Decision
+from .dedup import DuplicateGroup
+from .search import Match
+
+DECISION_COLUMNS = ('a', 'b', 'decision', 'decided_at')
+
+
+def search_json(query: str, rerank: float, matches: Iterable[Match]) -> Dict:
+    """``query``: the query as the user named it (a path, or an upload's file name)."""
+    return {'query': query, 'rerank': rerank, 'results': [m.as_dict() for m in matches]}
+
+
+def dedup_json(threshold: float, groups: Iterable[DuplicateGroup],
+               decisions: Mapping[Tuple[str, str], Decision]) -> Dict:
+    """The groups, and every reviewer's decision in the index (those marked 'not_copy'
+    are why some pairs are absent from the groups)."""
+    return {'threshold': threshold, 'groups': [g.as_dict() for g in groups],
+            'decisions': decisions_json(decisions)}
+
+
+def decisions_json(decisions: Mapping[Tuple[str, str], Decision]) -> List[Dict]:
+    return [{name: getattr(d, name) for name in DECISION_COLUMNS} for d in decisions.values()]
+
+
+def write_decisions_csv(decisions: Mapping[Tuple[str, str], Decision], out: TextIO) -> int:
+    """The decisions as CSV (a,b,decision,decided_at: paths as given at index time, the
+    time as ISO 8601 UTC); return how many rows were written."""
+    from datetime import datetime, timezone
+    writer = csv.writer(out)
+    writer.writerow(DECISION_COLUMNS)
+    for d in decisions.values():
+        writer.writerow([d.a, d.b, d.decision,
+                         datetime.fromtimestamp(d.decided_at, timezone.utc).isoformat(timespec='seconds')])
+    return len(decisions)

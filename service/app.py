@@ -1,0 +1,327 @@
+"""The search service and the review page: one FastAPI app over one index, with the
+models and Milvus opened once at start-up.
+
+Endpoints run in FastAPI's thread pool, so the event loop keeps answering (/health
+too) while a search computes. The index (SQLite, Milvus client) and the models are one
+shared state: a lock lets one request at a time use them, so concurrent requests queue
+instead of interleaving inside them.
+"""
+import io
+import ipaddress
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Annotated, List, Literal, Optional, Tuple
+
+from fastapi import FastAPI, File, Form, HTTPException, Path as PathParam, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from ..retrieval.fine_store import CorruptFeaturesError
+from ..retrieval.index import VideoIndex
+from ..retrieval.vector_store import MAX_LIMIT
+from ..video_decode import VideoDecodeError
+from .limits import BodyLimit, TokenCheck
+
+PAGE = Path(__file__).parent / 'page'
+DEFAULT_MAX_UPLOAD_MB = 200
+# An uploaded query is decoded only this far: a small file can still hold hours.
+DEFAULT_MAX_QUERY_SECONDS = 900
+LITE_IDLE_RELEASE_S = 2.0
+VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a video id: the sha256 of its content')]
+COPY_CHUNK = 1 << 20
+
+
+class DecisionRequest(BaseModel):
+    pairs: List[Tuple[str, str]] = Field(min_length=1, max_length=10_000,
+                                         description='pairs of files, paths as given at index time')
+    decision: Optional[Literal['copy', 'not_copy']] = Field(description="'copy', 'not_copy', or null to forget")
+
+
+class Service:
+    """The shared state: the index, its models, and the lock around both.
+
+    A Milvus Lite database admits one process at a time: after ``LITE_IDLE_RELEASE_S``
+    without a request the service lets go of it (reopening it takes some 20 ms), so
+    `dns index`, `dns dedup` and `dns search` can run beside the service. A Milvus
+    server stays connected."""
+
+    def __init__(self, index: VideoIndex, models, max_query_seconds: float):
+        self.index, self.models = index, models
+        self.max_query_seconds = max_query_seconds
+        self.lock = threading.Lock()
+        self.last_used = time.monotonic()
+        self._stop = threading.Event()
+        self._releaser = threading.Thread(target=self._release_when_idle, daemon=True)
+        if not index.settings.milvus_uri:
+            self._releaser.start()
+
+    @contextmanager
+    def using(self):
+        """Hold the index and the models for one request."""
+        with self.lock:
+            try:
+                yield
+            finally:
+                self.last_used = time.monotonic()
+
+    def _release_when_idle(self) -> None:
+        while not self._stop.wait(0.25):
+            if time.monotonic() - self.last_used > LITE_IDLE_RELEASE_S and self.lock.acquire(blocking=False):
+                try:
+                    self.index.release_vectors()
+                finally:
+                    self.lock.release()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._releaser.is_alive():
+            self._releaser.join()
+        self.index.close()
+
+
+def create_app(index_folder, *, token: Optional[str] = None, device: Optional[str] = None,
+               precision: str = 'fp32', batch_size: int = 32, milvus_uri: Optional[str] = None,
+               milvus_token: Optional[str] = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+               max_query_seconds: float = DEFAULT_MAX_QUERY_SECONDS) -> FastAPI:
+    """The app over the index in ``index_folder`` (which must exist). ``token``: when
+    given, every request but the page's files must send ``Authorization: Bearer token``."""
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        index = VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token)
+        try:
+            models = index.make_models(device=device, precision=precision, batch_size=batch_size)
+            index.vectors()  # Milvus opened and synced now, not on the first search
+            state['service'] = Service(index, models, max_query_seconds)
+        except BaseException:
+            index.close()
+            raise
+        yield
+        state.pop('service').close()
+
+    app = FastAPI(title='DnS video copy detection', lifespan=lifespan,
+                  description='Search an index of videos, list its near-duplicates, review them.')
+    app.add_middleware(BodyLimit, max_bytes=int(max_upload_mb * 1e6))
+    app.add_middleware(TokenCheck, token=token)  # added last: runs first
+
+    def service() -> Service:
+        return state['service']
+
+    @app.exception_handler(CorruptFeaturesError)
+    async def corrupt(request, error: CorruptFeaturesError):
+        return JSONResponse({'detail': str(error)}, status_code=500)
+
+    @app.get('/health')
+    def health():
+        """Alive; ``busy`` while a request holds the models."""
+        return {'status': 'ok', 'busy': service().lock.locked()}
+
+    @app.post('/search')
+    def search_endpoint(video: Annotated[Optional[UploadFile], File(description='a video file to search with')] = None,
+                        path: Annotated[Optional[str], Form(description='an indexed file, as given at index time')] = None,
+                        k: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = 10,
+                        rerank: Annotated[float, Form(ge=0, le=1)] = 0.1,
+                        candidates: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = 1000,
+                        segments: Annotated[bool, Form()] = False,
+                        segment_threshold: Annotated[Optional[float], Form(allow_inf_nan=False)] = None):
+        """The videos most similar to a query: the JSON of `dns search --json`."""
+        from ..retrieval.results import search_json
+        from ..retrieval.search import search
+        if (video is None) == (path is None):
+            raise HTTPException(400, 'give either an uploaded video (multipart field "video") or path=')
+        s = service()
+        if video is not None:
+            label = video.filename or 'upload'
+            with tempfile.TemporaryDirectory(prefix='dns-upload-') as folder:
+                saved = Path(folder) / 'query'
+                with open(saved, 'wb') as out:
+                    shutil.copyfileobj(video.file, out, COPY_CHUNK)
+                with s.using():
+                    try:
+                        query = s.index.represent_file(saved, s.models, thumbnails=0,
+                                                       max_seconds=s.max_query_seconds)
+                    except VideoDecodeError as error:
+                        raise HTTPException(422, f'cannot decode the uploaded video {label!r}: {error.reason}')
+                    matches = _search(s, search, query, k, rerank, candidates, segments, segment_threshold)
+        else:
+            label = path
+            with s.using():
+                video_id = _indexed_id(s.index, path)
+                matches = _search(s, search, s.index.representation(video_id), k, rerank, candidates, segments,
+                                  segment_threshold)
+        return search_json(label, rerank, matches)
+
+    @app.get('/duplicates')
+    def duplicates(threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
+                   rerank: Annotated[float, Query(ge=0, le=1)] = 1.0,
+                   neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+                   segments: bool = False,
+                   segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
+        """The groups of near-duplicates: the JSON of `dns dedup --json`."""
+        from ..retrieval.dedup import find_duplicates
+        from ..retrieval.results import dedup_json
+        s = service()
+        with s.using():
+            threshold = s.index.thresholds().copy if threshold is None else threshold
+            groups = find_duplicates(s.index, s.models, threshold=threshold, rerank=rerank, neighbours=neighbours,
+                                     segments=segments, segment_threshold=segment_threshold)
+            return dedup_json(threshold, groups, s.index.catalog.decisions())
+
+    @app.get('/videos/{video_id}')
+    def video_record(video_id: VIDEO_ID):
+        """One video: its files, length, frame size and thumbnails."""
+        s = service()
+        with s.using():
+            record = _record(s.index, video_id)
+            paths = [given for given, _ in s.index.catalog.paths([video_id]).get(video_id, [])]
+        return {'id': record.id, 'paths': paths, 'frames': record.frames, 'duration': record.duration,
+                'width': record.width, 'height': record.height, 'indexed_at': record.indexed_at,
+                'thumbnails': [f'/videos/{video_id}/thumbnails/{i}.jpg' for i in range(record.thumbnails)]}
+
+    @app.get('/videos/{video_id}/thumbnails/{number}.jpg', response_class=FileResponse)
+    def thumbnail(video_id: VIDEO_ID, number: Annotated[int, PathParam(ge=0, le=1000)]):
+        """A small JPEG made at index time. The file's name is built from the checked
+        id and number, never from the request's text."""
+        s = service()
+        with s.using():
+            record = _record(s.index, video_id)
+        if number >= record.thumbnails:
+            raise HTTPException(404, f'video {video_id} has {record.thumbnails} thumbnail(s)')
+        return FileResponse(s.index.thumbnails.path(record.id, number), media_type='image/jpeg')
+
+    @app.get('/pairs/{a}/{b}')
+    def pair(a: VIDEO_ID, b: VIDEO_ID,
+             segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
+        """Where the copy is: the fg similarity of two indexed videos and their copied
+        segments (seconds; a's timeline is the query's), with both durations."""
+        s = service()
+        with s.using():
+            view, records = _pair_view(s, a, b, segment_threshold)
+        return {'a': a, 'b': b, 'similarity': view.similarity,
+                'durations': [r.frames * view.time_step for r in records],
+                'segments': [s.as_dict() for s in view.segments_in_seconds()],
+                'heatmap': f'/pairs/{a}/{b}/heatmap.png'}
+
+    @app.get('/pairs/{a}/{b}/heatmap.png', response_class=Response)
+    def heatmap(a: VIDEO_ID, b: VIDEO_ID,
+                segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
+        """The fg student's similarity heatmaps of the pair, as `dns show` draws them."""
+        s = service()
+        out = io.BytesIO()
+        with s.using():  # matplotlib's pyplot state is shared too
+            view, _ = _pair_view(s, a, b, segment_threshold)
+            view.plot(_name(s.index, a), _name(s.index, b), out)
+        return Response(out.getvalue(), media_type='image/png')
+
+    @app.get('/decisions')
+    def decisions():
+        """Every reviewer's decision."""
+        from ..retrieval.results import decisions_json
+        s = service()
+        with s.using():
+            return decisions_json(s.index.catalog.decisions())
+
+    @app.post('/decisions')
+    def decide(request: DecisionRequest):
+        """Mark pairs (paths as given at index time; a group: all its pairs) a copy or
+        not a copy; `dns dedup` and /duplicates follow it."""
+        from ..retrieval.results import decisions_json
+        s = service()
+        with s.using():
+            try:
+                recorded = s.index.catalog.decide(request.pairs, request.decision)
+            except ValueError as error:
+                status = 404 if 'not an indexed file' in str(error) else 400
+                raise HTTPException(status, str(error))
+        return {'recorded': decisions_json({(d.a, d.b): d for d in recorded}), 'decision': request.decision}
+
+    @app.get('/decisions.csv', response_class=PlainTextResponse)
+    def decisions_csv():
+        """The decisions as CSV: a,b,decision,decided_at."""
+        from ..retrieval.results import write_decisions_csv
+        s = service()
+        out = io.StringIO()
+        with s.using():
+            write_decisions_csv(s.index.catalog.decisions(), out)
+        return PlainTextResponse(out.getvalue(), media_type='text/csv',
+                                 headers={'content-disposition': 'attachment; filename="dns-decisions.csv"'})
+
+    @app.get('/', include_in_schema=False)
+    def page():
+        return FileResponse(PAGE / 'index.html')
+
+    app.mount('/page', StaticFiles(directory=PAGE), name='page')
+    return app
+
+
+def _search(s: Service, search, query, k, rerank, candidates, segments, segment_threshold):
+    try:
+        return search(s.index, s.models, query, k=k, rerank=rerank, candidates=candidates, segments=segments,
+                      segment_threshold=segment_threshold)
+    except ValueError as error:
+        raise HTTPException(422, str(error))
+
+
+def _indexed_id(index: VideoIndex, path: str) -> str:
+    """The id of an indexed file named by the request: looked up in the catalog (as
+    given at index time, or absolute), never opened."""
+    video_id = index.catalog.ids_of_given([path]).get(path) or index.video_id_of(path)
+    if video_id is None:
+        raise HTTPException(404, f'not an indexed file: {path!r} (give a path as it was given at index time)')
+    return video_id
+
+
+def _record(index: VideoIndex, video_id: str):
+    record = index.catalog.video(video_id)
+    if record is None:
+        raise HTTPException(404, f'no video {video_id} in the index')
+    return record
+
+
+def _name(index: VideoIndex, video_id: str) -> str:
+    paths = index.catalog.paths([video_id]).get(video_id)
+    return paths[0][0] if paths else video_id
+
+
+def _pair_view(s: Service, a: str, b: str, segment_threshold):
+    """Under the caller's hold of the lock."""
+    from ..retrieval.show import pair_view
+    records = [_record(s.index, video_id) for video_id in (a, b)]
+    return pair_view(s.index, s.models, s.index.representation(a), s.index.representation(b),
+                     segment_threshold), records
+
+
+def is_loopback(host: str) -> bool:
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def serve(index_folder, host: str = '127.0.0.1', port: int = 8000, token: Optional[str] = None,
+          **options) -> int:
+    """Run the service until interrupted. Binding anything but loopback needs a token."""
+    import uvicorn
+    if not is_loopback(host) and not token:
+        print(f'dns serve: error: binding {host} (not loopback) exposes the index to the network; give a token '
+              '(--token or DNS_TOKEN) that every request must send', file=sys.stderr)
+        return 2
+    if not (Path(index_folder) / 'catalog.sqlite').is_file():
+        print(f'dns serve: error: no index in {index_folder}: make one with `dns index --index {index_folder} '
+              'VIDEOS...`', file=sys.stderr)
+        return 2
+    app = create_app(index_folder, token=token or None, **options)
+    print(f'dns serve: http://{host}:{port}/ (index {os.path.abspath(index_folder)}; API docs at /docs)',
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level='warning')
+    return 0

@@ -1,0 +1,163 @@
+"""`dns serve` over HTTP: a real uvicorn subprocess on 127.0.0.1, a real index of
+encoded videos (the copy model, so duplicates exist). The answers equal what the `dns`
+commands print; bad requests get a 4xx that names the problem, and the service lives on."""
+import json
+import subprocess
+
+import httpx
+import pytest
+
+from service_process import DNS, ServiceProcess, dns_env
+
+TOKEN = 'test-token-3f9a'
+MAX_UPLOAD_MB = 2
+HEX64 = '0' * 64
+
+
+@pytest.fixture(scope='module')
+def service(review_index):
+    root, torch_home = review_index
+    with ServiceProcess('dns-index', root, torch_home, '--max-upload-mb', str(MAX_UPLOAD_MB),
+                        token=TOKEN) as running:
+        yield running, root, torch_home
+
+
+def dns_json(root, torch_home, *args):
+    result = subprocess.run([str(DNS), *args, '--json'], cwd=root, env=dns_env(torch_home), capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_search_by_path_answers_what_dns_search_prints(service):
+    running, root, torch_home = service
+    with running.client() as client:
+        answer = client.post('/search', data={'path': 'videos/orig0.mp4', 'k': 5, 'rerank': 0.5,
+                                              'segments': 'true'})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == dns_json(root, torch_home, 'search', 'videos/orig0.mp4', '-k', '5', '--rerank', '0.5',
+                                     '--segments')
+    assert answer.json()['results'][0]['path'] in ('videos/orig0.mp4', 'videos/orig0_exact.mp4')
+
+
+def test_search_with_an_upload(service):
+    running, root, _ = service
+    with running.client() as client, open(root / 'videos' / 'orig0_reencoded.mp4', 'rb') as video:
+        answer = client.post('/search', files={'video': ('clip.mp4', video, 'video/mp4')}, data={'k': 3})
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert out['query'] == 'clip.mp4' and len(out['results']) == 3
+    assert out['results'][0]['path'] == 'videos/orig0_reencoded.mp4'
+
+
+def test_duplicates_answers_what_dns_dedup_prints_and_decisions_change_both(service):
+    running, root, torch_home = service
+    with running.client() as client:
+        before = client.get('/duplicates').json()
+        group = next(g for g in before['groups'] if 'videos/orig0.mp4' in g['videos'])
+        pair = next(p for p in group['pairs'] if p['b'] == 'videos/orig0_reencoded.mp4')
+        marked = client.post('/decisions', json={'pairs': [[pair['b'], pair['a']]], 'decision': 'not_copy'})
+        assert marked.status_code == 200, marked.text
+        after = client.get('/duplicates').json()
+        csv_text = client.get('/decisions.csv').text
+    assert after == dns_json(root, torch_home, 'dedup')
+    assert {(d['a'], d['b'], d['decision']) for d in after['decisions']} >= {(pair['a'], pair['b'], 'not_copy')}
+    joined = {(p['a'], p['b']) for g in after['groups'] for p in g['pairs']}
+    assert (pair['a'], pair['b']) not in joined
+    assert f'{pair["a"]},{pair["b"]},not_copy,' in csv_text and csv_text.startswith('a,b,decision,decided_at')
+    with running.client() as client:  # forgotten again: the index is shared with other tests
+        assert client.post('/decisions', json={'pairs': [[pair['a'], pair['b']]], 'decision': None}).status_code == 200
+        assert client.get('/duplicates').json() == before
+
+
+def test_video_record_and_thumbnails(service):
+    running, _, _ = service
+    with running.client() as client:
+        group = next(g for g in client.get('/duplicates').json()['groups'] if 'videos/orig0.mp4' in g['videos'])
+        video_id = group['video_ids']['videos/orig0.mp4']
+        record = client.get(f'/videos/{video_id}').json()
+        assert record['duration'] == 8.0 and (record['width'], record['height']) == (128, 96)
+        assert len(record['thumbnails']) == 4
+        image = client.get(record['thumbnails'][0])
+        assert image.status_code == 200 and image.headers['content-type'] == 'image/jpeg'
+        assert image.content[:3] == b'\xff\xd8\xff'
+        other = group['video_ids']['videos/orig0_speedup.mp4']  # 1.5x faster: 6 s
+        pair = client.get(f'/pairs/{video_id}/{other}').json()
+        assert pair['durations'] == [8.0, 6.0] and 0 < pair['similarity'] <= 1
+        assert pair['segments'] and all(s['query_end'] <= 8 and s['target_end'] <= 6 for s in pair['segments'])
+        heatmap = client.get(pair['heatmap'])
+        assert heatmap.content[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def chunked_upload():
+    """A multipart upload with no Content-Length (chunked), larger than the limit."""
+    yield b'--abc\r\nContent-Disposition: form-data; name="video"; filename="big.mp4"\r\n\r\n'
+    for _ in range(MAX_UPLOAD_MB * 16 + 1):
+        yield b'\0' * 65536
+
+
+def bad_requests(client: httpx.Client, root):
+    """(name, response, expected status, words the reason must hold)."""
+    video = (root / 'videos' / 'orig0.mp4').read_bytes()
+    yield 'k not a number', client.post('/search', data={'path': 'videos/orig0.mp4', 'k': 'ten'}), 422, 'k'
+    yield 'rerank out of range', client.post('/search', data={'path': 'videos/orig0.mp4', 'rerank': 2}), 422, 'rerank'
+    yield 'no query', client.post('/search', data={'k': 3}), 400, 'either'
+    yield 'both queries', client.post('/search', data={'path': 'videos/orig0.mp4'},
+                                      files={'video': ('a.mp4', video)}), 400, 'either'
+    yield 'upload over the limit', client.post('/search', files={
+        'video': ('big.mp4', b'\0' * (MAX_UPLOAD_MB * 1_000_000 + 1))}), 413, 'limit'
+    yield 'chunked upload over the limit', client.post('/search', content=chunked_upload(), headers={
+        'content-type': 'multipart/form-data; boundary=abc'}), 413, 'limit'
+    yield 'truncated video', client.post('/search', files={'video': ('cut.mp4', video[:2000])}), 422, 'cut.mp4'
+    yield 'garbage video', client.post('/search', files={'video': ('junk.mp4', b'junk' * 5000)}), 422, 'not a video'
+    yield 'empty upload', client.post('/search', files={'video': ('empty.mp4', b'')}), 422, 'empty'
+    yield 'traversal in path=', client.post('/search', data={'path': '../../etc/passwd'}), 404, 'not an indexed'
+    yield 'absolute path not indexed', client.post('/search', data={'path': '/etc/passwd'}), 404, 'not an indexed'
+    yield 'traversal in a video id', client.get('/videos/..%2F..%2Fetc%2Fpasswd'), 404, ''
+    yield 'a video id that is no id', client.get('/videos/not-an-id'), 422, 'pattern'
+    yield 'traversal in a thumbnail', client.get(f'/videos/{HEX64}/thumbnails/..%2F..%2Fcatalog.sqlite'), 404, ''
+    yield 'traversal in the page', client.get('/page/..%2F..%2Fretrieval%2Fcatalog.py'), 404, ''
+    yield 'unknown video', client.get(f'/videos/{HEX64}'), 404, 'no video'
+    yield 'unknown thumbnail number', client.get(f'/videos/{HEX64}/thumbnails/0.jpg'), 404, 'no video'
+    yield 'unknown pair', client.get(f'/pairs/{HEX64}/{HEX64}'), 404, 'no video'
+    yield 'decision on unknown files', client.post('/decisions', json={
+        'pairs': [['videos/orig0.mp4', '../../etc/passwd']], 'decision': 'copy'}), 404, 'not an indexed file'
+    yield 'decision not a word it knows', client.post('/decisions', json={
+        'pairs': [['videos/orig0.mp4', 'videos/orig0_logo.mp4']], 'decision': 'maybe'}), 422, 'decision'
+    yield 'decision without pairs', client.post('/decisions', json={'decision': 'copy'}), 422, 'pairs'
+    yield 'decision not JSON', client.post('/decisions', content=b'{not json',
+                                           headers={'content-type': 'application/json'}), 422, 'json'
+
+
+def test_bad_requests_get_a_4xx_with_the_reason_and_the_service_lives_on(service):
+    running, root, _ = service
+    with running.client() as client:
+        for name, response, status, words in bad_requests(client, root):
+            assert response.status_code == status, f'{name}: {response.status_code} {response.text[:300]}'
+            assert 'root:' not in response.text, name
+            assert words.lower() in response.text.lower(), f'{name}: {response.text[:300]}'
+        assert client.get('/health').json()['status'] == 'ok'
+        assert client.post('/search', data={'path': 'videos/orig0.mp4', 'k': 1}).status_code == 200
+
+
+def test_every_endpoint_checks_the_token(service):
+    running, _, _ = service
+    protected = [('GET', '/health'), ('GET', '/duplicates'), ('GET', f'/videos/{HEX64}'), ('GET', '/decisions'),
+                 ('GET', '/decisions.csv'), ('POST', '/search'), ('POST', '/decisions'),
+                 ('GET', f'/videos/{HEX64}/thumbnails/0.jpg'), ('GET', f'/pairs/{HEX64}/{HEX64}/heatmap.png')]
+    for headers, reason in (({}, 'token is required'), ({'Authorization': 'Bearer wrong'}, 'wrong token'),
+                            ({'Authorization': TOKEN}, 'wrong token')):
+        for method, path in protected:
+            answer = httpx.request(method, running.url + path, headers=headers, timeout=60)
+            assert answer.status_code == 401 and reason in answer.json()['detail'], (method, path, answer.text)
+    # The page's own files hold no data: a browser loads them, then asks for the token.
+    assert httpx.get(running.url + '/', timeout=60).status_code == 200
+    assert httpx.get(running.url + '/page/review.js', timeout=60).status_code == 200
+
+
+def test_binding_beyond_loopback_needs_a_token(review_index):
+    root, torch_home = review_index
+    result = subprocess.run([str(DNS), 'serve', '--index', 'dns-index', '--host', '0.0.0.0', '--port', '9'],
+                            cwd=root, env=dns_env(torch_home), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert 'not loopback' in result.stderr and '--token' in result.stderr

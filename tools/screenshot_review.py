@@ -1,0 +1,57 @@
+"""Draw docs/review.png, the README's picture of the review page: the test corpus (one
+original, its copies, an unrelated video) indexed with the copy model (weights whose
+similarities tell copies apart), `dns serve` on 127.0.0.1, headless Chromium with one
+pair's timeline and heatmap open and one decision made."""
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+sys.path.insert(0, str(ROOT / 'tests'))
+
+import subprocess  # noqa: E402
+
+from browser import chromium, load_page, missing_browser, open_pair, wait_for  # noqa: E402
+from common import use_copy_model  # noqa: E402
+from corpus import make_corpus  # noqa: E402
+from service_process import DNS, ServiceProcess, dns_env  # noqa: E402
+
+OUT = ROOT / 'docs' / 'review.png'
+
+
+def main() -> int:
+    reason = missing_browser()
+    if reason:
+        print(f'cannot draw the screenshot: {reason}', file=sys.stderr)
+        return 1
+    hub = use_copy_model()
+    with tempfile.TemporaryDirectory(prefix='dns-review-') as folder:
+        root = Path(folder)
+        home = root / 'torch-home'
+        home.mkdir()
+        (home / 'hub').symlink_to(hub)
+        make_corpus(root / 'videos', originals=1, unrelated=1)
+        subprocess.run([str(DNS), 'index', '--no-progress', 'videos'], cwd=root, env=dns_env(home), check=True,
+                       capture_output=True)
+        with ServiceProcess('dns-index', root, home) as running:
+            driver = chromium(width=1300, height=1500)
+            try:
+                load_page(driver, running.url)
+                row = 'tr.pair[data-a="videos/orig0.mp4"][data-b="videos/orig0_reencoded.mp4"]'
+                driver.find_element('css selector', f'{row} button[data-decision="copy"]').click()
+                wait_for(driver, "return document.querySelector('li.decided') !== null")
+                load_page(driver, running.url)
+                open_pair(driver, 'videos/orig0.mp4', 'videos/orig0_speedup.mp4')
+                height = driver.execute_script('return document.body.scrollHeight')
+                driver.set_window_size(1300, min(height + 40, 2600))
+                OUT.parent.mkdir(exist_ok=True)
+                driver.save_screenshot(str(OUT))
+            finally:
+                driver.quit()
+    print(f'wrote {OUT}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
