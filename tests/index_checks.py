@@ -48,7 +48,14 @@ def assert_same_index(actual: Path, expected: Path, atol: float = 1e-4) -> None:
         assert sorted(a.catalog.video_ids()) == ids
         assert a.catalog.paths(ids) == b.catalog.paths(ids)
         for video_id in ids:
-            assert a.catalog.video(video_id).frames == b.catalog.video(video_id).frames
+            record, expected_record = a.catalog.video(video_id), b.catalog.video(video_id)
+            # The review's data too: duration, frame size and the same thumbnails.
+            for field in ('frames', 'duration', 'width', 'height', 'thumbnails'):
+                assert getattr(record, field) == getattr(expected_record, field), field
+            assert record.thumbnails > 0
+            for number in range(record.thumbnails):
+                assert a.thumbnails.path(video_id, number).read_bytes() == \
+                    b.thumbnails.path(video_id, number).read_bytes()
             got, want = a.representation(video_id), b.representation(video_id)
             np.testing.assert_allclose(got.coarse, want.coarse, atol=atol)
             np.testing.assert_allclose(got.selector, want.selector, atol=atol)

@@ -12,6 +12,7 @@ from ...preprocess import FRAME_SIZE, center_crops, check_features, frame_batche
 from ...video_decode import VideoDecodeError, VideoDecoder
 from ..index import file_sha256
 from ..representation import DnSModels, VideoRepresentation
+from ..thumbnails import ThumbnailKeeper
 from .batching import run_across_videos
 
 NO_CROPS = np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
@@ -47,16 +48,22 @@ def hash_file(row: Dict[str, Any]) -> Dict[str, Any]:
 
 def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
     """{'path', 'file', 'video_id'} -> one row, with 'crops', the sampled frames resized
-    and cropped exactly as the operator does it (uint8 [T, 256, 256, 3]), and 'reason'."""
+    and cropped exactly as the operator does it (uint8 [T, 256, 256, 3]), 'reason', and
+    the review's thumbnails and frame size, taken from the same decoded frames as the
+    plain path takes them."""
+    keeper = ThumbnailKeeper()
     try:
-        frames = iter_rgb_frames(VideoDecoder(time_step=time_step)(row['file']))
+        frames = keeper.watch(iter_rgb_frames(VideoDecoder(time_step=time_step)(row['file'])))
         cpu = torch.device('cpu')
         crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in frame_batches(frames, CROP_BATCH)])
-        return [{**row, 'crops': crops, 'reason': ''}]
+        review = {'thumbnails': list(keeper.jpegs()), 'size': [keeper.width, keeper.height]}
+        return [{**row, 'crops': crops, 'reason': '', **review}]
     except VideoDecodeError as error:
-        return [{**row, 'crops': NO_CROPS, 'reason': error.reason}]
+        reason = error.reason
     except ValueError as error:  # no frame in the sampled span
-        return [{**row, 'crops': NO_CROPS, 'reason': str(error)}]
+        reason = str(error)
+    return [{**row, 'crops': NO_CROPS, 'reason': reason, 'thumbnails': [],
+             'size': [0, 0]}]
 
 
 class Representer:
@@ -78,7 +85,10 @@ class Representer:
                                      self._extract)
         for i, video_features in zip(todo, features):
             try:
-                results[i].representation = self.models.represent_features(_checked(video_features))
+                representation = self.models.represent_features(_checked(video_features))
+                representation.thumbnails = tuple(batch['thumbnails'][i])
+                representation.width, representation.height = (int(v) for v in batch['size'][i])
+                results[i].representation = representation
             except ValueError as error:  # frames the extractor cannot use
                 results[i].reason = str(error)
         return {'result': np.array(results, dtype=object)}
