@@ -36,7 +36,7 @@ class DistillAndSelect(NNOperator):
         hf_repo: a Hugging Face Hub repository mirroring the published files (else the
             environment variable DNS_HF_REPO, else the published URLs).
         compile: run the feature extractor through ``torch.compile`` (Inductor with
-            frozen, prepacked weights): about twice the frames/s on CPU, for a one-time
+            frozen, prepacked weights): 1.3x the frames/s on a 2-core CPU, for a one-time
             cost per batch shape (up to log2(batch_size) + 1 shapes) on the first
             videos; compiled code is cached on disk for later processes. Off by default:
             it pays from a few hundred frames on (see the README's Performance section).

@@ -69,6 +69,7 @@ def main():
     parser.add_argument('--videos', type=int, default=12)
     parser.add_argument('--seconds', type=int, default=8)
     parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--compile', action='store_true', help='compiled feature extractors in both engines')
     args = parser.parse_args()
     use_timing_weights()
     share_the_hub_with_workers()
@@ -77,7 +78,7 @@ def main():
     cli = importlib.import_module(package().__name__ + '.retrieval.cli')
     tally_module = importlib.import_module(package().__name__ + '.retrieval.tally')
     driver = importlib.import_module(package().__name__ + '.retrieval.ray_engine.driver')
-    options = {'device': args.device, 'precision': 'fp32', 'batch_size': args.batch_size}
+    options = {'device': args.device, 'precision': 'fp32', 'batch_size': args.batch_size, 'compile': args.compile}
     video_seconds = args.videos * args.seconds
     rows = []
 

@@ -163,7 +163,7 @@ def main():
                          f'{ours / bare:.2f}', f'{ours * flop:.0f}', share])
             print(f'{precision} {"compiled" if compile else "eager"}: bare ResNet-50 {bare:.1f} frames/s, DnS '
                   f'frames to cg vector {ours:.1f} frames/s ({ours / bare:.2f}x the bare network run the same way; '
-                  f'{ours * flop:.0f} GFLOP/s, {share} of the matmul peak)', flush=True)
+                  f'{ours * flop:.0f} GFLOP/s, {share} of the matmul figure)', flush=True)
 
     lengths = []
     for length in (8, args.long_video):
@@ -186,11 +186,11 @@ def main():
 
     table = markdown_table(['precision', 'path', 'bare ResNet-50 run the same way (frames/s)',
                             'DnS operator, frames to cg vector (frames/s)', 'ratio', 'GFLOP/s',
-                            'of the matmul peak'], rows)
+                            'of the matmul figure'], rows)
     per_length = markdown_table(['video length (frames)', 'eager fp32 (frames/s)', 'compiled fp32 (frames/s)',
                                  'speed-up'], lengths)
-    peak_text = (f"Matmul peak (4096x512 by 512x4096): fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} "
-                 f"GFLOP/s; the operator does {flop:.1f} GFLOP per frame. " if peaks else '')
+    peak_text = (f"Matmul figure (the best 4096x512 by 512x4096 product): fp32 {peaks['fp32']:.0f}, "
+                 f"bf16 {peaks['bf16']:.0f} GFLOP/s; the operator does {flop:.1f} GFLOP per frame. " if peaks else '')
     text = (f'{table}\n\n{per_length}\n\n{peak_text}Compiling costs {compile_seconds["fp32"]:.0f} s (fp32) and '
             f'{compile_seconds["bf16"]:.0f} s (bf16) per batch shape in the first process; a second process '
             f'takes {restart:.1f} s from start to its first batch of {bs} frames out, compiling from the disk cache. '

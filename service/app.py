@@ -87,7 +87,7 @@ class Service:
 
 
 def create_app(index_folder, *, token: Optional[str] = None, device: Optional[str] = None,
-               precision: str = 'fp32', batch_size: int = 32, milvus_uri: Optional[str] = None,
+               precision: str = 'fp32', batch_size: int = 32, compile: bool = False, milvus_uri: Optional[str] = None,
                milvus_token: Optional[str] = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
                max_query_seconds: float = DEFAULT_MAX_QUERY_SECONDS) -> FastAPI:
     """The app over the index in ``index_folder`` (which must exist). ``token``: when
@@ -98,7 +98,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
     async def lifespan(app: FastAPI):
         index = VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token)
         try:
-            models = index.make_models(device=device, precision=precision, batch_size=batch_size)
+            models = index.make_models(device=device, precision=precision, batch_size=batch_size, compile=compile)
             index.vectors()  # Milvus opened and synced now, not on the first search
             state['service'] = Service(index, models, max_query_seconds)
         except BaseException:
