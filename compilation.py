@@ -68,4 +68,5 @@ class CompiledExtractor(nn.Module):
         for size in split_sizes(len(frames), self.sizes):
             out.append(self.compiled(frames[start:start + size]))
             start += size
-        return torch.cat(out)
+        # A full batch is one piece: no concatenation (a copy) on the common path.
+        return out[0] if len(out) == 1 else torch.cat(out)

@@ -105,6 +105,8 @@ class DistillAndSelect(NNOperator):
     def extract_crops(self, crops: torch.Tensor) -> torch.Tensor:
         """Region features [N, 9, 512] (float32, unchecked) of frames already resized and
         cropped (``preprocess.resize_center_crop``: [N, 256, 256, 3], 0..255), in one batch."""
+        if crops.device.type == 'cpu' and self.device.type == 'cuda':
+            crops = crops.pin_memory()  # so that the copy to the GPU runs asynchronously
         dtype = AUTOCAST_DTYPES[self.precision]
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             return self.extractor(crops.to(self.device, non_blocking=True).float()).float()

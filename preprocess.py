@@ -96,7 +96,8 @@ def center_crops(frames: List[np.ndarray], device: torch.device) -> torch.Tensor
         batch = batch.permute(0, 3, 1, 2)
         batch = TF.resize(batch, [FRAME_SIZE], interpolation=InterpolationMode.BICUBIC, antialias=True)
         out.append(TF.center_crop(batch, [FRAME_SIZE, FRAME_SIZE]))
-    return torch.cat(out).permute(0, 2, 3, 1)
+    # One run of equal-size frames (the usual case) needs no concatenation, a copy.
+    return (out[0] if len(out) == 1 else torch.cat(out)).permute(0, 2, 3, 1)
 
 
 def check_features(features: Any, what: str = 'features') -> torch.Tensor:

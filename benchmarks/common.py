@@ -7,6 +7,7 @@ import platform
 import re
 import resource
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -65,6 +66,21 @@ def matmul_peak(dtype: torch.dtype, m: int = 4096, n: int = 4096, k: int = 512) 
         wall, cpu = min(wall, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
     flop = 2 * m * n * k / 1e9
     return flop / wall, flop / cpu
+
+
+def timed(fn):
+    """``fn()``'s result and the seconds it took."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def torch_home_for_subprocesses() -> Path:
+    """A TORCH_HOME whose hub/ is this process's torch.hub dir (a symlink in a new
+    temporary folder): subprocesses and Ray workers find weights through TORCH_HOME."""
+    home = Path(tempfile.mkdtemp(prefix='dns-bench-torch-'))
+    (home / 'hub').symlink_to(Path(torch.hub.get_dir()).resolve())
+    return home
 
 
 def machine() -> str:

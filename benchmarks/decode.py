@@ -7,13 +7,12 @@ Updates the README's table.
 """
 import importlib
 import tempfile
-import time
 from pathlib import Path
 
 import av
 import numpy as np
 
-from common import benchmark_parser, machine, markdown_table, package, update_readme
+from common import benchmark_parser, machine, markdown_table, package, timed, update_readme
 
 
 def make_720p(path: Path, seconds: int, fps: int) -> Path:
@@ -28,12 +27,6 @@ def make_720p(path: Path, seconds: int, fps: int) -> Path:
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     return path
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
 
 
 def main():

@@ -10,13 +10,13 @@ build equal indexes. Updates the README's table.
 import importlib
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import benchmark_parser, machine, markdown_table, package, update_readme, use_timing_weights
+from common import (benchmark_parser, machine, markdown_table, package, timed, torch_home_for_subprocesses,
+                    update_readme, use_timing_weights)
 from video_files import make_video, moving_scene
 
 FPS = 25
@@ -27,12 +27,6 @@ def make_videos(folder: Path, count: int, seconds: int) -> list:
     folder.mkdir(parents=True, exist_ok=True)
     return [str(make_video(folder / f'v{i:03d}.mp4', moving_scene(seconds * FPS, *SIZE, seed=i), fps=FPS, crf=23))
             for i in range(count)]
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
 
 
 def decode_alone(files, time_step: float) -> int:
@@ -56,14 +50,6 @@ def bare_backbone(models, frames: int) -> int:
     return batches * len(crops)
 
 
-def share_the_hub_with_workers() -> None:
-    """Ray's workers resolve weights through TORCH_HOME, not this process's hub dir."""
-    hub = Path(torch.hub.get_dir())
-    home = Path(tempfile.mkdtemp(prefix='dns-bench-torch-'))
-    (home / 'hub').symlink_to(hub)
-    os.environ['TORCH_HOME'] = str(home)
-
-
 def main():
     parser = benchmark_parser(device=True)
     parser.add_argument('--videos', type=int, default=12)
@@ -72,7 +58,7 @@ def main():
     parser.add_argument('--compile', action='store_true', help='compiled feature extractors in both engines')
     args = parser.parse_args()
     use_timing_weights()
-    share_the_hub_with_workers()
+    os.environ['TORCH_HOME'] = str(torch_home_for_subprocesses())  # Ray's workers find the weights there
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')
     retrieval = importlib.import_module(package().__name__ + '.retrieval')
     cli = importlib.import_module(package().__name__ + '.retrieval.cli')

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, benchmark_parser, machine, markdown_table, update_readme, use_timing_weights
+from common import (ROOT, benchmark_parser, machine, markdown_table, torch_home_for_subprocesses, update_readme,
+                    use_timing_weights)
 
 sys.path.insert(0, str(ROOT / 'tests'))
 from corpus import make_corpus  # noqa: E402
@@ -51,12 +52,7 @@ def percentile(values, q: float) -> float:
 def main() -> None:
     args = benchmark_parser().parse_args()
     use_timing_weights()
-    import torch
-    torch_home = Path(torch.hub.get_dir()).parent
-    if Path(torch.hub.get_dir()).name != 'hub':  # .bench-hub is the hub dir itself: give TORCH_HOME/hub
-        link_home = Path(tempfile.mkdtemp(prefix='dns-bench-home-'))
-        (link_home / 'hub').symlink_to(Path(torch.hub.get_dir()).resolve())
-        torch_home = link_home
+    torch_home = torch_home_for_subprocesses()
     with tempfile.TemporaryDirectory(prefix='dns-bench-service-') as folder:
         root = Path(folder)
         corpus = make_corpus(root / 'videos', originals=3, unrelated=3)

@@ -47,6 +47,12 @@ ADDED_VIDEO_COLUMNS = (('duration', 'REAL'),     # seconds
                        ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'))
 RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at'
 DECISIONS = ('copy', 'not_copy')
+
+
+class UnknownFileError(ValueError):
+    """A path that is no indexed file (as given at index time)."""
+
+
 BUSY_TIMEOUT_S = 120
 
 
@@ -206,7 +212,8 @@ class Catalog:
         known = self.ids_of_given([path for key in keys for path in key])
         unknown = sorted({path for key in keys for path in key if path not in known})
         if unknown:
-            raise ValueError(f'not an indexed file (a path as given at index time): {", ".join(map(repr, unknown))}')
+            raise UnknownFileError(f'not an indexed file (a path as given at index time): '
+                                   f'{", ".join(map(repr, unknown))}')
         with self.transaction():
             if decision is None:
                 self.db.executemany('DELETE FROM decisions WHERE a = ? AND b = ?', keys)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+from ..service.limits import DEFAULT_MAX_UPLOAD_MB
 from .index import DEFAULT_INDEX, IndexSettingsError, VideoIndex
 
 VIDEO_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts',
@@ -116,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--token', default=os.environ.get('DNS_TOKEN'),
                    help='a secret every request must send as "Authorization: Bearer TOKEN" (default: $DNS_TOKEN); '
                    'required to bind an address other than loopback')
-    p.add_argument('--max-upload-mb', type=float, default=200, help='largest uploaded video (default: 200 MB)')
+    p.add_argument('--max-upload-mb', type=float, default=DEFAULT_MAX_UPLOAD_MB,
+                   help=f'largest uploaded video (default: {DEFAULT_MAX_UPLOAD_MB} MB)')
     p.set_defaults(run=run_serve)
 
     p = commands.add_parser('evaluate', parents=[common], help='mAP and time per query at re-rank fractions '
@@ -183,7 +185,7 @@ def run_index(args) -> int:
     files = list(find_videos(args.paths))
     fine_dtype = 'bits' if args.fine == 'bin' else args.fine_dtype
     with _open(args, create=True, fine=args.fine, fine_dtype=fine_dtype, time_step=args.time_step) as index:
-        index.fine_store.remove_leftovers()
+        index.remove_leftovers()
         tally = IndexTally(len(files), progress=not args.no_progress)
         try:
             if args.ray:
@@ -311,19 +313,19 @@ def run_decisions(args) -> int:
 
 def run_serve(args) -> int:
     from ..service.app import serve
-    return serve(args.index, host=args.host, port=args.port, token=args.token, device=args.device,
-                 precision=args.precision, batch_size=args.batch_size, compile=args.compile,
+    return serve(args.index, host=args.host, port=args.port, token=args.token, model_options=_model_options(args),
                  milvus_uri=args.milvus_uri, milvus_token=args.milvus_token, max_upload_mb=args.max_upload_mb)
 
 
 def run_evaluate(args) -> int:
     from .evaluate import (evaluate, evaluate_copies, evaluate_segments, load_ground_truth, plot_curve,
-                           plot_precision_recall, represent_queries)
+                           plot_precision_recall)
     ground_truth = load_ground_truth(args.ground_truth)
     with _open(args) as index:
         models = _models(index, args)
-        # Made once (a query outside the index is decoded and extracted) for all three.
-        queries = represent_queries(index, models, ground_truth.positives)
+        # Shared by the three evaluations, which fill it with the queries each one uses:
+        # a query outside the index is decoded and extracted once.
+        queries = {}
         curve = evaluate(index, models, ground_truth, candidates=args.candidates, representations=queries)
         reports = {'videos': evaluate_copies(index, models, ground_truth, candidates=args.candidates,
                                              representations=queries)}

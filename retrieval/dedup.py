@@ -6,7 +6,6 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from ..localization import Segment
 
 from .catalog import pair_key
-from .index import DEFAULT_COPY_THRESHOLD as DEFAULT_THRESHOLD
 from .index import VideoIndex
 from .localization import copied_segments
 from .representation import DnSModels
@@ -55,14 +54,17 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
     pairs: Dict[Tuple[str, str], Optional[float]] = {}
     found: Dict[Tuple[str, str], List[Segment]] = {}
     ids: Dict[str, str] = {}
-    for video_id in index.catalog.video_ids():
-        own_paths = [given for given, _ in index.catalog.paths([video_id]).get(video_id, [])]
+    video_ids = index.catalog.video_ids()
+    paths_of = index.catalog.paths(video_ids)  # one query, not one per video
+    for video_id in video_ids:
+        own_paths = [given for given, _ in paths_of.get(video_id, [])]
         ids.update((path, video_id) for path in own_paths)
+        if segments and len(own_paths) > 1:  # files with one content: the whole video, frame for frame
+            whole = index.catalog.video(video_id).frames * index.settings.time_step
         for other in own_paths[1:]:
             key = pair_key(own_paths[0], other)
             pairs[key] = 1.0
-            if segments:  # files with one content: the whole video, frame for frame
-                whole = index.catalog.video(video_id).frames * index.settings.time_step
+            if segments:
                 found[key] = [Segment(0.0, whole, 0.0, whole, 1.0)]
         if not own_paths:
             continue
@@ -73,7 +75,6 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
         for match in matches:
             key = pair_key(own_paths[0], match.path)
             pairs[key] = max(pairs.get(key, match.score), match.score)
-            ids[match.path] = match.video_id
             if segments and key not in found:
                 new_pairs[key] = match.video_id
         if new_pairs:  # each pair is localized once, from whichever side meets it first
@@ -103,10 +104,9 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
 def _apply_decisions(index: VideoIndex, pairs: Dict[Tuple[str, str], Optional[float]],
                      ids: Dict[str, str]) -> set:
     """Drop the pairs marked 'not_copy' from ``pairs``, add those marked 'copy' (when
-    both files are still indexed); return the keys marked 'copy'."""
+    both files are still indexed: ``ids`` holds every indexed path); return the keys
+    marked 'copy'."""
     decisions = index.catalog.decisions()
-    marked = [key for key, d in decisions.items() if d.decision == 'copy']
-    ids.update(index.catalog.ids_of_given([path for key in marked for path in key if path not in ids]))
     copies = set()
     for key, decision in decisions.items():
         if decision.decision == 'not_copy':

@@ -139,9 +139,14 @@ def represent_queries(index: VideoIndex, models: DnSModels,
 
 
 def _represented(index, models, queries, representations) -> Dict[str, VideoRepresentation]:
-    representations = dict(representations or {})
-    missing = [q for q in queries if q not in representations]
-    return {**representations, **represent_queries(index, models, missing)}
+    """``representations`` with the ``queries`` it lacks made. A dict is filled in place,
+    so evaluations that share one make each query once, and only the queries they use."""
+    if not isinstance(representations, dict):
+        representations = dict(representations or {})
+    for query in queries:
+        if query not in representations:
+            representations[query] = index.representation_of_file(query, models)
+    return representations
 
 
 def evaluate(index: VideoIndex, models: DnSModels, ground_truth: Union[GroundTruth, Dict[str, List[str]]],

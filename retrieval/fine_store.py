@@ -1,10 +1,11 @@
 """Fine-grained features on disk: one file per video, written atomically, checked on
 every read."""
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .atomic_files import remove_leftovers, write_atomically
 
 REGIONS, DIMS = 9, 512
 # How each kind of fine representation is stored. fg_bin's values are signs: one bit
@@ -56,17 +57,7 @@ class FineStore:
         data = encode(fine, self.dtype)
         path = self.path(video_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # The pid in the name keeps parallel indexers apart, and tells a dead one's leftovers.
-        tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-        try:
-            with open(tmp, 'wb') as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(path, data)
         return hashlib.sha256(data).hexdigest()
 
     def read(self, video_id: str, frames: int, sha256: str) -> np.ndarray:
@@ -95,20 +86,4 @@ class FineStore:
 
     def remove_leftovers(self) -> int:
         """Delete temporary files of indexers that died mid-write; return how many."""
-        removed = 0
-        for tmp in self.folder.glob('*/.*.tmp'):
-            pid = tmp.name.rsplit('.', 2)[-2]
-            if not (pid.isdigit() and _alive(int(pid))):
-                tmp.unlink(missing_ok=True)
-                removed += 1
-        return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return remove_leftovers(self.folder)

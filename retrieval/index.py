@@ -143,6 +143,11 @@ class VideoIndex:
         return DnSModels(self.settings.fine, device=device, precision=precision, batch_size=batch_size,
                          compile=compile)
 
+    def remove_leftovers(self) -> int:
+        """Delete the temporary files of indexers that died mid-write (fine features and
+        thumbnails); return how many."""
+        return self.fine_store.remove_leftovers() + self.thumbnails.remove_leftovers()
+
     def decoder(self) -> VideoDecoder:
         return VideoDecoder(time_step=self.settings.time_step)
 

@@ -1,8 +1,9 @@
 """The DnS networks an index needs, and what they make of one video."""
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
+import torch
 
 from ..distill_and_select import DistillAndSelect
 
@@ -57,13 +58,16 @@ class DnSModels:
             from .thumbnails import ThumbnailKeeper
             keeper = ThumbnailKeeper(thumbnails)
             frames = keeper.watch(iter_rgb_frames(frames))
-        representation = self.represent_features(self.extractor(frames))
+        with torch.inference_mode():  # features stay a tensor on the device for the students
+            features = self.extractor.extract_features(frames)
+        representation = self.represent_features(features)
         if keeper is not None:
             representation.thumbnails = keeper.jpegs()
             representation.width, representation.height = keeper.width, keeper.height
         return representation
 
-    def represent_features(self, features: np.ndarray) -> VideoRepresentation:
-        """The feature extractor's output [T, 9, 512] of one video -> its representation."""
+    def represent_features(self, features: Union[np.ndarray, torch.Tensor]) -> VideoRepresentation:
+        """The feature extractor's output [T, 9, 512] of one video (an array, or a tensor
+        left on the models' device) -> its representation."""
         return VideoRepresentation(fine=self.fine_student(features), coarse=self.coarse_student(features),
                                    selector=float(self.selector(features)))

@@ -19,18 +19,16 @@ class IndexTally:
         self._videos = tqdm(total=videos, unit='video', disable=not progress, position=0)
         self._frames = tqdm(unit='frame', disable=not progress, position=1)
 
-    def frame(self) -> None:
-        """One more frame decoded (the plain engine reports them as they come)."""
-        self._frames.update()
+    def frame(self, count: int = 1) -> None:
+        """More frames decoded: one at a time as they come (the plain engine), or a
+        video's all at once (Ray)."""
+        self._frames.update(count)
 
-    def done(self, path: str, result: AddResult, frames_seen: bool = True) -> None:
-        """A file indexed or found already indexed; ``frames_seen=False``: its frames
-        were not reported one by one, count them now."""
+    def done(self, path: str, result: AddResult) -> None:
+        """A file indexed or found already indexed."""
         self.counts[result.status] += 1
         if result.status == 'indexed':
             self.frames += result.frames
-            if not frames_seen:
-                self._frames.update(result.frames)
         log.info('%s %s (%d frames)', result.status, path, result.frames)
         self._videos.update()
 

@@ -1,12 +1,13 @@
 """A few small JPEGs of a video, taken from the frames the indexer decodes anyway, so a
 reviewer sees the video without anything decoding it again."""
 import io
-import os
 import shutil
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Sequence, Tuple
 
 import numpy as np
+
+from .atomic_files import remove_leftovers, write_atomically
 
 THUMBNAILS = 4        # per video
 THUMBNAIL_SIZE = 160  # pixels, the longer side
@@ -86,15 +87,12 @@ class ThumbnailStore:
             return 0
         (self.folder / video_id).mkdir(parents=True, exist_ok=True)
         for number, data in enumerate(jpegs):
-            path = self.path(video_id, number)
-            tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-            try:
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_atomically(self.path(video_id, number), data)
         return len(jpegs)
+
+    def remove_leftovers(self) -> int:
+        """Delete temporary files of indexers that died mid-write; return how many."""
+        return remove_leftovers(self.folder)
 
     def remove(self, video_id: str) -> None:
         shutil.rmtree(self.folder / video_id, ignore_errors=True)

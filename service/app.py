@@ -23,14 +23,18 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from ..retrieval.catalog import UnknownFileError
+from ..retrieval.dedup import DEFAULT_NEIGHBOURS, find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
 from ..retrieval.index import VideoIndex
+from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
+from ..retrieval.search import DEFAULT_CANDIDATES, search
+from ..retrieval.show import pair_view
 from ..retrieval.vector_store import MAX_LIMIT
 from ..video_decode import VideoDecodeError
-from .limits import BodyLimit, TokenCheck
+from .limits import DEFAULT_MAX_UPLOAD_MB, BodyLimit, TokenCheck
 
 PAGE = Path(__file__).parent / 'page'
-DEFAULT_MAX_UPLOAD_MB = 200
 # An uploaded query is decoded only this far: a small file can still hold hours.
 DEFAULT_MAX_QUERY_SECONDS = 900
 LITE_IDLE_RELEASE_S = 2.0
@@ -86,19 +90,20 @@ class Service:
         self.index.close()
 
 
-def create_app(index_folder, *, token: Optional[str] = None, device: Optional[str] = None,
-               precision: str = 'fp32', batch_size: int = 32, compile: bool = False, milvus_uri: Optional[str] = None,
+def create_app(index_folder, *, token: Optional[str] = None, model_options: Optional[dict] = None,
+               milvus_uri: Optional[str] = None,
                milvus_token: Optional[str] = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
                max_query_seconds: float = DEFAULT_MAX_QUERY_SECONDS) -> FastAPI:
     """The app over the index in ``index_folder`` (which must exist). ``token``: when
-    given, every request but the page's files must send ``Authorization: Bearer token``."""
+    given, every request but the page's files must send ``Authorization: Bearer token``.
+    ``model_options``: keyword arguments of ``VideoIndex.make_models``."""
     state: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         index = VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token)
         try:
-            models = index.make_models(device=device, precision=precision, batch_size=batch_size, compile=compile)
+            models = index.make_models(**(model_options or {}))
             index.vectors()  # Milvus opened and synced now, not on the first search
             state['service'] = Service(index, models, max_query_seconds)
         except BaseException:
@@ -129,12 +134,10 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
                         path: Annotated[Optional[str], Form(description='an indexed file, as given at index time')] = None,
                         k: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = 10,
                         rerank: Annotated[float, Form(ge=0, le=1)] = 0.1,
-                        candidates: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = 1000,
+                        candidates: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = DEFAULT_CANDIDATES,
                         segments: Annotated[bool, Form()] = False,
                         segment_threshold: Annotated[Optional[float], Form(allow_inf_nan=False)] = None):
         """The videos most similar to a query: the JSON of `dns search --json`."""
-        from ..retrieval.results import search_json
-        from ..retrieval.search import search
         if (video is None) == (path is None):
             raise HTTPException(400, 'give either an uploaded video (multipart field "video") or path=')
         s = service()
@@ -150,24 +153,22 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
                                                        max_seconds=s.max_query_seconds)
                     except VideoDecodeError as error:
                         raise HTTPException(422, f'cannot decode the uploaded video {label!r}: {error.reason}')
-                    matches = _search(s, search, query, k, rerank, candidates, segments, segment_threshold)
+                    matches = _search(s, query, k, rerank, candidates, segments, segment_threshold)
         else:
             label = path
             with s.using():
                 video_id = _indexed_id(s.index, path)
-                matches = _search(s, search, s.index.representation(video_id), k, rerank, candidates, segments,
+                matches = _search(s, s.index.representation(video_id), k, rerank, candidates, segments,
                                   segment_threshold)
         return search_json(label, rerank, matches)
 
     @app.get('/duplicates')
     def duplicates(threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
                    rerank: Annotated[float, Query(ge=0, le=1)] = 1.0,
-                   neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+                   neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_NEIGHBOURS,
                    segments: bool = False,
                    segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
         """The groups of near-duplicates: the JSON of `dns dedup --json`."""
-        from ..retrieval.dedup import find_duplicates
-        from ..retrieval.results import dedup_json
         s = service()
         with s.using():
             threshold = s.index.thresholds().copy if threshold is None else threshold
@@ -224,7 +225,6 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
     @app.get('/decisions')
     def decisions():
         """Every reviewer's decision."""
-        from ..retrieval.results import decisions_json
         s = service()
         with s.using():
             return decisions_json(s.index.catalog.decisions())
@@ -233,20 +233,19 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
     def decide(request: DecisionRequest):
         """Mark pairs (paths as given at index time; a group: all its pairs) a copy or
         not a copy; `dns dedup` and /duplicates follow it."""
-        from ..retrieval.results import decisions_json
         s = service()
         with s.using():
             try:
                 recorded = s.index.catalog.decide(request.pairs, request.decision)
+            except UnknownFileError as error:
+                raise HTTPException(404, str(error))
             except ValueError as error:
-                status = 404 if 'not an indexed file' in str(error) else 400
-                raise HTTPException(status, str(error))
+                raise HTTPException(400, str(error))
         return {'recorded': decisions_json({(d.a, d.b): d for d in recorded}), 'decision': request.decision}
 
     @app.get('/decisions.csv', response_class=PlainTextResponse)
     def decisions_csv():
         """The decisions as CSV: a,b,decision,decided_at."""
-        from ..retrieval.results import write_decisions_csv
         s = service()
         out = io.StringIO()
         with s.using():
@@ -262,7 +261,7 @@ def create_app(index_folder, *, token: Optional[str] = None, device: Optional[st
     return app
 
 
-def _search(s: Service, search, query, k, rerank, candidates, segments, segment_threshold):
+def _search(s: Service, query, k, rerank, candidates, segments, segment_threshold):
     try:
         return search(s.index, s.models, query, k=k, rerank=rerank, candidates=candidates, segments=segments,
                       segment_threshold=segment_threshold)
@@ -293,7 +292,6 @@ def _name(index: VideoIndex, video_id: str) -> str:
 
 def _pair_view(s: Service, a: str, b: str, segment_threshold):
     """Under the caller's hold of the lock."""
-    from ..retrieval.show import pair_view
     records = [_record(s.index, video_id) for video_id in (a, b)]
     return pair_view(s.index, s.models, s.index.representation(a), s.index.representation(b),
                      segment_threshold), records

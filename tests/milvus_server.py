@@ -1,6 +1,5 @@
 """A real Milvus gRPC server for the tests: Milvus Lite's own `python -m milvus_lite
 server`, on 127.0.0.1."""
-import socket
 import subprocess
 import sys
 import time
@@ -8,13 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from processes import free_port
+
 START_TIMEOUT_S = 120  # a hang guard only
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

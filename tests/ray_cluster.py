@@ -3,7 +3,6 @@
 it started), never by `ray stop`, which would stop every Ray of the user."""
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
-from milvus_server import free_port
+from processes import free_port, stop_process
 
 RAY = Path(sys.executable).with_name('ray')
 START_TIMEOUT_S = 300  # a hang guard: Ray starts slowly on a busy 2-core machine
@@ -33,13 +32,7 @@ class RayCluster:
 
     def stop(self) -> None:
         for process in reversed(self.processes):  # the worker node first
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process)
 
 
 def start_cluster(temp_dir: Path, nodes: int = 2) -> RayCluster:

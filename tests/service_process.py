@@ -1,7 +1,6 @@
 """`dns serve` as users run it: a real subprocess on 127.0.0.1 and a free port."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,14 +9,10 @@ from typing import Optional
 
 import httpx
 
+from processes import free_port, stop_process
+
 DNS = Path(sys.executable).with_name('dns')
 START_TIMEOUT_S = 300  # a hang guard: loading the models on a busy machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def dns_env(torch_home) -> dict:
@@ -66,13 +61,7 @@ class ServiceProcess:
         raise RuntimeError(f'dns serve did not answer in {START_TIMEOUT_S} s:\n{self.log.read_text()}')
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGINT)
 
     def __enter__(self):
         return self

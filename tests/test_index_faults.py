@@ -2,7 +2,6 @@
 committed before a kill survives it exactly once, nothing is half written, and a search
 running beside the indexer sees only committed videos. And memory over 500 videos."""
 import json
-import os
 import random
 import signal
 import subprocess
@@ -11,7 +10,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from index_checks import assert_consistent, committed

@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / 'tests'))
 import subprocess  # noqa: E402
 
 from browser import chromium, load_page, missing_browser, open_pair, wait_for  # noqa: E402
-from common import use_copy_model  # noqa: E402
+from common import torch_home_for_subprocesses, use_copy_model  # noqa: E402
 from corpus import make_corpus  # noqa: E402
 from service_process import DNS, ServiceProcess, dns_env  # noqa: E402
 
@@ -25,12 +25,10 @@ def main() -> int:
     if reason:
         print(f'cannot draw the screenshot: {reason}', file=sys.stderr)
         return 1
-    hub = use_copy_model()
+    use_copy_model()
     with tempfile.TemporaryDirectory(prefix='dns-review-') as folder:
         root = Path(folder)
-        home = root / 'torch-home'
-        home.mkdir()
-        (home / 'hub').symlink_to(hub)
+        home = torch_home_for_subprocesses()
         make_corpus(root / 'videos', originals=1, unrelated=1)
         subprocess.run([str(DNS), 'index', '--no-progress', 'videos'], cwd=root, env=dns_env(home), check=True,
                        capture_output=True)

@@ -68,7 +68,7 @@ def placement(resources: Mapping[str, float], model_options: Mapping[str, Any],
 
 
 def index_on_ray(index: VideoIndex, files: Sequence[str], model_options: Dict[str, Any], tally: IndexTally, *,
-                 actors: Optional[int] = None, videos_per_call: int = VIDEOS_PER_CALL) -> None:
+                 actors: Optional[int] = None) -> None:
     """Index ``files`` (paths as given) into ``index`` on Ray. ``model_options``: the
     keyword arguments of ``VideoIndex.make_models`` (device, precision, batch size...),
     with which each actor builds its models."""
@@ -88,7 +88,7 @@ def index_on_ray(index: VideoIndex, files: Sequence[str], model_options: Dict[st
         .flat_map(decode_crops, fn_kwargs={'time_step': index.settings.time_step}, num_cpus=1)
         .map_batches(Representer, fn_constructor_kwargs={'fine': index.settings.fine,
                                                          'model_options': dict(model_options)},
-                     batch_size=videos_per_call, compute=ray.data.ActorPoolStrategy(size=where.actors),
+                     batch_size=VIDEOS_PER_CALL, compute=ray.data.ActorPoolStrategy(size=where.actors),
                      num_cpus=where.num_cpus, num_gpus=where.num_gpus or None))
     for row in results.iter_rows():
         result: VideoResult = row['result']
@@ -121,10 +121,10 @@ def _commit(index: VideoIndex, result: VideoResult, paths: List[dict], tally: In
     (copies with equal bytes) recorded as more paths of it, as the plain path does."""
     if result.reason:
         for row in paths:
-            tally.failed(result.for_path(row['path']).error)
+            tally.failed(str(VideoDecodeError(row['path'], result.reason)))
         return
     first, *others = paths
-    tally.done(first['path'], index.commit(first['path'], result.video_id, result.representation),
-               frames_seen=False)
+    tally.frame(result.representation.frames)
+    tally.done(first['path'], index.commit(first['path'], result.video_id, result.representation))
     for row in others:
         tally.done(row['path'], index.add_known(row['path'], result.video_id))

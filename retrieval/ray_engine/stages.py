@@ -1,7 +1,6 @@
 """The work the Ray pipeline hands to its workers: hashing a file, decoding it into the
 extractor's 256x256 crops (CPU tasks), and representing whole batches of videos (an
 actor holding the models). Nothing here writes to the index: the driver does."""
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -23,18 +22,9 @@ CROP_BATCH = 32  # frames resized at a time while decoding: memory stays flat
 class VideoResult:
     """What a worker made of one video, all the driver needs to commit it: its
     representation, or why it failed. Per-video data added later goes here."""
-    path: str                 # as given to `dns index`
     video_id: str
     representation: Optional[VideoRepresentation] = None
     reason: str = ''          # why the video failed ('' when represented)
-
-    @property
-    def error(self) -> str:
-        """The failure as the plain path reports it, naming the path."""
-        return str(VideoDecodeError(self.path, self.reason))
-
-    def for_path(self, path: str) -> 'VideoResult':
-        return VideoResult(path, self.video_id, self.representation, self.reason)
 
 
 def hash_file(row: Dict[str, Any]) -> Dict[str, Any]:
@@ -71,21 +61,23 @@ class Representer:
     the feature extractor in full batches (across videos), then the students run per
     video. ``model_options`` are what ``VideoIndex.make_models`` takes."""
 
-    def __init__(self, fine: str, model_options: Dict[str, Any], pid_folder: Optional[str] = None):
+    def __init__(self, fine: str, model_options: Dict[str, Any]):
         self.models = DnSModels(fine, **model_options)
-        if pid_folder:  # lets the fault tests find (and kill) this worker process
-            open(os.path.join(pid_folder, f'{os.getpid()}.pid'), 'w').close()
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         count = len(batch['video_id'])
-        results = [VideoResult(str(batch['path'][i]), str(batch['video_id'][i]), reason=str(batch['reason'][i]))
+        results = [VideoResult(str(batch['video_id'][i]), reason=str(batch['reason'][i]))
                    for i in range(count)]
         todo = [i for i in range(count) if not results[i].reason]
-        features = run_across_videos([batch['crops'][i] for i in todo], self.models.extractor.batch_size,
-                                     self._extract)
+        extractor = self.models.extractor
+        features = run_across_videos([batch['crops'][i] for i in todo], extractor.batch_size,
+                                     lambda crops: extractor.extract_crops(torch.from_numpy(crops)))
         for i, video_features in zip(todo, features):
             try:
-                representation = self.models.represent_features(_checked(video_features))
+                # The check the operator makes once per video, before the students; the
+                # features stay on the device.
+                representation = self.models.represent_features(
+                    check_features(video_features, 'feature extractor output'))
                 representation.thumbnails = tuple(batch['thumbnails'][i])
                 representation.width, representation.height = (int(v) for v in batch['size'][i])
                 results[i].representation = representation
@@ -93,13 +85,3 @@ class Representer:
                 results[i].reason = str(error)
         return {'result': np.array(results, dtype=object)}
 
-    def _extract(self, crops: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(crops)
-        if self.models.extractor.device.type == 'cuda':
-            tensor = tensor.pin_memory()  # copied to the GPU asynchronously
-        return self.models.extractor.extract_crops(tensor)
-
-
-def _checked(features: torch.Tensor) -> np.ndarray:
-    # The check the operator makes once per video, before the students.
-    return check_features(features, 'feature extractor output').cpu().numpy()
