@@ -1,7 +1,7 @@
 """Decoding speed of video_decode.VideoDecoder on a 720p H.264 file at a time step of
 1 s (threaded and not), next to the network's frames/s: at 1 frame/s, decoding one
 second of video must take less time than the network spends on its one frame.
-Updates the README's table.
+Writes its table into docs/benchmarks.md.
 
     .venv/bin/python benchmarks/decode.py [--seconds 20] [--fps 30]
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from common import benchmark_parser, machine, markdown_table, package, timed, update_readme
+from common import benchmark_parser, machine, markdown_table, package, timed, update_benchmarks
 
 
 def make_720p(path: Path, seconds: int, fps: int) -> Path:
@@ -48,8 +48,8 @@ def main():
                   f'frames/s (video seconds/s); every frame converted to RGB: {rows[-1][3]} frames/s')
     table = markdown_table(['threads', 'decoded frames/s (time step 1 s)', 'kept frames/s = video seconds/s',
                             'frames/s converting every frame'], rows)
-    if not args.no_readme:
-        update_readme('decode', f'{table}\n\n1280x720 H.264 ({args.fps} frames/s, {args.seconds} s): {machine()}.')
+    if not args.print_only:
+        update_benchmarks('decode', f'{table}\n\n1280x720 H.264 ({args.fps} frames/s, {args.seconds} s): {machine()}.')
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@ second: the plain engine (`dns index`) and the Ray engine (`dns index --ray`, a 
 instance here) on the same videos, against the bare backbone (the feature extractor on
 full batches of crops, on the same device) and against decoding alone (decode, resize
 and crop in one process, as one Ray decode task does it). Checks that both engines
-build equal indexes. Updates the README's table.
+build equal indexes. Writes its table into docs/benchmarks.md.
 
     .venv/bin/python benchmarks/indexing.py [--videos 12] [--seconds 8] [--device cpu]
 """
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from common import (benchmark_parser, machine, markdown_table, package, timed, torch_home_for_subprocesses,
-                    update_readme, use_timing_weights)
-from video_files import make_video, moving_scene
+                    update_benchmarks, use_timing_weights)
+from support.video_files import make_video, moving_scene
 
 FPS = 25
 SIZE = (360, 640)
@@ -107,8 +107,8 @@ def main():
     text = (f'{table}\n\n{args.videos} H.264 videos of {args.seconds} s, {SIZE[1]}x{SIZE[0]} at {FPS} frames/s, '
             f'sampled at 1 frame/s ({frames} frames), on {args.device}: {machine()}. Both engines built equal '
             'indexes.')
-    if not args.no_readme:
-        update_readme(f'indexing-{torch.device(args.device).type}', text)
+    if not args.print_only:
+        update_benchmarks(f'indexing-{torch.device(args.device).type}', text)
 
 
 if __name__ == '__main__':

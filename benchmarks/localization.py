@@ -9,91 +9,21 @@ picture in picture, several pieces in one host, hosts with none), every (source,
 pair, fg_att frame similarities of the test model whose similarities mean something
 (``tests/copy_model.py``: PCA fitted on real frames, uniform attention, identity
 comparator). Precision, recall and F1 of the predicted seconds on both timelines
-(``localization.metrics``). Updates the README's table.
+(``localization.metrics``). Writes its table into docs/benchmarks.md.
 
-    .venv/bin/python benchmarks/localization.py [--no-readme]
+    .venv/bin/python benchmarks/localization.py [--print-only]
 """
 import importlib
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
 
-from common import ROOT, benchmark_parser, machine, markdown_table, package, update_readme
-
-TIME_STEP = 1.0
-TN_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
-
-
-def pair_matrices(corpus, device: str = 'cpu') -> Dict[Tuple[str, str], np.ndarray]:
-    """The fg_att frame-to-frame similarity matrix of every (source, host) pair, from the
-    videos decoded at one frame a second. The weights in torch.hub's cache are used."""
-    dns = package()
-    decode = importlib.import_module(f'{dns.__name__}.video_decode').VideoDecoder(time_step=TIME_STEP)
-    extractor = dns.DistillAndSelect('feature_extractor', device=device)
-    student = dns.DistillAndSelect('fg_att_student', feature_extractor=None, device=device)
-    fine = {str(p): student(extractor(decode(str(p)))) for p in [*corpus.sources, *corpus.hosts]}
-    return {(str(s), str(h)): student.similarity_maps(fine[str(s)], fine[str(h)])[0]
-            for s in corpus.sources for h in corpus.hosts}
-
-
-def truth_of(corpus) -> Dict[Tuple[str, str], List[Tuple[float, float, float, float]]]:
-    return {(q, t): [tuple(span) for span in spans] for q, targets in corpus.segments().items()
-            for t, spans in targets.items()}
-
-
-@dataclass
-class Result:
-    """One method's segments (seconds) on every pair, at the threshold(s) it ran with."""
-    threshold: str
-    scores: object                 # localization.SegmentScores
-    found: Dict[Tuple[str, str], list]
-    ms_per_pair: Optional[float]   # None: a re-cut of another run, not timed again
-
-
-def _located(method, matrices) -> Tuple[Dict[Tuple[str, str], list], float]:
-    start = time.perf_counter()
-    found = {pair: [s.to_seconds(TIME_STEP) for s in method(sim)] for pair, sim in matrices.items()}
-    return found, 1000 * (time.perf_counter() - start) / len(matrices)
-
-
-def _kept(found, threshold: float):
-    return {pair: [s for s in segments if s.score >= threshold] for pair, segments in found.items()}
-
-
-def compare(matrices, truth) -> Dict[str, Result]:
-    """The local alignment at its default threshold and at its best on this data; the
-    temporal network at its best node threshold, and at its best node and segment-score
-    thresholds together (generous to the baseline)."""
-    loc = package().localization
-    scores = loc.segment_scores
-    default = loc.alignment.DEFAULT_THRESHOLD
-    found, ms = _located(lambda sim: loc.find_segments(sim, threshold=None), matrices)
-    best = loc.best_threshold(found, truth).threshold
-    results = {'ours_default': Result(f'{default:.3f}', scores(found, truth, default), _kept(found, default), ms),
-               'ours_best': Result(f'{best:.3f}', scores(found, truth, best), _kept(found, best), ms)}
-    runs = {t: _located(lambda sim: loc.temporal_network(sim, t), matrices) for t in TN_THRESHOLDS}
-    t = max(runs, key=lambda t: (scores(runs[t][0], truth).f1, t))
-    results['tn_best'] = Result(f'{t:.2f}', scores(runs[t][0], truth), *runs[t])
-    cuts = {t: loc.best_threshold(f, truth) for t, (f, _) in runs.items() if any(f.values())}
-    t = max(cuts, key=lambda t: (cuts[t].f1, t))
-    cut = cuts[t].threshold
-    results['tn_best_two'] = Result(f'{t:.2f} / {cut:.3f}', scores(runs[t][0], truth, cut), _kept(runs[t][0], cut),
-                                    None)
-    return results
-
-
-def coverage(found: List, span) -> float:
-    """How much of one true segment the predictions of its pair cover: the covered
-    fraction of its query span times that of its target span (the metric's recalls)."""
-    pair = ('query', 'target')
-    scores = package().localization.segment_scores({pair: found}, {pair: [tuple(span)]})
-    return scores.query_recall * scores.target_recall
-
+from common import ROOT, benchmark_parser, machine, markdown_table, package, update_benchmarks
+from support.segment_scoring import TIME_STEP, compare, coverage, pair_matrices, truth_of  # noqa: E402
 
 def hour_long_pair(frames: int = 3600) -> Dict[str, float]:
     """Seconds each method takes on one pair of 1-hour videos at 1 frame/s: unrelated
@@ -139,7 +69,7 @@ def main():
     args = parser.parse_args()
     from common import use_copy_model  # the weights that make localization measurable
     use_copy_model()
-    from corpus import make_partial_corpus
+    from support.corpus import make_partial_corpus
     with tempfile.TemporaryDirectory() as tmp:
         corpus = make_partial_corpus(Path(args.corpus or tmp) / 'partial')
         start = time.perf_counter()
@@ -147,7 +77,7 @@ def main():
         print(f'{len(matrices)} pairs extracted and compared in {time.perf_counter() - start:.1f} s')
         truth = truth_of(corpus)
         results = compare(matrices, truth)
-        if not args.no_readme:
+        if not args.print_only:
             draw_busiest_pair(corpus, matrices, args.picture)
     names = {'ours_default': 'local alignment (this project), default threshold',
              'ours_best': 'local alignment, its best threshold on this data',
@@ -176,8 +106,8 @@ def main():
     hour_line = ('One pair of 1-hour videos (3,600 x 3,600 frames, three copied pieces): ' +
                  ', '.join(f'{name} {seconds:.2f} s' for name, seconds in hour.items()) + '.')
     print(hour_line)
-    if not args.no_readme:
-        update_readme('localization', f'{table}\n\n{kind_table}\n\n{len(matrices)} pairs ({len(corpus.sources)} '
+    if not args.print_only:
+        update_benchmarks('localization', f'{table}\n\n{kind_table}\n\n{len(matrices)} pairs ({len(corpus.sources)} '
                       f'sources x {len(corpus.hosts)} hosts, {len(corpus.insertions)} inserted pieces), frames '
                       f'sampled every {TIME_STEP:g} s; "covered" is the fraction of a true segment found on both '
                       f'timelines (query x target). {hour_line} {args.device}: {machine()}.')

@@ -1,6 +1,6 @@
 """DnS retrieval on the test corpus (originals, 8 kinds of copies, unrelated videos):
 where each kind of copy ranks at re-rank fractions 0, 0.1 and 1, indexing and search
-times, and the effect of storing fg_att features as float16. Updates the README.
+times, and the effect of storing fg_att features as float16. Writes its table into docs/benchmarks.md.
 
     .venv/bin/python benchmarks/retrieval.py [--originals 3] [--unrelated 3]
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import benchmark_parser, machine, markdown_table, package, update_readme, use_timing_weights
+from common import benchmark_parser, machine, markdown_table, package, update_benchmarks, use_timing_weights
 
 FRACTIONS = (0.0, 0.1, 1.0)
 
@@ -22,7 +22,7 @@ def main():
     args = parser.parse_args()
     use_timing_weights()
     package()
-    from corpus import COPY_KINDS, make_corpus
+    from support.corpus import COPY_KINDS, make_corpus
     from distill_and_select.retrieval import VideoIndex, search
     from distill_and_select.retrieval import fine_store
 
@@ -77,8 +77,8 @@ def main():
                'corpus).')
     print(timing)
     print(storage)
-    if not args.no_readme:
-        update_readme('retrieval', '\n\n'.join([
+    if not args.print_only:
+        update_benchmarks('retrieval', '\n\n'.join([
             markdown_table(['copy kind'] + [f'mean rank, re-rank {f:g}' for f in FRACTIONS], rows),
             f'{args.originals} originals, each with its {len(COPY_KINDS)} copies, and {args.unrelated} unrelated videos; a perfect ranking puts the {len(COPY_KINDS)} copies at ranks 1 to {len(COPY_KINDS)}. '
             'Deterministic test weights, not the published ones.',

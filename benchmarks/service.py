@@ -3,7 +3,7 @@ clip, with 1 and with 20 concurrent clients, against the one-shot `dns search` c
 
 Builds the retrieval benchmark's corpus (3 originals with 8 copies each, 3 unrelated),
 indexes it with `dns index`, starts `dns serve` on 127.0.0.1 and times whole HTTP
-requests from client threads. Writes the README block `service`."""
+requests from client threads. Writes its table into docs/benchmarks.md (block `service`)."""
 import os
 import statistics
 import subprocess
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (ROOT, benchmark_parser, machine, markdown_table, torch_home_for_subprocesses, update_readme,
+from common import (ROOT, benchmark_parser, machine, markdown_table, torch_home_for_subprocesses, update_benchmarks,
                     use_timing_weights)
 
 sys.path.insert(0, str(ROOT / 'tests'))
-from corpus import make_corpus  # noqa: E402
-from service_process import DNS, ServiceProcess, dns_env  # noqa: E402
-from video_files import make_video, moving_scene  # noqa: E402
+from support.corpus import make_corpus  # noqa: E402
+from support.service_process import DNS, ServiceProcess, dns_env  # noqa: E402
+from support.video_files import make_video, moving_scene  # noqa: E402
 
 CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 10, 25, (360, 640)
 
@@ -96,8 +96,8 @@ def main() -> None:
     print(text)
     if errors_total:
         print(f'{errors_total} request(s) failed', file=sys.stderr)
-    if not args.no_readme:
-        update_readme('service', text)
+    if not args.print_only:
+        update_benchmarks('service', text)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """Students at scale: one query against 1,000 targets (30 +- 10 frames each): targets/s
 of fg_att and fg_bin similarity (padded batches), cg similarity and selector scores.
-Updates the README's table.
+Writes its table into docs/benchmarks.md.
 
     .venv/bin/python benchmarks/students.py [--targets 1000] [--frames 30]
 """
@@ -9,7 +9,7 @@ import time
 import numpy as np
 import torch
 
-from common import benchmark_parser, machine, markdown_table, package, update_readme, use_timing_weights
+from common import benchmark_parser, machine, markdown_table, package, update_benchmarks, use_timing_weights
 
 
 def timed(fn, repeats=2):
@@ -51,8 +51,8 @@ def main():
     rows.append(['selector_att score', f'{args.targets / seconds:,.0f}'])
     print(f'selector score: {args.targets / seconds:,.0f} pairs/s')
     table = markdown_table(['comparison', 'targets/s'], rows)
-    if not args.no_readme:
-        update_readme(f'students-{torch.device(args.device).type}',
+    if not args.print_only:
+        update_benchmarks(f'students-{torch.device(args.device).type}',
                       f'{table}\n\nOne query of {args.frames} frames against {args.targets} targets of '
                       f'{args.frames - 10} to {args.frames + 10} frames, {args.device}: {machine()}.')
 

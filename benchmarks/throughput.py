@@ -4,7 +4,7 @@ ResNet-50 run the same way on the same batch, and as a share of this machine's
 matrix-product peak; videos of 8 and of 1,000 frames (the fixed batch shapes at work);
 the compile cost in this process and a second process's start-up from the disk cache;
 the original operator's approach; bf16 against fp32 in agreement. All in one run.
-Updates the README's table.
+Writes its table into docs/benchmarks.md.
 
     .venv/bin/python benchmarks/throughput.py [--frames 96] [--batch-size 32] [--device cpu]
 """
@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 from torchvision.models import resnet50
 
-from common import (benchmark_parser, machine, markdown_table, matmul_peak, package, update_readme,
+from common import (benchmark_parser, machine, markdown_table, matmul_peak, package, update_benchmarks,
                     use_timing_weights)
 
 DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -199,8 +199,8 @@ def main():
             f'{cosines.min():.6f} (mean {cosines.mean():.6f}); largest similarity difference '
             + ', '.join(f'{s} {g:.4f}' for s, g in gaps.items())
             + f'.\n\n{n} frames of 360x640, batch size {bs}, {args.device}: {machine()}.')
-    if not args.no_readme:
-        update_readme(f'throughput-{device.type}', text)
+    if not args.print_only:
+        update_benchmarks(f'throughput-{device.type}', text)
 
 
 if __name__ == '__main__':

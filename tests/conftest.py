@@ -9,9 +9,9 @@ import torch
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
-from checkout import PACKAGE, import_checkout  # noqa: E402,F401
-from copy_model import write_copy_model  # noqa: E402
-from golden_weights import write_all  # noqa: E402
+from support.checkout import PACKAGE, import_checkout  # noqa: E402,F401
+from support.copy_model import write_copy_model  # noqa: E402
+from support.golden_weights import write_all  # noqa: E402
 
 # `dns index` compiles by default; the tests index a few seconds of video at a time,
 # where compiling costs more than it saves. tests/test_compiled.py tests that path.
@@ -78,7 +78,7 @@ def review_index(copy_model_hub, tmp_path_factory):
     (folder, TORCH_HOME of the copy model); paths are given relative to the folder."""
     import subprocess
 
-    from corpus import make_corpus
+    from support.corpus import make_corpus
     root = tmp_path_factory.mktemp('review')
     make_corpus(root / 'videos', originals=1, unrelated=1)
     torch_home = copy_model_hub.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import make_corpus
+from support.corpus import make_corpus
 
 DNS = Path(sys.executable).with_name('dns')
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from corpus import make_corpus
+from support.corpus import make_corpus
 from test_parity import FLOAT_TOL
 
 DNS = Path(sys.executable).with_name('dns')
@@ -91,7 +91,7 @@ def test_bf16_compiled_agrees_with_fp32(operators, golden):
 CACHE_CHILD = r"""
 import json, sys, torch
 sys.path.insert(0, sys.argv[1])
-from checkout import import_checkout
+from support.checkout import import_checkout
 dns = import_checkout()
 op = dns.DistillAndSelect('feature_extractor', device='cpu', batch_size=1, compile=True)
 out = op(torch.zeros(1, 64, 64, 3, dtype=torch.uint8).numpy())

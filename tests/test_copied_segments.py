@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 
 from conftest import PACKAGE
-from copy_model import use_hub
-from corpus import make_partial_corpus
+from support.copy_model import use_hub
+from support.corpus import make_partial_corpus
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'benchmarks'))
-from localization import compare, coverage, truth_of  # noqa: E402
+from support.segment_scoring import compare, coverage, truth_of
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
 localization = importlib.import_module(f'{PACKAGE}.localization')

@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from copy_model import BACKBONE_FILE, EIGEN_SHRINK, ITQ_FILE, PCA_DIMS, PCA_FILE, fit_pca, use_hub, write_copy_model
-from corpus import COPY_KINDS, SHIFT_SECONDS, make_corpus
-from golden_weights import DATA, DNS_FILES
+from support.copy_model import BACKBONE_FILE, EIGEN_SHRINK, ITQ_FILE, PCA_DIMS, PCA_FILE, fit_pca, use_hub, write_copy_model
+from support.corpus import COPY_KINDS, SHIFT_SECONDS, make_corpus
+from support.golden_weights import DATA, DNS_FILES
 
 MODELS = ['feature_extractor', 'fg_att_student', 'fg_bin_student', 'cg_student', 'selector_att', 'selector_bin']
 GOLDEN_DNS_FILES = ['dns_cg_student.pth', 'dns_selector_cg-fg_att.pth', 'dns_selector_cg-fg_bin.pth']

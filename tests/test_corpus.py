@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from corpus import (COPY_KINDS, PARTIAL_KINDS, SHIFT_SECONDS, add_logo, center_crop, logo_box, make_corpus,
+from support.corpus import (COPY_KINDS, PARTIAL_KINDS, SHIFT_SECONDS, add_logo, center_crop, logo_box, make_corpus,
                     make_partial_corpus, pip_box, read_frames, read_ground_truth, resize, speedup_indices)
 
 FPS, SECONDS, SIZE = 4, 8, (96, 128)

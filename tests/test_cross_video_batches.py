@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checkout import PACKAGE
+from support.checkout import PACKAGE
 
 batching = importlib.import_module(f'{PACKAGE}.retrieval.ray_engine.batching')
 driver = importlib.import_module(f'{PACKAGE}.retrieval.ray_engine.driver')

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from index_checks import assert_consistent, committed
-from video_files import make_video, moving_scene
+from support.index_checks import assert_consistent, committed
+from support.video_files import make_video, moving_scene
 
 DNS = Path(sys.executable).with_name('dns')
 KILLS = 20

@@ -2,8 +2,6 @@
 block, the comparator tile by tile, Chamfer folded row by row) gives the padded batch's
 values, and memory stays flat as the videos grow (fresh processes)."""
 import importlib
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,8 +13,7 @@ layers = importlib.import_module(f'{PACKAGE}.model.layers')
 similarities = importlib.import_module(f'{PACKAGE}.model.similarities')
 Tiling = similarities.Tiling
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'benchmarks'))
-from long_pairs import run  # noqa: E402
+from support.probes import long_pairs as run
 
 # Tiny tiles, so that short videos cross many tile edges: 3 x 3 output cells of frame
 # similarities at a time (12 frames and the halo), comparator calls of 2 x 2 cells,

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from corpus import make_corpus
-from index_checks import assert_consistent, assert_same_index, committed
-from milvus_server import milvus_server
-from ray_cluster import start_cluster, worker_pids
-from video_files import make_video, moving_scene
+from support.corpus import make_corpus
+from support.index_checks import assert_consistent, assert_same_index, committed
+from support.milvus_server import milvus_server
+from support.ray_cluster import start_cluster, worker_pids
+from support.video_files import make_video, moving_scene
 
 DNS = Path(sys.executable).with_name('dns')
 RUN_TIMEOUT_S = 900  # hang guard for one indexing run on a busy 2-core machine

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from video_files import make_video, moving_scene
+from support.video_files import make_video, moving_scene
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tools'))

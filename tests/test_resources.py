@@ -1,12 +1,9 @@
 """The operator's memory stays flat in the video's length (fed an iterator, as a decoder
 yields frames): the benchmark's own measurement, in fresh processes."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'benchmarks'))
-from memory import run  # noqa: E402
+from support.probes import operator_memory as run
 
 SHORT, LONG = 100, 400  # frames of 360x640; benchmarks/memory.py measures 300 to 3,600
 

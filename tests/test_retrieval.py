@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import PACKAGE
-from corpus import make_corpus
-from video_files import make_video, moving_scene
+from support.corpus import make_corpus
+from support.video_files import make_video, moving_scene
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
 fine_store = importlib.import_module(f'{PACKAGE}.retrieval.fine_store')

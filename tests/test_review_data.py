@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service_process import DNS, dns_env
-from video_files import make_video, moving_scene
+from support.service_process import DNS, dns_env
+from support.video_files import make_video, moving_scene
 
 
 def gray_frames(count: int):

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from browser import chromium, load_page, missing_browser, open_pair, wait_for
-from service_process import DNS, ServiceProcess, dns_env
+from support.browser import chromium, load_page, missing_browser, open_pair, wait_for
+from support.service_process import DNS, ServiceProcess, dns_env
 
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=f'no browser: {missing_browser()}')
 

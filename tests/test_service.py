@@ -7,7 +7,7 @@ import subprocess
 import httpx
 import pytest
 
-from service_process import DNS, ServiceProcess, dns_env
+from support.service_process import DNS, ServiceProcess, dns_env
 
 TOKEN = 'test-token-3f9a'
 MAX_UPLOAD_MB = 2

@@ -14,7 +14,7 @@ for p in (str(TESTS), str(ROOT.parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from video_files import load_video_decode, make_video, moving_scene  # noqa: E402
+from support.video_files import load_video_decode, make_video, moving_scene  # noqa: E402
 
 
 

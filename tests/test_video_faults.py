@@ -18,7 +18,7 @@ ROOT = TESTS.parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from video_files import (load_video_decode, make_audio, make_video, make_video_with_pts, moving_scene,  # noqa: E402
+from support.video_files import (load_video_decode, make_audio, make_video, make_video_with_pts, moving_scene,  # noqa: E402
                          set_mp4_display_matrix)
 
 

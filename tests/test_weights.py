@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from conftest import PACKAGE
-from http_server import FileServer
+from support.http_server import FileServer
 
 weights = importlib.import_module(f'{PACKAGE}.weights')
 WeightsError = weights.WeightsError
@@ -75,7 +75,7 @@ def test_interrupted_transfer_leaves_nothing_then_retry_succeeds(cache):
 RESOLVE_SCRIPT = """
 import importlib, sys
 sys.path.insert(0, sys.argv[1])
-from checkout import PACKAGE, import_checkout
+from support.checkout import PACKAGE, import_checkout
 import_checkout()
 weights = importlib.import_module(PACKAGE + '.weights')
 print('ready', flush=True)

@@ -12,10 +12,10 @@ sys.path.insert(0, str(ROOT / 'tests'))
 
 import subprocess  # noqa: E402
 
-from browser import chromium, load_page, missing_browser, open_pair, wait_for  # noqa: E402
+from support.browser import chromium, load_page, missing_browser, open_pair, wait_for  # noqa: E402
 from common import torch_home_for_subprocesses, use_copy_model  # noqa: E402
-from corpus import make_corpus  # noqa: E402
-from service_process import DNS, ServiceProcess, dns_env  # noqa: E402
+from support.corpus import make_corpus  # noqa: E402
+from support.service_process import DNS, ServiceProcess, dns_env  # noqa: E402
 
 OUT = ROOT / 'docs' / 'review.png'
 

@@ -11,7 +11,7 @@ import torch
 from torchvision.models import resnet50
 
 SALT = 'dns-golden-v1'
-DATA = Path(__file__).parent / 'data'
+DATA = Path(__file__).resolve().parents[1] / 'data'
 DNS_FILES = {
     'dns_cg_student.pth': 'cg_student',
     'dns_fg_att_student.pth': 'fg_att_student',

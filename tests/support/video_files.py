@@ -137,7 +137,7 @@ def set_mp4_display_matrix(path, matrix) -> Path:
 def load_video_decode():
     """The package's video_decode module, loaded from its file: it has no intra-package
     imports, so the decoder's tests do not depend on the models importing."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     spec = importlib.util.spec_from_file_location('dns_video_decode', root / 'video_decode.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

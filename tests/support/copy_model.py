@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torchvision.models import resnet50
 
-from checkout import PACKAGE, import_checkout
-from corpus import varied_scene
-from golden_weights import DATA, DNS_FILES, state_dict
-from video_files import make_video
+from .checkout import PACKAGE, import_checkout
+from .corpus import varied_scene
+from .golden_weights import DATA, DNS_FILES, state_dict
+from .video_files import make_video
 
 BACKBONE_FILE = 'resnet50-0676ba61.pth'
 PCA_FILE = 'pca_resnet50_vcdb_1M.pth'

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from processes import free_port
+from .processes import free_port
 
 START_TIMEOUT_S = 120  # a hang guard only
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 import httpx
 
-from processes import free_port, stop_process
+from .processes import free_port, stop_process
 
 DNS = Path(sys.executable).with_name('dns')
 START_TIMEOUT_S = 300  # a hang guard: loading the models on a busy machine

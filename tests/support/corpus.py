@@ -34,7 +34,7 @@ from typing import Dict, List, NamedTuple, Tuple
 import av
 import numpy as np
 
-from video_files import make_video
+from .video_files import make_video
 
 COPY_KINDS = ('exact', 'reencoded', 'cropped', 'flipped', 'shifted', 'speedup', 'logo', 'pip')
 SHIFT_SECONDS = 2

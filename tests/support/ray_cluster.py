@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
-from processes import free_port, stop_process
+from .processes import free_port, stop_process
 
 RAY = Path(sys.executable).with_name('ray')
 START_TIMEOUT_S = 300  # a hang guard: Ray starts slowly on a busy 2-core machine

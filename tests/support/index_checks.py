@@ -41,7 +41,7 @@ def assert_same_index(actual: Path, expected: Path, atol: float = 1e-4) -> None:
     (float16 fine features compare within their own rounding)."""
     import importlib
 
-    from checkout import PACKAGE
+    from .checkout import PACKAGE
     VideoIndex = importlib.import_module(f'{PACKAGE}.retrieval').VideoIndex
     with VideoIndex(actual) as a, VideoIndex(expected) as b:
         ids = sorted(b.catalog.video_ids())
