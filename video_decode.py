@@ -18,15 +18,25 @@ from __future__ import annotations
 import math
 import os
 import stat
-from typing import Iterator, List, Optional
+import warnings
+from typing import Iterator, List, Optional, Tuple
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel, hwdevices_available
 from towhee.types import VideoFrame
 
-__all__ = ['VideoDecodeError', 'VideoDecoder', 'check_video_file', 'decode_frames']
+__all__ = ['DecodeDeviceFallback', 'VideoDecodeError', 'VideoDecoder', 'check_video_file', 'decode_device',
+           'decode_frames', 'scaled_size']
 
 _EPS = 1e-6  # seconds; tolerance on timestamps versus sampling times
+# Skipping: packets presented within this many frame durations after a sampling time
+# are decoded whatever their kind, so the frame kept there is the one every frame
+# decoded would keep (the first at or after the sampling time).
+_NEEDED_FRAMES = 2
+# swscale's bicubic scaler, antialiased when it shrinks (its filter widens with the
+# factor), as torchvision's antialiased bicubic resize of the exact path.
+_SCALE_INTERPOLATION = 'BICUBIC'
 # FFmpeg demuxers of single images: image2 / image2pipe and the <codec>_pipe family
 # (png_pipe, jpeg_pipe, webp_pipe, bmp_pipe, tiff_pipe, ...). A GIF of one frame too.
 _IMAGE_DEMUXERS = ('image2', 'image2pipe')
@@ -54,13 +64,37 @@ class VideoDecoder:
             ``start + step``, ``start + 2 * step``, ... the first frame whose timestamp is
             at or after it is kept (a frame covering several sampling times is kept once).
             ``None`` keeps every frame.
-        threads: let FFmpeg decode with frame/slice threads.
+        threads: let FFmpeg decode with frame and slice threads (True: ``thread_type``
+            'AUTO'; or 'FRAME' or 'SLICE'; False: one thread).
         autorotate: turn frames upright following the video's display matrix.
+        exact: decode every frame even when sampling (see Skipping below).
+        short_side: convert each kept frame straight to RGB at this size of its shorter
+            side (the longer one as torchvision's ``resize`` rounds it: truncated),
+            scaled by FFmpeg's bicubic scaler while converting; ``None``: full size.
+            Never makes a full-size RGB image. Frames keep their source size in the
+            attribute ``source_size`` (width, height, upright).
+        device: 'cpu', or 'cuda' / 'cuda:N' to decode with NVDEC (FFmpeg's CUDA
+            hardware acceleration). Where FFmpeg has no CUDA support, no GPU answers or
+            NVDEC cannot decode the stream, the video is decoded on the CPU and a
+            :class:`DecodeDeviceFallback` warning says why.
 
     Calling the decoder with a path returns a generator of
     ``VideoFrame(rgb_uint8[H, W, 3], 'RGB', timestamp_ms, key_frame)``; timestamps are
     ``frame.pts * time_base`` in integer milliseconds. Only kept frames are converted to RGB.
     Sampling follows the timestamps, so variable frame rate videos are sampled correctly.
+
+    Skipping: with a ``time_step`` (and not ``exact``), FFmpeg skips the frames no other
+    frame refers to (non-reference frames, ``skip_frame='NONREF'``: most B-frames of
+    H.264/HEVC) unless they are presented within two frame durations after a sampling
+    time; reference frames are always decoded. At one frame per second of a 25-30
+    frames/s H.264 file with x264's defaults this decodes about half the frames, and the
+    kept frames are those of the exact path, pixel for pixel: for a constant frame rate
+    the first frame at or after each sampling time lies inside the decoded window, so
+    the timestamp tolerance is zero. Only where a variable frame rate leaves a gap of
+    more than two average frame durations after a sampling time can the kept frame
+    differ from the exact path's: it is then the first decoded frame after the sampling
+    time (a later frame than the exact path's, never an earlier one). Codecs without
+    non-reference frames (VP9, AV1, intra-only codecs) decode every frame, as before.
 
     Rotation: a video carrying a display matrix (phones' portrait videos: tkhd matrix,
     ``rotate`` tag) comes out upright, as players show it: each frame is turned by
@@ -80,7 +114,8 @@ class VideoDecoder:
     """
 
     def __init__(self, start_time: Optional[float] = None, end_time: Optional[float] = None,
-                 time_step: Optional[float] = None, threads: bool = True, autorotate: bool = True):
+                 time_step: Optional[float] = None, threads: bool = True, autorotate: bool = True, *,
+                 exact: bool = False, short_side: Optional[int] = None, device: str = 'cpu'):
         if time_step is not None and not time_step > 0:
             raise ValueError(f'time_step must be positive, got {time_step}')
         if start_time is not None and start_time < 0:
@@ -90,18 +125,27 @@ class VideoDecoder:
         self.start_time = start_time
         self.end_time = end_time
         self.time_step = time_step
+        if threads not in (True, False, 'AUTO', 'FRAME', 'SLICE'):
+            raise ValueError(f"threads must be True, False, 'AUTO', 'FRAME' or 'SLICE', got {threads!r}")
+        if short_side is not None and (not isinstance(short_side, int) or short_side < 1):
+            raise ValueError(f'short_side must be a positive integer or None, got {short_side!r}')
+        _check_device(device)
         self.threads = threads
         self.autorotate = autorotate
+        self.exact = exact
+        self.short_side = short_side
+        self.device = device
 
     def __repr__(self):
         return (f'VideoDecoder(start_time={self.start_time}, end_time={self.end_time}, '
-                f'time_step={self.time_step}, threads={self.threads}, autorotate={self.autorotate})')
+                f'time_step={self.time_step}, threads={self.threads}, autorotate={self.autorotate}, '
+                f'exact={self.exact}, short_side={self.short_side}, device={self.device!r})')
 
     def __call__(self, path: str) -> Iterator[VideoFrame]:
         path = os.fspath(path)
         check_video_file(path)
         try:
-            container = av.open(path, mode='r')
+            container = _open_on_device(path, self.device)
         except PermissionError as e:
             raise VideoDecodeError(path, 'permission denied') from e
         except av.InvalidDataError as e:
@@ -120,19 +164,44 @@ class VideoDecoder:
                 raise VideoDecodeError(path, 'unsupported codec' + (f' {tag!r}' if tag else '')
                                        + ': FFmpeg has no decoder for the video stream')
             if self.threads:
-                stream.thread_type = 'AUTO'
-            state = _DecodeState()
+                stream.thread_type = 'AUTO' if self.threads is True else self.threads
+            state = _DecodeState(self._skipping(stream))
             try:
                 for frame, ms in self._kept_frames(path, container, stream, state):
-                    image = frame.to_ndarray(format='rgb24')
-                    if self.autorotate:
-                        image = _upright(image, frame.rotation)
-                    yield VideoFrame(image, 'RGB', ms, int(bool(frame.key_frame)))
+                    yield self._convert(frame, ms)
             except (av.FFmpegError, OSError, EOFError) as e:
                 state.damage = state.damage or e
             if state.damage is not None and not state.decoded:
                 raise VideoDecodeError(path, f'no decodable frame ({state.damage})') from state.damage
             # Damaged / truncated mid-stream after some frames: keep what was decoded before.
+
+    def _skipping(self, stream) -> Optional['_SkipPolicy']:
+        """How packets are chosen for decoding: None decodes them all."""
+        if self.exact or self.time_step is None:
+            return None
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate:
+            return None
+        window = _NEEDED_FRAMES / float(rate)
+        if self.time_step <= window:  # every frame is near a sampling time
+            return None
+        return _SkipPolicy(stream, self.start_time or 0.0, self.time_step, window)
+
+    def _convert(self, frame, ms: int) -> VideoFrame:
+        """One kept frame -> RGB (scaled while converting when ``short_side`` is set), upright."""
+        width, height = frame.width, frame.height
+        if self.short_side is None:
+            image = frame.to_ndarray(format='rgb24')
+        else:
+            out_width, out_height = scaled_size(width, height, self.short_side)
+            image = frame.to_ndarray(width=out_width, height=out_height, format='rgb24',
+                                     interpolation=_SCALE_INTERPOLATION)
+        turned = self.autorotate and _quarter_turns(frame.rotation) % 2 == 1
+        if self.autorotate:
+            image = _upright(image, frame.rotation)
+        out = VideoFrame(image, 'RGB', ms, int(bool(frame.key_frame)))
+        out.source_size = (height, width) if turned else (width, height)
+        return out
 
     def _kept_frames(self, path, container, stream, state):
         start = self.start_time or 0.0
@@ -179,7 +248,9 @@ class VideoDecoder:
             with av.open(path, mode='r') as again:
                 stream_again = again.streams[stream.index]
                 self._seek(again, stream_again)
-                for i, frame in enumerate(_decode_until_damage(again, stream_again, _DecodeState())):
+                # The same packets skipped: the same frames come out, in the same order.
+                skip = None if state.skip is None else _SkipPolicy(stream_again, *state.skip.sampling)
+                for i, frame in enumerate(_decode_until_damage(again, stream_again, _DecodeState(skip))):
                     if i >= done:
                         state.decoded += 1
                         yield frame
@@ -190,14 +261,50 @@ class VideoDecoder:
 
 def decode_frames(path: str, start_time: Optional[float] = None, end_time: Optional[float] = None,
                   time_step: Optional[float] = None, threads: bool = True,
-                  autorotate: bool = True) -> List[VideoFrame]:
-    """The frames of :class:`VideoDecoder` as a list (what a Towhee ``map`` passes on)."""
-    return list(VideoDecoder(start_time, end_time, time_step, threads, autorotate)(path))
+                  autorotate: bool = True, **options) -> List[VideoFrame]:
+    """The frames of :class:`VideoDecoder` as a list (what a Towhee ``map`` passes on);
+    ``options``: its keyword-only ones (exact, short_side, device)."""
+    return list(VideoDecoder(start_time, end_time, time_step, threads, autorotate, **options)(path))
+
+
+def scaled_size(width: int, height: int, short_side: int) -> Tuple[int, int]:
+    """(width, height) with the shorter side ``short_side`` and the longer one truncated,
+    as torchvision's ``resize(image, [short_side])`` computes it, so that the resize of
+    the exact path has nothing left to do."""
+    if width <= height:
+        return short_side, max(1, int(short_side * height / width))
+    return max(1, int(short_side * width / height)), short_side
+
+
+class _SkipPolicy:
+    """Per packet, before decoding it: may FFmpeg skip it if no other frame refers to it?
+    Yes unless it is presented within ``window`` seconds after a sampling time (or has
+    no timestamp). Reference frames are decoded whatever this says."""
+
+    def __init__(self, stream, start: float, step: float, window: float):
+        self.sampling = (start, step, window)
+        self.context = stream.codec_context
+        self.time_base = stream.time_base
+        self.start, self.step, self.window = start, step, window
+        self.skipping = False
+
+    def before(self, packet) -> None:
+        if packet.pts is None:
+            needed = True
+        else:
+            t = float(packet.pts * self.time_base) - self.start + _EPS
+            needed = t >= 0 and t % self.step < self.window + _EPS
+        if needed == self.skipping:  # FFmpeg reads it per packet (frame threads copy it)
+            self.skipping = not needed
+            self.context.skip_frame = 'NONREF' if self.skipping else 'DEFAULT'
 
 
 class _DecodeState:
     decoded = 0  # frames out of the decoder
     damage: Optional[BaseException] = None  # the first demuxing / decoding error
+
+    def __init__(self, skip: Optional[_SkipPolicy] = None):
+        self.skip = skip
 
 
 def _decode_until_damage(container, stream, state: _DecodeState):
@@ -212,6 +319,8 @@ def _decode_until_damage(container, stream, state: _DecodeState):
                 state.damage = EOFError(f'truncated or corrupt packet at pts {packet.pts}')
                 cutoff = packet.pts
                 break
+            if state.skip is not None:
+                state.skip.before(packet)
             for frame in stream.decode(packet):  # the last, empty packet drains
                 state.decoded += 1
                 yield frame
@@ -287,12 +396,65 @@ def _mov_codec_tag(path: str, container, stream) -> Optional[str]:
     return tags[0] if len(tags) == 1 else None
 
 
+def _quarter_turns(rotation) -> int:
+    return int(round(float(rotation) / 90)) % 4 if rotation else 0
+
+
 def _upright(image: np.ndarray, rotation) -> np.ndarray:
     """Turn ``image`` counter-clockwise by ``rotation`` degrees (FFmpeg's display matrix
     angle, as ``frame.rotation``), rounded to a quarter turn."""
-    if not rotation:
-        return image
-    quarter_turns = int(round(float(rotation) / 90)) % 4
+    quarter_turns = _quarter_turns(rotation)
     if quarter_turns == 0:
         return image
     return np.ascontiguousarray(np.rot90(image, k=quarter_turns))
+
+
+# --- decoding on the GPU
+
+
+class DecodeDeviceFallback(UserWarning):
+    """A video asked to be decoded on the GPU is decoded on the CPU; the message says why."""
+
+
+def decode_device(model_device) -> str:
+    """Where to decode the frames for a model on ``model_device`` (a torch.device or its
+    name): on its GPU (NVDEC) when it runs on one, else on the CPU."""
+    kind, _, index = str(model_device).partition(':')
+    return f'cuda:{index}' if kind == 'cuda' and index else ('cuda' if kind == 'cuda' else 'cpu')
+
+
+def _check_device(device: str) -> Tuple[str, Optional[int]]:
+    """'cpu', 'cuda' or 'cuda:N' -> ('cpu' or 'cuda', the GPU's index or None)."""
+    kind, _, index = str(device).partition(':')
+    if kind not in ('cpu', 'cuda') or (kind == 'cpu' and index) or (kind == 'cuda' and index and not index.isdigit()):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return kind, int(index) if index else None
+
+
+def _open_on_device(path: str, device: str):
+    """``av.open(path)``, with NVDEC attached when ``device`` is a GPU and it can be had;
+    otherwise on the CPU, with a warning that says why. The file's own opening errors
+    propagate as from ``av.open``."""
+    kind, index = _check_device(device)
+    if kind == 'cpu':
+        return av.open(path, mode='r')
+    if 'cuda' not in hwdevices_available():
+        _fall_back('this FFmpeg was built without CUDA (NVDEC) support')
+        return av.open(path, mode='r')
+    accel = HWAccel('cuda', device=None if index is None else str(index), allow_software_fallback=True)
+    try:
+        container = av.open(path, mode='r', hwaccel=accel)
+    except av.FFmpegError as error:
+        container = av.open(path, mode='r')  # a file that cannot open fails here, with its own reason
+        _fall_back(f'no CUDA device could be opened ({error})')
+        return container
+    video = container.streams.video
+    if video and video[0].codec_context is not None and not video[0].codec_context.is_hwaccel:
+        _fall_back(f'NVDEC cannot decode {video[0].codec_context.name} here')
+    return container
+
+
+def _fall_back(reason: str) -> None:
+    # No path in the message: Python shows a warning once per message and place, and the
+    # reason is the same for every file of a run.
+    warnings.warn(f'decoding on the CPU, not the GPU: {reason}', DecodeDeviceFallback, stacklevel=4)
