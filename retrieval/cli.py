@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--ray-actors', type=int, metavar='N', help='with --ray: model-holding actors (default: one per '
                    'GPU of the cluster; on CPUs only, half of its CPUs in actors of up to 4)')
     p.add_argument('--strict', action='store_true', help='exit with status 1 when a file fails')
+    p.add_argument('--exact-decode', action='store_true', help='decode every frame and resize full-size frames '
+                   '(as before skipping was made): slower, and the same frames as the default')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     # Indexing jobs are long: compiling pays after a few hundred frames.
     p.set_defaults(run=run_index, compile=os.environ.get('DNS_COMPILE', '1') != '0')
@@ -192,6 +194,7 @@ def run_index(args) -> int:
                 from .ray_engine import index_on_ray
                 index_on_ray(index, files, _model_options(args), tally, actors=args.ray_actors)
             else:
+                index.exact_decode = args.exact_decode
                 index_files(index, files, _models(index, args), tally)
         finally:
             tally.close()

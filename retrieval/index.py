@@ -9,7 +9,8 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from ..localization.alignment import DEFAULT_THRESHOLD as DEFAULT_SEGMENT_THRESHOLD
-from ..video_decode import VideoDecodeError, VideoDecoder, check_video_file
+from ..preprocess import FRAME_SIZE
+from ..video_decode import VideoDecodeError, VideoDecoder, check_video_file, decode_device
 from ..weights import sha256_of
 from .catalog import Catalog, VideoRecord
 from .fine_store import FineStore
@@ -64,6 +65,8 @@ class VideoIndex:
     Settings given for an existing index must match those it was made with; settings
     left None take the index's own (or the defaults, for a new index).
     """
+
+    exact_decode = False  # decode every frame, resize full-size ones (the decoder's exact path)
 
     def __init__(self, folder, *, create: bool = False, fine: Optional[str] = None,
                  fine_dtype: Optional[str] = None, time_step: Optional[float] = None,
@@ -148,8 +151,13 @@ class VideoIndex:
         thumbnails); return how many."""
         return self.fine_store.remove_leftovers() + self.thumbnails.remove_leftovers()
 
-    def decoder(self) -> VideoDecoder:
-        return VideoDecoder(time_step=self.settings.time_step)
+    def decoder(self, device: str = 'cpu') -> VideoDecoder:
+        """The index's sampling, each kept frame converted straight to the extractor's
+        input size (``device``: where to decode, NVDEC on 'cuda' when it can be had);
+        with ``exact_decode``, every frame decoded and kept frames at full size."""
+        if self.exact_decode:
+            return VideoDecoder(time_step=self.settings.time_step, exact=True, device=device)
+        return VideoDecoder(time_step=self.settings.time_step, short_side=FRAME_SIZE, device=device)
 
     # --- writing
     def add(self, path, models: DnSModels, on_frame: Optional[Callable[[], None]] = None) -> AddResult:
@@ -201,7 +209,7 @@ class VideoIndex:
         decoding gets there (for untrusted uploads)."""
         if models.fine != self.settings.fine:
             raise IndexSettingsError(f'the index uses the {self.settings.fine} student, the models {models.fine}')
-        frames = self.decoder()(path)
+        frames = self.decoder(decode_device(models.extractor.device))(path)
         if max_seconds is not None:
             frames = _at_most(frames, int(max_seconds / self.settings.time_step), path, max_seconds)
         if on_frame is not None:

@@ -57,7 +57,7 @@ class DnSModels:
             from ..preprocess import iter_rgb_frames
             from .thumbnails import ThumbnailKeeper
             keeper = ThumbnailKeeper(thumbnails)
-            frames = keeper.watch(iter_rgb_frames(frames))
+            frames = keeper.watch(iter_rgb_frames(keeper.source_size(frames)))
         with torch.inference_mode():  # features stay a tensor on the device for the students
             features = self.extractor.extract_features(frames)
         representation = self.represent_features(features)

@@ -3,7 +3,7 @@ reviewer sees the video without anything decoding it again."""
 import io
 import shutil
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, Sequence, Tuple
 
 import numpy as np
 
@@ -26,16 +26,25 @@ class ThumbnailKeeper:
             raise ValueError(f'count and size must be positive, got {count} and {size}')
         self.count, self.size = count, size
         self.frames = 0
-        self.width = self.height = 0  # of the first frame, as decoded (upright)
+        self.width = self.height = 0  # of the first frame's source (upright)
         self._stride = 1
         self._kept: Dict[int, object] = {}
+
+    def source_size(self, frames: Iterable[Any]) -> Iterator[Any]:
+        """Yield ``frames`` unchanged, taking the video's size from the first one's
+        ``source_size`` (width, height) where the decoder scaled it down (before
+        ``iter_rgb_frames``, which drops the attribute); else ``watch`` takes its shape."""
+        for index, frame in enumerate(frames):
+            if index == 0 and getattr(frame, 'source_size', None):
+                self.width, self.height = (int(v) for v in frame.source_size)
+            yield frame
 
     def watch(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Yield ``frames`` (HxWx3 uint8 RGB) unchanged, keeping the sample on the way."""
         for frame in frames:
             index = self.frames
             self.frames += 1
-            if index == 0:
+            if index == 0 and not self.width:
                 self.height, self.width = int(frame.shape[0]), int(frame.shape[1])
             if index % self._stride == 0:
                 self._kept[index] = self._shrink(frame)

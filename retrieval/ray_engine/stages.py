@@ -43,7 +43,8 @@ def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
     plain path takes them."""
     keeper = ThumbnailKeeper()
     try:
-        frames = keeper.watch(iter_rgb_frames(VideoDecoder(time_step=time_step)(row['file'])))
+        decoded = VideoDecoder(time_step=time_step, short_side=FRAME_SIZE)(row['file'])
+        frames = keeper.watch(iter_rgb_frames(keeper.source_size(decoded)))
         cpu = torch.device('cpu')
         crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in frame_batches(frames, CROP_BATCH)])
         review = {'thumbnails': list(keeper.jpegs()), 'size': [keeper.width, keeper.height]}
