@@ -29,7 +29,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from common import ROOT, benchmark_parser, machine, markdown_table, package, timed, update_benchmarks, use_timing_weights
@@ -81,14 +80,17 @@ def ffmpeg_seconds(path: Path, same_job: bool) -> float:
     return float(re.search(r'rtime=([0-9.]+)s', out.stderr).group(1))
 
 
-def extraction(dns, config: str, crops: torch.Tensor):
-    """(frames/s on full batches, seconds to compile or warm up) of the feature extractor."""
+def models(dns, config: str):
+    """The DnS networks of ``config`` ('eager-fp32', 'compiled-bf16', ...) on the CPU."""
     mode, precision = config.split('-')
-    op = dns.DistillAndSelect('feature_extractor', device='cpu', precision=precision, batch_size=BATCH,
-                              compile=mode == 'compiled')
-    _, warm_s = timed(lambda: op.extract_crops(crops[:BATCH]))
+    return dns.DnS('att', device='cpu', precision=precision, batch_size=BATCH, compile=mode == 'compiled')
+
+
+def extraction(encoder, crops: torch.Tensor):
+    """(frames/s on full batches, seconds to compile or warm up) of the feature extractor."""
+    _, warm_s = timed(lambda: encoder.crops(crops[:BATCH]))
     batches = len(crops) // BATCH
-    _, seconds = timed(lambda: [op.extract_crops(crops[i * BATCH:(i + 1) * BATCH]) for i in range(batches)])
+    _, seconds = timed(lambda: [encoder.crops(crops[i * BATCH:(i + 1) * BATCH]) for i in range(batches)])
     return batches * BATCH / seconds, warm_s
 
 
@@ -97,10 +99,8 @@ def main():
     parser.add_argument('--seconds', type=int, default=128, help='length of each file (a multiple of 32: compiled, one '
                         'batch shape)')
     parser.add_argument('--configs', default=','.join(CONFIGS), help='extractor configurations to time')
-    parser.add_argument('--index-configs', help='those `dns index` runs with (default: --configs)')
     args = parser.parse_args()
     configs = args.configs.split(',')
-    index_configs = (args.index_configs or args.configs).split(',')
     if shutil.which('ffmpeg') is None:
         parser.error('the ffmpeg command line is the decode anchor: install it (apt-get install ffmpeg)')
     use_timing_weights()
@@ -108,7 +108,7 @@ def main():
     decode = importlib.import_module(dns.__name__ + '.video_decode')
     preprocess = importlib.import_module(dns.__name__ + '.preprocess')
     retrieval = importlib.import_module(dns.__name__ + '.retrieval')
-    cli = importlib.import_module(dns.__name__ + '.retrieval.cli')
+    ingest = importlib.import_module(dns.__name__ + '.retrieval.ingest')
     tally_module = importlib.import_module(dns.__name__ + '.retrieval.tally')
     files = {f'{h}p{fps}': make_file(w, h, fps, args.seconds) for w, h, fps in FORMATS}
     seconds = args.seconds
@@ -136,40 +136,30 @@ def main():
     crop_list = [preprocess.center_crops(batch, cpu) for batch in preprocess.frame_batches(
         preprocess.iter_rgb_frames(decode.VideoDecoder(time_step=1, short_side=256)(str(files['720p25']))), BATCH)]
     crops = torch.cat(crop_list)
-    rates, extract_rows = {}, []
-    for config in configs:
-        rate, warm_s = extraction(dns, config, crops)
-        rates[config] = rate
-        extract_rows.append([config, f'{rate:.2f}', f'{warm_s:.0f}'])
-        print('extract', extract_rows[-1])
-
-    index_rows = []
+    extract_rows, index_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for config in index_configs:
-            mode, precision = config.split('-')
-            for exact in ((False, True) if config == index_configs[0] else (False,)):
-                index = retrieval.VideoIndex(Path(tmp) / f'{config}-{exact}', create=True)
-                index.exact_decode = exact
-                models = index.make_models(device='cpu', precision=precision, batch_size=BATCH,
-                                           compile=mode == 'compiled')
-                models.extractor.extract_crops(crops[:BATCH])  # compiled before the clock starts
-                for name, path in files.items():
-                    tally = tally_module.IndexTally(1, progress=False)
-                    _, took = timed(lambda: cli.index_files(index, [str(path)], models, tally))
-                    assert tally.counts['indexed'] == 1, tally.counts
-                    slower = max(decoded[name], seconds / rates[config]) if config in rates else None
-                    index_rows.append([name, config + (' (exact decode: before)' if exact else ''),
-                                       f'{seconds / took:.2f}',
-                                       '' if slower is None or exact else f'{slower / took:.2f}'])
-                    print('index', index_rows[-1])
-                index.close()
+        for number, config in enumerate(configs):
+            dns_models = models(dns, config)
+            rate, warm_s = extraction(dns_models.encoder, crops)  # compiled before `dns index`'s clock starts
+            extract_rows.append([config, f'{rate:.2f}', f'{warm_s:.0f}'])
+            print('extract', extract_rows[-1])
+            for exact in (False, True) if number == 0 else (False,):
+                with retrieval.VideoIndex(Path(tmp) / f'{config}-{exact}', create=True) as index:
+                    for name, path in files.items():
+                        tally = tally_module.IndexTally(1, progress=False)
+                        _, took = timed(lambda: ingest.index_files(index, [str(path)], dns_models, tally, exact=exact))
+                        assert tally.counts['indexed'] == 1, tally.counts
+                        slower = max(decoded[name], seconds / rate)
+                        index_rows.append([name, config + (' (exact decode: before)' if exact else ''),
+                                           f'{seconds / took:.2f}', '' if exact else f'{slower / took:.2f}'])
+                        print('index', index_rows[-1])
 
     text = '\n\n'.join([
         '**Decoding alone**, kept frames/s (= video seconds/s at 1 frame/s) up to the 256x256 crops; '
         'the `ffmpeg` command line with `-threads 0` (automatic, as the decoder):\n\n' + markdown_table(
             ['file', 'decoder before', 'decoder after', 'after / before', 'ffmpeg, every frame',
              'ffmpeg, same job', 'decoder / ffmpeg same job'], decode_rows),
-        f'**FFmpeg threads** (decoder after, 1080p30): kept frames/s\n\n' + markdown_table(
+        '**FFmpeg threads** (decoder after, 1080p30): kept frames/s\n\n' + markdown_table(
             ['thread_type', 'kept frames/s'], thread_rows),
         f'**Extraction alone** on the same crops, batches of {BATCH}, CPU:\n\n' + markdown_table(
             ['extractor', 'frames/s', 'warm-up or compile, s'], extract_rows),
