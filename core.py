@@ -5,8 +5,9 @@ The Towhee operator, retrieval (plain and Ray engines) and the service all stand
 this module; it knows nothing of Towhee, Milvus, Ray or HTTP. Inputs are checked here,
 once, so that every layer above gives the same errors.
 """
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -16,10 +17,12 @@ from . import defaults
 from .compilation import CompiledExtractor
 from .localization import Segment, find_segments
 from .model import CoarseGrainedStudent
+from .prefetch import Prefetched
 from .preprocess import check_features, check_vector, frame_batches, iter_rgb_frames, resize_center_crop
 from .pretrained import load_network
 
 AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+PREFETCH_BATCHES = 2  # batches of frames decoded ahead of the network
 
 # The fine-grained student chosen for an index, and the selector trained with it.
 FINE_STUDENTS: Dict[str, Tuple[str, str]] = {
@@ -67,9 +70,12 @@ class FrameEncoder:
     def __call__(self, frames: Any) -> torch.Tensor:
         """Region features [T, 9, 512] (float32, on ``device``) of one video's frames:
         a list, array or iterator of HxWx3 uint8 RGB frames (or Towhee VideoFrames),
-        consumed lazily."""
-        chunks = [self.crops(resize_center_crop(batch, self.device))
-                  for batch in frame_batches(iter_rgb_frames(frames), self.batch_size)]
+        consumed lazily. An iterator (``VideoDecoder``'s generator) is read ahead in a
+        thread, ``PREFETCH_BATCHES`` batches at most: the next frames decode while the
+        network works on these."""
+        batches = frame_batches(iter_rgb_frames(frames), self.batch_size)
+        with Prefetched(batches, PREFETCH_BATCHES) if _is_lazy(frames) else nullcontext(batches) as batches:
+            chunks = [self.crops(resize_center_crop(batch, self.device)) for batch in batches]
         # One check per video: a per-batch check would wait for the GPU every batch.
         return check_features(torch.cat(chunks), 'feature extractor output')
 
@@ -82,6 +88,11 @@ class FrameEncoder:
         dtype = AUTOCAST_DTYPES[self.precision]
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             return self.network(crops.to(self.device, non_blocking=True).float()).float()
+
+
+def _is_lazy(frames: Any) -> bool:
+    """Frames made as they are read (a generator, an iterator), not held already."""
+    return isinstance(frames, Iterator)
 
 
 @dataclass

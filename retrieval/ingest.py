@@ -118,15 +118,17 @@ def add_file(index: VideoIndex, path, dns: DnS, on_frame: Optional[Callable[[], 
 
 
 def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally, exact: bool = False) -> None:
-    """The plain engine: one file after the other, in this process. A file that fails
-    is named in ``tally`` and skipped."""
-    for path in files:
-        try:
-            result = add_file(index, path, dns, on_frame=tally.frame, exact=exact)
-        except VideoDecodeError as error:
-            tally.failed(str(error))
-        else:
-            tally.done(path, result)
+    """The plain engine, in this process: a thread decodes the next files while the
+    network works on full batches cut across videos (``overlap.py``); each video is
+    committed when its last frame is through. A file that fails is named in ``tally``
+    and skipped."""
+    from .overlap import index_overlapped
+    _check_models(index, dns)
+    device = decode_device(dns.device)
+
+    def decode(path: str, keeper: ThumbnailKeeper) -> Iterator[np.ndarray]:
+        return decoded_frames(path, index.settings.time_step, keeper, exact=exact, device=device)
+    index_overlapped(index, files, dns, tally, file_sha256, decode)
 
 
 def query_representation(index: VideoIndex, path, dns: DnS,
