@@ -54,7 +54,7 @@ def make_file(width: int, height: int, fps: int, seconds: int) -> Path:
         os.replace(str(segment) + '.part.mp4', segment)
     loops = -(-seconds // SEGMENT_SECONDS) - 1
     subprocess.run(['ffmpeg', '-hide_banner', '-loglevel', 'error', '-y', '-stream_loop', str(loops), '-i',
-                    str(segment), '-t', str(seconds), '-c', 'copy', str(path) + '.part.mp4'], check=True)
+                    str(segment), '-frames:v', str(seconds * fps), '-c', 'copy', str(path) + '.part.mp4'], check=True)
     os.replace(str(path) + '.part.mp4', path)
     return path
 
