@@ -40,8 +40,8 @@ SERVE = 'dns serve &'
 # The quick start, in order. `dns serve &` starts the service that the commands after it ask.
 COMMANDS = (
     'dns index videos/',
-    'dns search videos/orig0.mp4 -k 5',
-    'dns search videos/source0.mp4 --segments -k 3',
+    'dns search videos/orig0.mp4 --rerank 1',
+    'dns search videos/source0.mp4 --rerank 1 --segments -k 3',
     'dns dedup',
     SERVE,
     'curl -s -F path=videos/orig0.mp4 -F k=2 http://127.0.0.1:8000/search',
@@ -73,11 +73,15 @@ def shown(command: str, port: int) -> str:
     return command.replace(f':{DEFAULT_PORT}/', f':{port}/')
 
 
+ANSI_ESCAPE = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+PROGRESS_BAR = re.compile(r'(video|frame)/s\]$|s/(video|frame)\]$')
+
+
 def terminal_text(raw: str) -> str:
-    """What a terminal shows of ``raw``: of each line rewritten with carriage returns
-    (progress bars), its last state; trailing spaces dropped."""
-    lines = [line.split('\r')[-1].rstrip() for line in raw.replace('\r\n', '\n').split('\n')]
-    return '\n'.join(lines).strip('\n')
+    """The lines of ``raw`` without `dns index`'s progress bars (tqdm's lines, which a
+    terminal redraws in place) and trailing spaces."""
+    lines = [ANSI_ESCAPE.sub('', line.split('\r')[-1]).rstrip() for line in raw.replace('\r\n', '\n').split('\n')]
+    return '\n'.join(line for line in lines if line and not PROGRESS_BAR.search(line))
 
 
 def run_quickstart(folder: Path, torch_home: Path, port: int = DEFAULT_PORT) -> str:
