@@ -70,7 +70,7 @@ class FrameEncoder:
     def __call__(self, frames: Any) -> torch.Tensor:
         """Region features [T, 9, 512] (float32, on ``device``) of one video's frames:
         a list, array or iterator of HxWx3 uint8 RGB frames (or Towhee VideoFrames),
-        consumed lazily. An iterator (``VideoDecoder``'s generator) is read ahead in a
+        consumed lazily. An iterator (a decoder's generator) is read ahead in a
         thread, ``PREFETCH_BATCHES`` batches at most: the next frames decode while the
         network works on these."""
         batches = frame_batches(iter_rgb_frames(frames), self.batch_size)

@@ -1,4 +1,6 @@
-"""Video decoding with PyAV, yielding ``towhee.types.VideoFrame``.
+"""Video decoding with PyAV. ``FrameDecoder`` is framework-free: it yields
+``DecodedFrame`` arrays (what retrieval and the core use); ``VideoDecoder`` is its thin
+Towhee adapter, yielding ``towhee.types.VideoFrame`` (Towhee is imported only there).
 
 Towhee's own ``video_decode.ffmpeg`` operator lives on the Towhee hub; this module ships
 an equivalent decoder with the same time-step sampling semantics, so the DnS operator can
@@ -19,15 +21,17 @@ import math
 import os
 import stat
 import warnings
-from typing import Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple
 
 import av
 import numpy as np
 from av.codec.hwaccel import HWAccel, hwdevices_available
-from towhee.types import VideoFrame
 
-__all__ = ['DecodeDeviceFallback', 'VideoDecodeError', 'VideoDecoder', 'check_video_file', 'decode_device',
-           'decode_frames', 'scaled_size']
+if TYPE_CHECKING:  # the adapter's type; importing Towhee is the adapter's business only
+    from towhee.types import VideoFrame
+
+__all__ = ['DecodeDeviceFallback', 'DecodedFrame', 'FrameDecoder', 'VideoDecodeError', 'VideoDecoder',
+           'check_video_file', 'decode_device', 'decode_frames', 'scaled_size']
 
 _EPS = 1e-6  # seconds; tolerance on timestamps versus sampling times
 # Skipping: packets presented within this many frame durations after a sampling time
@@ -53,8 +57,25 @@ class VideoDecodeError(RuntimeError):
         super().__init__(f'cannot decode video {self.path!r}: {reason}')
 
 
-class VideoDecoder:
-    """Decode a video file into RGB ``VideoFrame`` objects.
+class DecodedFrame(np.ndarray):
+    """One decoded frame: an HxWx3 uint8 RGB array that also carries ``mode`` ('RGB'),
+    ``timestamp`` (ms), ``key_frame`` (0 or 1) and ``source_size`` (width, height of the
+    stored picture, upright), the attributes of Towhee's ``VideoFrame``."""
+
+    def __new__(cls, image: np.ndarray, timestamp: int, key_frame: int, source_size: Tuple[int, int]):
+        frame = np.asarray(image).view(cls)
+        frame.mode, frame.timestamp, frame.key_frame, frame.source_size = 'RGB', timestamp, key_frame, source_size
+        return frame
+
+    def __array_finalize__(self, obj) -> None:
+        self.mode = getattr(obj, 'mode', 'RGB')
+        self.timestamp = getattr(obj, 'timestamp', None)
+        self.key_frame = getattr(obj, 'key_frame', None)
+        self.source_size = getattr(obj, 'source_size', None)
+
+
+class FrameDecoder:
+    """Decode a video file into ``DecodedFrame`` arrays (RGB).
 
     Args:
         start_time: first second to decode (``None``: from the beginning). The decoder
@@ -79,7 +100,7 @@ class VideoDecoder:
             :class:`DecodeDeviceFallback` warning says why.
 
     Calling the decoder with a path returns a generator of
-    ``VideoFrame(rgb_uint8[H, W, 3], 'RGB', timestamp_ms, key_frame)``; timestamps are
+    ``DecodedFrame(rgb_uint8[H, W, 3], timestamp_ms, key_frame, source_size)``; timestamps are
     ``frame.pts * time_base`` in integer milliseconds. Only kept frames are converted to RGB.
     Sampling follows the timestamps, so variable frame rate videos are sampled correctly.
 
@@ -141,7 +162,7 @@ class VideoDecoder:
                 f'time_step={self.time_step}, threads={self.threads}, autorotate={self.autorotate}, '
                 f'exact={self.exact}, short_side={self.short_side}, device={self.device!r})')
 
-    def __call__(self, path: str) -> Iterator[VideoFrame]:
+    def __call__(self, path: str) -> Iterator[DecodedFrame]:
         path = os.fspath(path)
         check_video_file(path)
         try:
@@ -187,7 +208,7 @@ class VideoDecoder:
             return None
         return _SkipPolicy(stream, self.start_time or 0.0, self.time_step, window)
 
-    def _convert(self, frame, ms: int) -> VideoFrame:
+    def _convert(self, frame, ms: int) -> DecodedFrame:
         """One kept frame -> RGB (scaled while converting when ``short_side`` is set), upright."""
         width, height = frame.width, frame.height
         if self.short_side is None:
@@ -199,9 +220,7 @@ class VideoDecoder:
         turned = self.autorotate and _quarter_turns(frame.rotation) % 2 == 1
         if self.autorotate:
             image = _upright(image, frame.rotation)
-        out = VideoFrame(image, 'RGB', ms, int(bool(frame.key_frame)))
-        out.source_size = (height, width) if turned else (width, height)
-        return out
+        return DecodedFrame(image, ms, int(bool(frame.key_frame)), (height, width) if turned else (width, height))
 
     def _kept_frames(self, path, container, stream, state):
         start = self.start_time or 0.0
@@ -259,9 +278,21 @@ class VideoDecoder:
         state.damage = damage
 
 
+class VideoDecoder(FrameDecoder):
+    """``FrameDecoder`` for Towhee pipelines: the same frames, as ``towhee.types.VideoFrame``
+    (with ``source_size`` too). Arguments as ``FrameDecoder``."""
+
+    def __call__(self, path: str) -> Iterator['VideoFrame']:
+        from towhee.types import VideoFrame
+        for frame in super().__call__(path):
+            out = VideoFrame(np.asarray(frame), 'RGB', frame.timestamp, frame.key_frame)
+            out.source_size = frame.source_size
+            yield out
+
+
 def decode_frames(path: str, start_time: Optional[float] = None, end_time: Optional[float] = None,
                   time_step: Optional[float] = None, threads: bool = True,
-                  autorotate: bool = True, **options) -> List[VideoFrame]:
+                  autorotate: bool = True, **options) -> List['VideoFrame']:
     """The frames of :class:`VideoDecoder` as a list (what a Towhee ``map`` passes on);
     ``options``: its keyword-only ones (exact, short_side, device)."""
     return list(VideoDecoder(start_time, end_time, time_step, threads, autorotate, **options)(path))

@@ -16,7 +16,7 @@ import numpy as np
 from .. import defaults
 from ..core import DnS, VideoRepresentation
 from ..preprocess import iter_rgb_frames
-from ..video_decode import VideoDecodeError, VideoDecoder, check_video_file, decode_device
+from ..video_decode import FrameDecoder, VideoDecodeError, check_video_file, decode_device
 from ..weights import sha256_of
 from .index import AddResult, IndexSettingsError, VideoIndex
 from .tally import IndexTally
@@ -61,7 +61,7 @@ def decoded_frames(path, time_step: float, keeper: Optional[ThumbnailKeeper] = N
     the review's thumbnails on the way, and the video's own size; ``max_seconds``
     refuses (VideoDecodeError) a video that runs longer, as soon as decoding gets there
     (untrusted uploads); ``on_frame`` is called per frame (progress)."""
-    decoded = VideoDecoder(time_step=time_step, exact=exact, short_side=None if exact else defaults.FRAME_SIZE,
+    decoded = FrameDecoder(time_step=time_step, exact=exact, short_side=None if exact else defaults.FRAME_SIZE,
                            device=device)(path)
     if keeper is not None:
         decoded = keeper.source_size(decoded)
