@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from ..service.limits import DEFAULT_MAX_UPLOAD_MB
+from ..service.options import add_serving_options, serving_options
 from .index import DEFAULT_INDEX, IndexSettingsError, VideoIndex
 
 VIDEO_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts',
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                    'required to bind an address other than loopback')
     p.add_argument('--max-upload-mb', type=float, default=DEFAULT_MAX_UPLOAD_MB,
                    help=f'largest uploaded video (default: {DEFAULT_MAX_UPLOAD_MB} MB)')
+    add_serving_options(p)
     p.set_defaults(run=run_serve)
 
     p = commands.add_parser('evaluate', parents=[common], help='mAP and time per query at re-rank fractions '
@@ -314,7 +316,8 @@ def run_decisions(args) -> int:
 def run_serve(args) -> int:
     from ..service.app import serve
     return serve(args.index, host=args.host, port=args.port, token=args.token, model_options=_model_options(args),
-                 milvus_uri=args.milvus_uri, milvus_token=args.milvus_token, max_upload_mb=args.max_upload_mb)
+                 milvus_uri=args.milvus_uri, milvus_token=args.milvus_token, max_upload_mb=args.max_upload_mb,
+                 **serving_options(args))
 
 
 def run_evaluate(args) -> int:
