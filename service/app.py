@@ -26,22 +26,21 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from .. import defaults
+from ..core import DnS
 from ..retrieval.catalog import UnknownFileError
-from ..retrieval.dedup import DEFAULT_NEIGHBOURS, find_duplicates
+from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
 from ..retrieval.index import VideoIndex
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
-from ..retrieval.search import DEFAULT_CANDIDATES, search
+from ..retrieval.search import search
 from ..retrieval.show import pair_view
 from ..retrieval.vector_store import MAX_LIMIT
-from .limits import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_UPLOAD_MB, BodyLimit, InFlightLimit, TokenCheck
+from .limits import BodyLimit, InFlightLimit, TokenCheck
 from .sharing import PerThreadCatalog, StateCache
-from .workers import (DEFAULT_WORKER_MEMORY_MB, DEFAULT_WORKER_TIMEOUT_S, DEFAULT_WORKERS, UploadFailure, WorkerPool,
-                      WorkerSettings)
+from .workers import UploadFailure, WorkerPool, WorkerSettings, default_workers
 
 PAGE = Path(__file__).parent / 'page'
-# An uploaded query is decoded only this far: a small file can still hold hours.
-DEFAULT_MAX_QUERY_SECONDS = 900
 LITE_IDLE_RELEASE_S = 2.0
 VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a video id: the sha256 of its content')]
 COPY_CHUNK = 1 << 20
@@ -110,29 +109,30 @@ class Service:
 
 def create_app(index_folder, *, token: Optional[str] = None, model_options: Optional[dict] = None,
                milvus_uri: Optional[str] = None,
-               milvus_token: Optional[str] = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-               max_query_seconds: float = DEFAULT_MAX_QUERY_SECONDS, workers: int = DEFAULT_WORKERS,
-               worker_timeout_s: float = DEFAULT_WORKER_TIMEOUT_S,
-               worker_memory_mb: Optional[float] = DEFAULT_WORKER_MEMORY_MB,
-               max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> FastAPI:
+               milvus_token: Optional[str] = None, max_upload_mb: float = defaults.MAX_UPLOAD_MB,
+               max_query_seconds: float = defaults.MAX_QUERY_SECONDS, workers: Optional[int] = None,
+               worker_timeout_s: float = defaults.WORKER_TIMEOUT_S,
+               worker_memory_mb: Optional[float] = defaults.WORKER_MEMORY_MB,
+               max_in_flight: int = defaults.MAX_IN_FLIGHT) -> FastAPI:
     """The app over the index in ``index_folder`` (which must exist). ``token``: when
     given, every request but the page's files must send ``Authorization: Bearer token``.
-    ``model_options``: keyword arguments of ``VideoIndex.make_models``. ``workers``
-    processes represent uploads, each for at most ``worker_timeout_s`` an upload and
-    ``worker_memory_mb`` beyond its models (None: no cap)."""
+    ``model_options``: keyword arguments of ``DnS``. ``workers`` processes (None: the
+    default for this machine) represent uploads, each for at most ``worker_timeout_s``
+    an upload and ``worker_memory_mb`` beyond its models (None: no cap)."""
     state: dict = {}
     options = dict(model_options or {})
-    # The service's threads and the workers share the machine's cores.
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = WorkerPool(WorkerSettings(os.path.abspath(index_folder), options, worker_memory_mb, threads),
-                      size=workers, timeout_s=worker_timeout_s)
+    workers = workers or default_workers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         index = VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token)
+        # The workers share the machine's cores; the service's own threads search.
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        pool = WorkerPool(WorkerSettings(index.settings.fine, index.settings.time_step, options, worker_memory_mb,
+                                         threads), size=workers, timeout_s=worker_timeout_s)
         try:
             pool.start()
-            models = index.make_models(**options)
+            models = DnS(index.settings.fine, **options)
             index.catalog.close()
             index.catalog = PerThreadCatalog(index.catalog.path)
             index.vectors()  # Milvus opened and synced now, not on the first search
@@ -172,9 +172,9 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
     @app.post('/search')
     def search_endpoint(video: Annotated[Optional[UploadFile], File(description='a video file to search with')] = None,
                         path: Annotated[Optional[str], Form(description='an indexed file, as given at index time')] = None,
-                        k: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = 10,
-                        rerank: Annotated[float, Form(ge=0, le=1)] = 0.1,
-                        candidates: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = DEFAULT_CANDIDATES,
+                        k: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = defaults.K,
+                        rerank: Annotated[float, Form(ge=0, le=1)] = defaults.RERANK,
+                        candidates: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = defaults.CANDIDATES,
                         segments: Annotated[bool, Form()] = False,
                         segment_threshold: Annotated[Optional[float], Form(allow_inf_nan=False)] = None):
         """The videos most similar to a query: the JSON of `dns search --json`."""
@@ -205,8 +205,8 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
 
     @app.get('/duplicates')
     def duplicates(threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
-                   rerank: Annotated[float, Query(ge=0, le=1)] = 1.0,
-                   neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_NEIGHBOURS,
+                   rerank: Annotated[float, Query(ge=0, le=1)] = defaults.DEDUP_RERANK,
+                   neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = defaults.NEIGHBOURS,
                    segments: bool = False,
                    segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
         """The groups of near-duplicates: the JSON of `dns dedup --json`."""
@@ -352,7 +352,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(index_folder, host: str = '127.0.0.1', port: int = 8000, token: Optional[str] = None,
+def serve(index_folder, host: str = defaults.HOST, port: int = defaults.PORT, token: Optional[str] = None,
           **options) -> int:
     """Run the service until interrupted. Binding anything but loopback needs a token."""
     import uvicorn

@@ -8,8 +8,6 @@ from typing import Optional, Sequence
 # description, so that a browser can load the page and ask for the token.
 PUBLIC_PATHS = ('/', '/docs', '/openapi.json', '/favicon.ico')
 PUBLIC_PREFIXES = ('/page/',)
-DEFAULT_MAX_UPLOAD_MB = 200
-DEFAULT_MAX_IN_FLIGHT = 64
 IN_FLIGHT_RETRY_AFTER_S = 1
 # Answered whatever the load: a monitor must see the service alive when it is busiest.
 ALWAYS_ADMITTED = ('/health',)

@@ -2,23 +2,23 @@
 `create_app` (light: no web framework imported)."""
 import argparse
 
-from .limits import DEFAULT_MAX_IN_FLIGHT
-from .workers import DEFAULT_WORKER_MEMORY_MB, DEFAULT_WORKER_TIMEOUT_S, DEFAULT_WORKERS
+from .. import defaults
+from .workers import default_workers
 
 
 def add_serving_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--workers', type=int, default=DEFAULT_WORKERS,
+    parser.add_argument('--workers', type=int, default=default_workers(),
                         help=f'processes that decode and represent uploads, each loading the models '
-                        f'(default: {DEFAULT_WORKERS})')
-    parser.add_argument('--worker-timeout', type=float, default=DEFAULT_WORKER_TIMEOUT_S, metavar='SECONDS',
+                        f'(default: {defaults.UPLOAD_WORKERS}, at most one a core)')
+    parser.add_argument('--worker-timeout', type=float, default=defaults.WORKER_TIMEOUT_S, metavar='SECONDS',
                         help=f'longest one upload may take in its worker before the worker is stopped and the '
-                        f'request answered 504 (default: {DEFAULT_WORKER_TIMEOUT_S:g})')
-    parser.add_argument('--worker-memory-mb', type=float, default=DEFAULT_WORKER_MEMORY_MB,
+                        f'request answered 504 (default: {defaults.WORKER_TIMEOUT_S:g})')
+    parser.add_argument('--worker-memory-mb', type=float, default=defaults.WORKER_MEMORY_MB,
                         help=f'memory (address space) one upload may take in its worker beyond the loaded models; '
-                        f'0: no cap (default: {DEFAULT_WORKER_MEMORY_MB})')
-    parser.add_argument('--max-in-flight', type=int, default=DEFAULT_MAX_IN_FLIGHT,
+                        f'0: no cap (default: {defaults.WORKER_MEMORY_MB:g})')
+    parser.add_argument('--max-in-flight', type=int, default=defaults.MAX_IN_FLIGHT,
                         help=f'requests answered at once; more are answered 503 with Retry-After '
-                        f'(default: {DEFAULT_MAX_IN_FLIGHT})')
+                        f'(default: {defaults.MAX_IN_FLIGHT})')
 
 
 def serving_options(args: argparse.Namespace) -> dict:

@@ -24,10 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-DEFAULT_WORKER_TIMEOUT_S = 600.0   # one upload, decoded and represented (up to the length limit)
-DEFAULT_WORKER_MEMORY_MB = 2048    # what one upload may allocate beyond the loaded models
-DEFAULT_QUEUE_PER_WORKER = 2       # uploads waiting for a worker, per worker, before 503
+from .. import defaults
+
 START_TIMEOUT_S = 600.0            # loading the models in a new worker (a hang guard)
 RESTART_PAUSE_S = 5.0              # between failed attempts to start a replacement
 # What torch's CPU allocator says when an allocation fails (it raises RuntimeError).
@@ -42,18 +40,17 @@ class UploadFailure(Exception):
         self.status, self.reason, self.retry_after, self.undecodable = status, reason, retry_after, undecodable
 
 
+def default_workers() -> int:
+    return max(1, min(defaults.UPLOAD_WORKERS, os.cpu_count() or 1))
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
-    index_folder: str
-    model_options: Dict[str, Any] = field(default_factory=dict)
-    memory_mb: Optional[float] = DEFAULT_WORKER_MEMORY_MB   # None: no cap
+    fine: str                 # the index's fine student
+    time_step: float          # the index's sampling, seconds
+    model_options: Dict[str, Any] = field(default_factory=dict)   # keyword arguments of core.DnS
+    memory_mb: Optional[float] = defaults.WORKER_MEMORY_MB   # None: no cap
     torch_threads: int = 1
-
-
-def represent_upload(index, models, path: str, max_seconds: float):
-    """What a worker does for one upload: decode it at the index's time step, extract
-    and represent it (no thumbnails: a query is not stored)."""
-    return index.represent_file(path, models, thumbnails=0, max_seconds=max_seconds)
 
 
 def _worker_main(conn, settings: WorkerSettings) -> None:
@@ -65,10 +62,10 @@ def _worker_main(conn, settings: WorkerSettings) -> None:
     try:
         import torch
         torch.set_num_threads(settings.torch_threads)
-        from ..retrieval.index import VideoIndex
+        from ..core import DnS
+        from ..retrieval.ingest import represent_file
         from ..video_decode import VideoDecodeError
-        index = VideoIndex(settings.index_folder)
-        models = index.make_models(**settings.model_options)
+        dns = DnS(settings.fine, **settings.model_options)
         if settings.memory_mb is not None:
             _cap_address_space(settings.memory_mb)
     except BaseException as error:  # reported to the service, which fails its start-up with it
@@ -81,7 +78,8 @@ def _worker_main(conn, settings: WorkerSettings) -> None:
         except (EOFError, OSError):
             return
         try:
-            answer = ('ok', represent_upload(index, models, path, max_seconds))
+            # The one ingestion path, as `dns index` takes it; no thumbnails: a query is not stored.
+            answer = ('ok', represent_file(path, dns, settings.time_step, thumbnails=0, max_seconds=max_seconds))
         except VideoDecodeError as error:
             answer = ('decode', error.reason)
         except MemoryError:
@@ -158,8 +156,9 @@ class WorkerPool:
     admitted at once (the rest: 503). ``timeout_s``: the longest one upload may take in
     its worker."""
 
-    def __init__(self, settings: WorkerSettings, size: int = DEFAULT_WORKERS,
-                 timeout_s: float = DEFAULT_WORKER_TIMEOUT_S, queue_per_worker: int = DEFAULT_QUEUE_PER_WORKER):
+    def __init__(self, settings: WorkerSettings, size: int = defaults.UPLOAD_WORKERS,
+                 timeout_s: float = defaults.WORKER_TIMEOUT_S,
+                 queue_per_worker: int = defaults.UPLOAD_QUEUE_PER_WORKER):
         if size < 1:
             raise ValueError(f'the number of upload workers must be at least 1, got {size}')
         if not timeout_s > 0:
