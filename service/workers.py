@@ -177,19 +177,10 @@ class WorkerPool:
         self._closing = threading.Event()
 
     def start(self) -> None:
-        """Start the workers and wait until each has loaded the models; raises (the pool
-        stopped) when one cannot."""
-        started = [_Worker(self._context, self.settings) for _ in range(self.size)]
-        try:
-            for worker in started:
-                worker.wait_ready(START_TIMEOUT_S)
-        except BaseException:
-            for worker in started:
-                worker.kill()
-            raise
-        for worker in started:
-            self._workers[worker.pid] = worker
-            self._idle.put(worker)
+        """Start the workers in the background: the service answers (searches by path,
+        the page) while they load the models; an upload waits for the first ready."""
+        for _ in range(self.size):
+            self._start_in_background()
 
     def describe(self) -> dict:
         with self._lock:
@@ -276,9 +267,12 @@ class WorkerPool:
         with self._lock:
             self._workers.pop(worker.pid, None)
             self._replaced += 1
-        threading.Thread(target=self._start_replacement, daemon=True, name='dns-upload-worker-start').start()
+        self._start_in_background()
 
-    def _start_replacement(self) -> None:
+    def _start_in_background(self) -> None:
+        threading.Thread(target=self._start_one, daemon=True, name='dns-upload-worker-start').start()
+
+    def _start_one(self) -> None:
         while not self._closing.is_set():
             fresh = _Worker(self._context, self.settings)
             try:
