@@ -1,52 +1,81 @@
-"""`dns serve` latency: search by an indexed file (path=) and by an uploaded 10-second
-clip, with 1 and with 20 concurrent clients, against the one-shot `dns search` command.
+"""`dns serve` under load: 1, 20 and 100 concurrent clients searching by an indexed
+file (path=), uploading a 10-second clip, and browsing the review page (video records,
+thumbnails, pairs, heatmaps, decisions) mixed with both; a search issued while
+`/duplicates` computes; the service's memory (it and its worker processes).
 
 Builds the retrieval benchmark's corpus (3 originals with 8 copies each, 3 unrelated),
 indexes it with `dns index`, starts `dns serve` on 127.0.0.1 and times whole HTTP
-requests from client threads. Writes its table into docs/benchmarks.md (block `service`)."""
+requests from client threads, one HTTP client each. A 503 (the service's designed
+answer to a full queue) is counted apart from errors. Writes its tables into
+docs/benchmarks.md (block `service`)."""
+import itertools
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 
-from common import (ROOT, benchmark_parser, machine, markdown_table, torch_home_for_subprocesses, update_benchmarks,
+from common import (benchmark_parser, machine, markdown_table, torch_home_for_subprocesses, update_benchmarks,
                     use_timing_weights)
-
-sys.path.insert(0, str(ROOT / 'tests'))
-from support.corpus import make_corpus  # noqa: E402
-from support.service_process import DNS, ServiceProcess, dns_env  # noqa: E402
-from support.video_files import make_video, moving_scene  # noqa: E402
+from support.corpus import make_corpus
+from support.process_memory import tree_peak
+from support.service_process import DNS, ServiceProcess, dns_env
+from support.video_files import make_video, moving_scene
 
 CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 10, 25, (360, 640)
+CLIENTS = (1, 20, 100)
+# Requests per client: enough for a p99 at one client, a bounded run at 100.
+PER_CLIENT = {'indexed file (path=)': {1: 40, 20: 5, 100: 2},
+              f'uploaded {CLIP_SECONDS}-second clip': {1: 4, 20: 1, 100: 1},
+              'page traffic with searches and uploads': {1: 14, 20: 7, 100: 7}}
 
 
-def requests_of(client_count: int, per_client: int, send) -> tuple:
-    """Latencies (s) of ``client_count`` threads each sending ``per_client`` requests
-    at once, and the number of errors (an exception or a status other than 200)."""
-    def client(_):
-        times, errors = [], 0
-        for _ in range(per_client):
-            start = time.perf_counter()
-            try:
-                ok = send().status_code == 200
-            except Exception:  # counted, not raised: the figure is the error count
-                ok = False
-            times.append(time.perf_counter() - start)
-            errors += not ok
-        return times, errors
+class Outcome:
+    def __init__(self):
+        self.times, self.errors, self.busy = [], 0, 0
+        self.lock = threading.Lock()
+
+    def add(self, seconds: float, status: int) -> None:
+        with self.lock:
+            if status == 503:  # the designed answer to a full queue, with Retry-After
+                self.busy += 1
+            else:
+                self.times.append(seconds)
+                self.errors += status != 200
+
+
+def run_clients(running: ServiceProcess, client_count: int, per_client: int, plan) -> tuple:
+    """``client_count`` threads with a client each send ``per_client`` requests; the
+    i-th request of client c is ``plan(c, i)(client)``. Returns the outcome and the wall time."""
+    outcome = Outcome()
+
+    def client(number):
+        with running.client(timeout=600) as http:
+            for i in range(per_client):
+                start = time.perf_counter()
+                try:
+                    status = plan(number, i)(http).status_code
+                except httpx.HTTPError:  # counted, not raised: the figure is the error count
+                    status = -1
+                outcome.add(time.perf_counter() - start, status)
+
+    start = time.perf_counter()
     with ThreadPoolExecutor(client_count) as pool:
-        results = list(pool.map(client, range(client_count)))
-    return [t for times, _ in results for t in times], sum(e for _, e in results)
+        list(pool.map(client, range(client_count)))
+    return outcome, time.perf_counter() - start
 
 
-def percentile(values, q: float) -> float:
-    return float(np.percentile(values, q))
+def row(name: str, clients: int, outcome: Outcome, wall: float) -> list:
+    times = outcome.times or [float('nan')]
+    return [name, clients, len(outcome.times) + outcome.busy, f'{1000 * statistics.median(times):.0f}',
+            f'{1000 * float(np.percentile(times, 99)):.0f}', f'{len(outcome.times) / wall:.1f}', outcome.busy,
+            outcome.errors]
 
 
 def main() -> None:
@@ -57,47 +86,101 @@ def main() -> None:
         root = Path(folder)
         corpus = make_corpus(root / 'videos', originals=3, unrelated=3)
         clip = make_video(root / 'clip.mp4', moving_scene(CLIP_SECONDS * CLIP_FPS, *CLIP_SIZE, seed=7), fps=CLIP_FPS)
-        env = dns_env(torch_home)
+        env = dict(dns_env(torch_home), DNS_COMPILE='0')  # indexing is not what is measured here
         subprocess.run([str(DNS), 'index', '--no-progress', 'videos'], cwd=root, env=env, check=True,
                        capture_output=True)
         query = os.path.relpath(corpus.originals[0], root)
-
-        one_shot = []
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([str(DNS), 'search', query, '--json'], cwd=root, env=env, check=True, capture_output=True)
-            one_shot.append(time.perf_counter() - start)
-
         clip_bytes = clip.read_bytes()
-        rows, errors_total = [], 0
+
+        rows, notes = [], []
         with ServiceProcess('dns-index', root, torch_home) as running, running.client() as client:
-            by_path = lambda: client.post('/search', data={'path': query, 'k': 10, 'rerank': 0.1})  # noqa: E731
-            upload = lambda: client.post('/search', files={'video': ('clip.mp4', clip_bytes, 'video/mp4')},  # noqa: E731
-                                         data={'k': 10, 'rerank': 0.1})
-            by_path(), upload()  # warm: first calls pay lazy initialisation
-            for name, send, plan in (('indexed file (path=)', by_path, ((1, 50), (20, 10))),
-                                     (f'uploaded {CLIP_SECONDS}-second clip', upload, ((1, 10), (20, 2)))):
-                for clients, per_client in plan:
-                    start = time.perf_counter()
-                    times, errors = requests_of(clients, per_client, send)
-                    wall = time.perf_counter() - start
-                    errors_total += errors
-                    rows.append([name, clients, len(times), f'{1000 * statistics.median(times):.0f}',
-                                 f'{1000 * percentile(times, 99):.0f}', f'{len(times) / wall:.1f}', errors])
-                    print(rows[-1], flush=True)
-    table = markdown_table(['query', 'concurrent clients', 'requests', 'p50 (ms)', 'p99 (ms)', 'requests/s',
-                            'errors'], rows)
-    text = (f'{table}\n\nOne-shot `dns search {Path(query).name} --json` (start-up, models, Milvus Lite, search): '
-            f'{statistics.median(one_shot):.1f} s wall (median of 3). Corpus: {len(corpus.all_videos())} files of '
-            f'8 s at 128x96 indexed at 1 frame/s; the clip: {CLIP_SECONDS} s of {CLIP_SIZE[1]}x{CLIP_SIZE[0]} H.264 '
-            f'at {CLIP_FPS} frames/s, decoded and extracted per request; k=10, re-rank 0.1. Requests are served one '
-            f'at a time (one lock around the models and the index), so with 20 clients a request waits for those '
-            f'ahead of it. Deterministic test weights. {machine()}')
+            def by_path(http):
+                return http.post('/search', data={'path': query, 'k': 10, 'rerank': 0.1})
+
+            def upload(http):
+                return http.post('/search', files={'video': ('clip.mp4', clip_bytes, 'video/mp4')},
+                                 data={'k': 10, 'rerank': 0.1})
+
+            found = by_path(client).json()['results']
+            ids = [r['video_id'] for r in found]
+            page = [by_path,
+                    lambda http: http.get(f'/videos/{ids[1]}'),
+                    lambda http: http.get(f'/videos/{ids[1]}/thumbnails/0.jpg'),
+                    lambda http: http.get(f'/pairs/{ids[0]}/{ids[1]}'),
+                    lambda http: http.get(f'/pairs/{ids[0]}/{ids[1]}/heatmap.png'),
+                    lambda http: http.get('/decisions')]
+            upload(client)  # warm: first calls pay lazy initialisation
+            plans = {'indexed file (path=)': lambda c, i: by_path,
+                     f'uploaded {CLIP_SECONDS}-second clip': lambda c, i: upload,
+                     # One client in five posts an upload first; the rest browse and search.
+                     'page traffic with searches and uploads':
+                         lambda c, i: upload if (i == 0 and c % 5 == 0) else page[i % len(page)]}
+            with tree_peak(running.process.pid) as memory:
+                for clients in CLIENTS:
+                    for name, plan in plans.items():
+                        outcome, wall = run_clients(running, clients, PER_CLIENT[name][clients], plan)
+                        rows.append(row(name, clients, outcome, wall))
+                        print(rows[-1], flush=True)
+            idle = statistics.median(run_clients(running, 1, 20, lambda c, i: by_path)[0].times)
+            during, dedup_s = searches_during_duplicates(running, by_path, corpus, root)
+            notes.append(f'A search by path issued while `/duplicates` (re-rank 1.0, its cache invalidated by a '
+                         f'decision) computed for {dedup_s:.2f} s: p50 {1000 * statistics.median(during):.0f} ms, '
+                         f'longest {1000 * max(during):.0f} ms, over {len(during)} searches; the same search idle: '
+                         f'p50 {1000 * idle:.0f} ms.')
+            notes.append(f'Peak anonymous memory of the service and its processes (workers, Milvus Lite) over the '
+                         f'runs above: {memory.peak_mb:.0f} MB.')
+            health = client.get('/health').json()
+    table = markdown_table(['requests', 'concurrent clients', 'requests', 'p50 (ms)', 'p99 (ms)', 'requests/s',
+                            '503 (queue full)', 'errors'], rows)
+    text = (f'{table}\n\n' + '\n'.join(notes) + '\n\n'
+            f'Corpus: {len(corpus.all_videos())} files of 8 s at 128x96 indexed at 1 frame/s; the clip: '
+            f'{CLIP_SECONDS} s of {CLIP_SIZE[1]}x{CLIP_SIZE[0]} H.264 at {CLIP_FPS} frames/s, decoded and '
+            f'extracted per request; k=10, re-rank 0.1. Page traffic: each client cycles through a search by path, '
+            f'a video record, a thumbnail, a pair, its heatmap and the decisions; one client in five first posts '
+            f'an upload. p50/p99 count answered requests (200 or error), not the 503s; requests/s likewise. '
+            f'Service: `dns serve` with its defaults ({health_note(health)}). Deterministic test weights. '
+            f'{machine()}')
     print(text)
-    if errors_total:
-        print(f'{errors_total} request(s) failed', file=sys.stderr)
     if not args.print_only:
         update_benchmarks('service', text)
+
+
+def health_note(health: dict) -> str:
+    workers = health.get('workers')
+    if not workers:
+        return 'one lock around the models and the index; uploads decoded in the service process'
+    return f'{len(workers["pids"])} upload worker process(es)'
+
+
+def searches_during_duplicates(running: ServiceProcess, by_path, corpus, root) -> tuple:
+    """Latencies of searches sent one after another while a /duplicates request runs,
+    and how long that request took. A decision (recorded, then forgotten) changes the
+    index first, so that /duplicates computes instead of answering from a cache."""
+    pair = [os.path.relpath(p, root) for p in corpus.all_videos()[:2]]
+    with running.client(timeout=600) as http:
+        for decision in ('copy', None):
+            http.post('/decisions', json={'pairs': [pair], 'decision': decision}).raise_for_status()
+        done, took = threading.Event(), []
+
+        def dedup():
+            with running.client(timeout=600) as other:
+                start = time.perf_counter()
+                other.get('/duplicates', params={'rerank': 1.0}).raise_for_status()
+                took.append(time.perf_counter() - start)
+            done.set()
+
+        thread = threading.Thread(target=dedup)
+        thread.start()
+        time.sleep(0.05)  # the /duplicates request is in before the first search
+        times = []
+        for _ in itertools.count():
+            if done.is_set():
+                break
+            start = time.perf_counter()
+            by_path(http).raise_for_status()
+            times.append(time.perf_counter() - start)
+        thread.join()
+    return times or [float('nan')], took[0]
 
 
 if __name__ == '__main__':

@@ -146,8 +146,10 @@ def run_decisions(args) -> int:
 
 def run_serve(args) -> int:
     from ..service.app import serve
+    from ..service.options import serving_options
     return serve(args.index, host=args.host, port=args.port, token=args.token, model_options=_model_options(args),
-                 milvus_uri=args.milvus_uri, milvus_token=args.milvus_token, max_upload_mb=args.max_upload_mb)
+                 milvus_uri=args.milvus_uri, milvus_token=args.milvus_token, max_upload_mb=args.max_upload_mb,
+                 **serving_options(args))
 
 
 def run_evaluate(args) -> int:

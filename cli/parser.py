@@ -3,6 +3,7 @@ import argparse
 import os
 
 from .. import defaults
+from ..service.options import add_serving_options
 from . import commands as run
 
 DESCRIPTION = """The `dns` command: index a collection of videos, search it, find its duplicates,
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    'required to bind an address other than loopback')
     p.add_argument('--max-upload-mb', type=float, default=defaults.MAX_UPLOAD_MB,
                    help=f'largest uploaded video (default: {defaults.MAX_UPLOAD_MB:g} MB)')
+    add_serving_options(p)
     p.set_defaults(run=run.run_serve)
 
     p = commands.add_parser('evaluate', parents=[common], help='mAP and time per query at re-rank fractions '

@@ -1,10 +1,13 @@
 """The search service and the review page: one FastAPI app over one index, with the
 models and Milvus opened once at start-up.
 
-Endpoints run in FastAPI's thread pool, so the event loop keeps answering (/health
-too) while a search computes. The index (SQLite, Milvus client) and the models are one
-shared state: a lock lets one request at a time use them, so concurrent requests queue
-instead of interleaving inside them.
+Endpoints run in FastAPI's thread pool, side by side: each thread reads the catalog
+through its own SQLite connection, the Milvus client (gRPC) and the networks (inference
+only) are shared, a decision is one SQLite transaction, and /duplicates is computed
+once per state of the index, without holding up searches. Uploads are decoded and
+represented in worker processes (workers.py), so a bad file cannot take the service
+down. At most ``max_in_flight`` requests are in at once, and ``workers`` times
+(1 + queue) uploads: beyond either, 503 with Retry-After.
 """
 import io
 import ipaddress
@@ -23,19 +26,19 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from ..retrieval.catalog import UnknownFileError
 from .. import defaults
 from ..core import DnS
+from ..retrieval.catalog import UnknownFileError
 from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
 from ..retrieval.index import VideoIndex
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
-from ..retrieval.ingest import represent_file
 from ..retrieval.search import search
 from ..retrieval.show import pair_view
 from ..retrieval.vector_store import MAX_LIMIT
-from ..video_decode import VideoDecodeError
-from .limits import BodyLimit, TokenCheck
+from .limits import BodyLimit, InFlightLimit, TokenCheck
+from .sharing import PerThreadCatalog, StateCache
+from .workers import UploadFailure, WorkerPool, WorkerSettings, default_workers
 
 PAGE = Path(__file__).parent / 'page'
 LITE_IDLE_RELEASE_S = 2.0
@@ -50,64 +53,92 @@ class DecisionRequest(BaseModel):
 
 
 class Service:
-    """The shared state: the index, its models, and the lock around both.
+    """The shared state: the index (its catalog read per thread), its models, the
+    upload workers and the cache of /duplicates.
 
     A Milvus Lite database admits one process at a time: after ``LITE_IDLE_RELEASE_S``
     without a request the service lets go of it (reopening it takes some 20 ms), so
     `dns index`, `dns dedup` and `dns search` can run beside the service. A Milvus
     server stays connected."""
 
-    def __init__(self, index: VideoIndex, models, max_query_seconds: float):
-        self.index, self.models = index, models
+    def __init__(self, index: VideoIndex, models, workers: WorkerPool, max_query_seconds: float):
+        self.index, self.models, self.workers = index, models, workers
         self.max_query_seconds = max_query_seconds
-        self.lock = threading.Lock()
+        self.duplicates = StateCache(index.catalog.path)
+        self.plotting = threading.Lock()  # matplotlib's pyplot state is one per process
+        self._state = threading.Condition()
+        self._active = 0
         self.last_used = time.monotonic()
         self._stop = threading.Event()
         self._releaser = threading.Thread(target=self._release_when_idle, daemon=True)
         if not index.settings.milvus_uri:
             self._releaser.start()
 
+    @property
+    def busy(self) -> bool:
+        return self._active > 0
+
     @contextmanager
     def using(self):
-        """Hold the index and the models for one request."""
-        with self.lock:
-            try:
-                yield
-            finally:
+        """Use the index and the models for one request, beside other requests. Milvus
+        is (re)opened and synced here, by one request at a time."""
+        with self._state:
+            self.index.vectors()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._active -= 1
                 self.last_used = time.monotonic()
 
     def _release_when_idle(self) -> None:
         while not self._stop.wait(0.25):
-            if time.monotonic() - self.last_used > LITE_IDLE_RELEASE_S and self.lock.acquire(blocking=False):
-                try:
+            with self._state:
+                if not self._active and time.monotonic() - self.last_used > LITE_IDLE_RELEASE_S:
                     self.index.release_vectors()
-                finally:
-                    self.lock.release()
 
     def close(self) -> None:
         self._stop.set()
         if self._releaser.is_alive():
             self._releaser.join()
+        self.workers.close()
+        self.duplicates.close()
         self.index.close()
 
 
 def create_app(index_folder, *, token: Optional[str] = None, model_options: Optional[dict] = None,
                milvus_uri: Optional[str] = None,
                milvus_token: Optional[str] = None, max_upload_mb: float = defaults.MAX_UPLOAD_MB,
-               max_query_seconds: float = defaults.MAX_QUERY_SECONDS) -> FastAPI:
+               max_query_seconds: float = defaults.MAX_QUERY_SECONDS, workers: Optional[int] = None,
+               worker_timeout_s: float = defaults.WORKER_TIMEOUT_S,
+               worker_memory_mb: Optional[float] = defaults.WORKER_MEMORY_MB,
+               max_in_flight: int = defaults.MAX_IN_FLIGHT) -> FastAPI:
     """The app over the index in ``index_folder`` (which must exist). ``token``: when
     given, every request but the page's files must send ``Authorization: Bearer token``.
-    ``model_options``: keyword arguments of ``DnS``."""
+    ``model_options``: keyword arguments of ``DnS``. ``workers`` processes (None: the
+    default for this machine) represent uploads, each for at most ``worker_timeout_s``
+    an upload and ``worker_memory_mb`` beyond its models (None: no cap)."""
     state: dict = {}
+    options = dict(model_options or {})
+    workers = workers or default_workers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         index = VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token)
+        # The workers share the machine's cores; the service's own threads search.
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        pool = WorkerPool(WorkerSettings(index.settings.fine, index.settings.time_step, options, worker_memory_mb,
+                                         threads), size=workers, timeout_s=worker_timeout_s)
         try:
-            models = DnS(index.settings.fine, **(model_options or {}))
+            pool.start()
+            models = DnS(index.settings.fine, **options)
+            index.catalog.close()
+            index.catalog = PerThreadCatalog(index.catalog.path)
             index.vectors()  # Milvus opened and synced now, not on the first search
-            state['service'] = Service(index, models, max_query_seconds)
+            state['service'] = Service(index, models, pool, max_query_seconds)
         except BaseException:
+            pool.close()
             index.close()
             raise
         yield
@@ -116,6 +147,7 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
     app = FastAPI(title='DnS video copy detection', lifespan=lifespan,
                   description='Search an index of videos, list its near-duplicates, review them.')
     app.add_middleware(BodyLimit, max_bytes=int(max_upload_mb * 1e6))
+    app.add_middleware(InFlightLimit, max_in_flight=max_in_flight)
     app.add_middleware(TokenCheck, token=token)  # added last: runs first
 
     def service() -> Service:
@@ -125,10 +157,17 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
     async def corrupt(request, error: CorruptFeaturesError):
         return JSONResponse({'detail': str(error)}, status_code=500)
 
+    @app.exception_handler(UploadFailure)
+    async def upload_failed(request, error: UploadFailure):
+        headers = {} if error.retry_after is None else {'Retry-After': str(error.retry_after)}
+        return JSONResponse({'detail': error.reason}, status_code=error.status, headers=headers)
+
     @app.get('/health')
     def health():
-        """Alive; ``busy`` while a request holds the models."""
-        return {'status': 'ok', 'busy': service().lock.locked()}
+        """Alive; ``busy`` while a request uses the index; the upload workers: their
+        pids, those busy with an upload, uploads waiting, workers replaced so far."""
+        s = service()
+        return {'status': 'ok', 'busy': s.busy, 'workers': s.workers.describe()}
 
     @app.post('/search')
     def search_endpoint(video: Annotated[Optional[UploadFile], File(description='a video file to search with')] = None,
@@ -148,13 +187,14 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
                 saved = Path(folder) / 'query'
                 with open(saved, 'wb') as out:
                     shutil.copyfileobj(video.file, out, COPY_CHUNK)
-                with s.using():
-                    try:
-                        query = represent_file(saved, s.models, s.index.settings.time_step, thumbnails=0,
-                                               max_seconds=s.max_query_seconds)
-                    except VideoDecodeError as error:
-                        raise HTTPException(422, f'cannot decode the uploaded video {label!r}: {error.reason}')
-                    matches = _search(s, query, k, rerank, candidates, segments, segment_threshold)
+                try:
+                    query = s.workers.represent(str(saved), s.max_query_seconds)
+                except UploadFailure as error:
+                    if error.undecodable:
+                        error.reason = f'cannot decode the uploaded video {label!r}: {error.reason}'
+                    raise
+            with s.using():
+                matches = _search(s, query, k, rerank, candidates, segments, segment_threshold)
         else:
             label = path
             with s.using():
@@ -171,11 +211,14 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
                    segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
         """The groups of near-duplicates: the JSON of `dns dedup --json`."""
         s = service()
-        with s.using():
-            threshold = s.index.thresholds().copy if threshold is None else threshold
-            groups = find_duplicates(s.index, s.models, threshold=threshold, rerank=rerank, neighbours=neighbours,
-                                     segments=segments, segment_threshold=segment_threshold)
-            return dedup_json(threshold, groups, s.index.catalog.decisions())
+
+        def compute():
+            with s.using():
+                chosen = s.index.thresholds().copy if threshold is None else threshold
+                groups = find_duplicates(s.index, s.models, threshold=chosen, rerank=rerank, neighbours=neighbours,
+                                         segments=segments, segment_threshold=segment_threshold)
+                return dedup_json(chosen, groups, s.index.catalog.decisions())
+        return s.duplicates.get((threshold, rerank, neighbours, segments, segment_threshold), compute)
 
     @app.get('/videos/{video_id}')
     def video_record(video_id: VIDEO_ID):
@@ -218,9 +261,11 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
         """The fg student's similarity heatmaps of the pair, as `dns show` draws them."""
         s = service()
         out = io.BytesIO()
-        with s.using():  # matplotlib's pyplot state is shared too
+        with s.using():
             view, _ = _pair_view(s, a, b, segment_threshold)
-            view.plot(_name(s.index, a), _name(s.index, b), out)
+            names = _name(s.index, a), _name(s.index, b)
+        with s.plotting:
+            view.plot(*names, out)
         return Response(out.getvalue(), media_type='image/png')
 
     @app.get('/decisions')
@@ -292,7 +337,7 @@ def _name(index: VideoIndex, video_id: str) -> str:
 
 
 def _pair_view(s: Service, a: str, b: str, segment_threshold):
-    """Under the caller's hold of the lock."""
+    """Inside the caller's ``s.using()``."""
     records = [_record(s.index, video_id) for video_id in (a, b)]
     return pair_view(s.index, s.models, s.index.representation(a), s.index.representation(b),
                      segment_threshold), records

@@ -1,4 +1,5 @@
-"""What the service lets in: who (a bearer token) and how much (request bodies)."""
+"""What the service lets in: who (a bearer token), how much (request bodies) and how
+many at once (requests in flight)."""
 import hmac
 import json
 from typing import Optional, Sequence
@@ -7,6 +8,9 @@ from typing import Optional, Sequence
 # description, so that a browser can load the page and ask for the token.
 PUBLIC_PATHS = ('/', '/docs', '/openapi.json', '/favicon.ico')
 PUBLIC_PREFIXES = ('/page/',)
+IN_FLIGHT_RETRY_AFTER_S = 1
+# Answered whatever the load: a monitor must see the service alive when it is busiest.
+ALWAYS_ADMITTED = ('/health',)
 
 
 class TooLarge(Exception):
@@ -80,6 +84,31 @@ class BodyLimit:
         except TooLarge:
             if not answered:
                 await _send_json(send, 413, reason)
+
+
+class InFlightLimit:
+    """ASGI middleware: at most ``max_in_flight`` requests in the service at once (the
+    page's files and /health aside); one more is answered 503 with Retry-After at once,
+    before its body is read, instead of queueing without bound. Bounds the threads, the
+    memory and the spooled upload bodies whatever the load."""
+
+    def __init__(self, app, max_in_flight: int):
+        if max_in_flight < 1:
+            raise ValueError(f'the limit of requests in flight must be at least 1, got {max_in_flight}')
+        self.app, self.max_in_flight, self.in_flight = app, max_in_flight, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http' or _public(scope['path']) or scope['path'] in ALWAYS_ADMITTED:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.max_in_flight:  # one event loop: no lock needed
+            return await _send_json(send, 503, f'the service is answering {self.max_in_flight} requests already; '
+                                    f'retry after {IN_FLIGHT_RETRY_AFTER_S} s',
+                                    [(b'retry-after', str(IN_FLIGHT_RETRY_AFTER_S).encode())])
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 def _public(path: str) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from ...video_decode import VideoDecodeError
 from ..index import VideoIndex
 from ..tally import IndexTally
+from . import local_instance
 from .stages import Representer, VideoResult, decode_crops, hash_file
 
 # Videos per actor call: their frames fill the extractor's batches across videos; only
@@ -27,11 +28,13 @@ class Placement:
 
 def connect():
     """Join the cluster named by RAY_ADDRESS (as `ray job submit` runs a driver), else
-    start a local Ray instance. Returns the ray module."""
+    start a local Ray instance, listening on loopback only. Returns the ray module."""
+    address = os.environ.get('RAY_ADDRESS')
+    if not address:
+        local_instance.prepare()
     import ray
     import ray.data
     if not ray.is_initialized():
-        address = os.environ.get('RAY_ADDRESS')
         # Ray puts the driver's working directory on its workers' sys.path: in a clone
         # of this project, whose root holds distill_and_select.py, that file would
         # shadow the installed package. Workers get the file system's root instead.
@@ -41,7 +44,7 @@ def connect():
             if address:
                 ray.init(address=address, log_to_driver=False, logging_level='WARNING')
             else:
-                ray.init(address='local', include_dashboard=False, log_to_driver=False, logging_level='WARNING')
+                local_instance.start(ray, log_to_driver=False, logging_level='WARNING')
         finally:
             os.chdir(here)
     logging.getLogger('ray.data').setLevel(logging.ERROR)  # progress chatter; errors still raise here

@@ -5,6 +5,7 @@ import resource
 import tempfile
 import threading
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 
@@ -60,15 +61,17 @@ class AnonymousPeak:
 
     Peak RSS also counts the pages of shared libraries mapped from the page cache, which
     vary between runs of the same code with the machine's state (torch's CUDA build maps
-    over a GB of them); anonymous memory is what the code itself allocates."""
+    over a GB of them); anonymous memory is what the code itself allocates. ``measure``:
+    another figure to sample (MB), e.g. of other processes."""
 
-    def __init__(self, period_s: float = 0.02):
+    def __init__(self, period_s: float = 0.02, measure: Optional[Callable[[], float]] = None):
         self.period_s, self.peak_mb = period_s, 0.0
+        self.measure = measure or (lambda: status_mb('RssAnon'))
         self._stop = threading.Event()
 
     def _sample(self) -> None:
         while True:
-            self.peak_mb = max(self.peak_mb, status_mb('RssAnon'))
+            self.peak_mb = max(self.peak_mb, self.measure())
             if self._stop.wait(self.period_s):
                 return
 
@@ -80,7 +83,7 @@ class AnonymousPeak:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak_mb = max(self.peak_mb, status_mb('RssAnon'))
+        self.peak_mb = max(self.peak_mb, self.measure())
 
 
 def status_mb(field: str) -> float:

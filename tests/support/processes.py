@@ -3,6 +3,8 @@
 import signal
 import socket
 import subprocess
+from pathlib import Path
+from typing import List
 
 STOP_TIMEOUT_S = 60  # a hang guard only
 
@@ -23,3 +25,22 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def descendants(pid: int) -> List[int]:
+    """``pid`` and the processes below it, found by their parent ids."""
+    parents = {}
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / 'stat').read_text()
+            except OSError:  # gone meanwhile
+                continue
+            # The command name, in parentheses, may hold spaces: fields follow the last ')'.
+            parents[int(entry.name)] = int(stat.rsplit(')', 1)[1].split()[1])
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree

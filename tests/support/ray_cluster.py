@@ -39,8 +39,10 @@ def start_cluster(temp_dir: Path, nodes: int = 2) -> RayCluster:
     port = free_port()
     address = f'127.0.0.1:{port}'
     # Token authentication with a token of this cluster's own (not ~/.ray/auth_token).
+    # Ray turns --node-ip-address=127.0.0.1 into the machine's network address unless its
+    # single-machine switch is set: with it, every server of the nodes binds loopback.
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED='0', RAY_AUTH_MODE='token', RAY_AUTH_TOKEN=secrets.token_hex(16),
-               RAY_ADDRESS=address)
+               RAY_ADDRESS=address, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER='0')
     common = ['--block', '--node-ip-address=127.0.0.1', f'--num-cpus={NODE_CPUS}', '--num-gpus=0',
               f'--object-store-memory={OBJECT_STORE_BYTES}', '--disable-usage-stats']
     head_env = {k: v for k, v in env.items() if k != 'RAY_ADDRESS'}
