@@ -5,8 +5,7 @@ network, the field's baseline), and how well found segments match the true ones.
 Only numpy and the standard library are needed here.
 """
 from .alignment import find_segments
-from .metrics import CurvePoint as SegmentCurvePoint
-from .metrics import SegmentScores, best_threshold, precision_recall_curve, segment_scores
+from .metrics import SegmentScores, ThresholdPoint, best_threshold, precision_recall_curve, segment_scores
 from .segment import Segment
 from .temporal_network import temporal_network
 
@@ -17,6 +16,6 @@ __all__ = [
     # The baseline: Tan et al.'s temporal network, as VCSL runs it.
     'temporal_network',
     # Evaluation in seconds on both videos' timelines.
-    'SegmentScores', 'SegmentCurvePoint', 'segment_scores', 'precision_recall_curve', 'best_threshold',
+    'SegmentScores', 'ThresholdPoint', 'segment_scores', 'precision_recall_curve', 'best_threshold',
 ]
 

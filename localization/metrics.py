@@ -73,8 +73,9 @@ class SegmentScores:
 
 
 @dataclass(frozen=True)
-class CurvePoint:
-    """Scores when the predictions scoring at least ``threshold`` count."""
+class ThresholdPoint:
+    """Scores when the decisions (segments, or video pairs) scoring at least ``threshold``
+    count: one point of a precision-recall curve."""
     threshold: float
     precision: float
     recall: float
@@ -95,17 +96,17 @@ def segment_scores(predictions: Predictions, truth: Truth, threshold: float = -m
     return _scores(totals)
 
 
-def precision_recall_curve(predictions: Predictions, truth: Truth) -> List[CurvePoint]:
+def precision_recall_curve(predictions: Predictions, truth: Truth) -> List[ThresholdPoint]:
     """The scores at each distinct predicted score taken as the threshold, highest
     threshold first (empty when nothing is predicted)."""
     curve = []
     for score, totals in _Sweep(predictions, truth):
         scores = _scores(totals)
-        curve.append(CurvePoint(score, scores.precision, scores.recall, scores.f1))
+        curve.append(ThresholdPoint(score, scores.precision, scores.recall, scores.f1))
     return curve
 
 
-def best_threshold(predictions: Predictions, truth: Truth) -> CurvePoint:
+def best_threshold(predictions: Predictions, truth: Truth) -> ThresholdPoint:
     """The point of the precision-recall curve with the highest F1; of equal ones, the
     one with the highest threshold."""
     curve = precision_recall_curve(predictions, truth)

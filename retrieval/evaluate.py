@@ -31,7 +31,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
-from ..localization import Segment, best_threshold, precision_recall_curve, segment_scores
+from ..localization import Segment, ThresholdPoint, best_threshold, precision_recall_curve, segment_scores
 from .index import VideoIndex
 from ..core import DnS, VideoRepresentation
 from .ingest import query_representation
@@ -58,14 +58,6 @@ class GroundTruth:
     absolute query path -> absolute target path -> true segments in seconds."""
     positives: Dict[str, List[str]]
     segments: Optional[Dict[str, Dict[str, List[Span]]]] = None
-
-
-@dataclass
-class ThresholdPoint:
-    threshold: float
-    precision: float
-    recall: float
-    f1: float
 
 
 @dataclass
@@ -212,15 +204,13 @@ def evaluate_segments(index: VideoIndex, dns: DnS, ground_truth: GroundTruth,
                 predictions[(query, os.path.abspath(m.path))] = found[m.video_id]
     current = index.thresholds().segment
     at = segment_scores(predictions, truth, threshold=current)
-    curve = [ThresholdPoint(p.threshold, p.precision, p.recall, p.f1)
-             for p in precision_recall_curve(predictions, truth)]
+    curve = precision_recall_curve(predictions, truth)
     # With nothing found there is no threshold to choose: the one in use stands.
     best = best_threshold(predictions, truth) if predictions else ThresholdPoint(current, at.precision, at.recall,
                                                                                   at.f1)
     axes = {'query_precision': at.query_precision, 'query_recall': at.query_recall,
             'target_precision': at.target_precision, 'target_recall': at.target_recall}
-    return DecisionReport(ThresholdPoint(current, at.precision, at.recall, at.f1),
-                          ThresholdPoint(best.threshold, best.precision, best.recall, best.f1), curve, axes)
+    return DecisionReport(ThresholdPoint(current, at.precision, at.recall, at.f1), best, curve, axes)
 
 
 def _decision_curve(scored: List[Tuple[float, bool]], total_positives: int) -> List[ThresholdPoint]:

@@ -112,7 +112,7 @@ def test_localization_beats_the_temporal_network_at_its_best_threshold(partial):
     results = compare(matrices, truth_of(corpus))
     ours, tn = results['ours_default'].scores, results['tn_best'].scores
     print(f'local alignment F1 {ours.f1:.3f} (P {ours.precision:.3f}, R {ours.recall:.3f}); temporal network '
-          f'at {results["tn_best"].threshold} F1 {tn.f1:.3f}; with its best score threshold '
+          f'at {results["tn_best"].settings} F1 {tn.f1:.3f}; with its best score threshold '
           f'{results["tn_best_two"].scores.f1:.3f}')
     assert ours.f1 > tn.f1
     assert ours.f1 > results['tn_best_two'].scores.f1

@@ -14,7 +14,7 @@ Segment = localization.Segment
 segment_scores = localization.segment_scores
 precision_recall_curve = localization.precision_recall_curve
 best_threshold = localization.best_threshold
-SegmentCurvePoint = localization.SegmentCurvePoint
+ThresholdPoint = localization.ThresholdPoint
 
 PAIR = ('q1', 't1')
 OTHER = ('q1', 't2')
@@ -121,7 +121,7 @@ def test_curve_on_a_small_example():
     # of 10 true seconds; precision and recall square the axis values.
     expected = [(1, 0.25), (1 / 9, 0.25), (0.25, 1), (1 / 9, 1)]
     for point, (precision, recall) in zip(curve, expected):
-        assert isinstance(point, SegmentCurvePoint)
+        assert isinstance(point, ThresholdPoint)
         assert (point.precision, point.recall) == pytest.approx((precision, recall))
         assert point.f1 == pytest.approx(2 * precision * recall / (precision + recall))
 

@@ -1,6 +1,7 @@
 """Copied-segment localization scored on a corpus with known copies: the frame
 similarity matrices of its pairs, its ground truth, and the project's method against the
-temporal network, each at its default and at its best threshold."""
+temporal network, each at its default settings, at its best on the corpus, and at the
+settings tuned on another corpus."""
 import importlib
 import time
 from dataclasses import dataclass
@@ -11,7 +12,11 @@ import numpy as np
 from .measure import package
 
 TIME_STEP = 1.0
-TN_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+
+def _localization():
+    """The checkout's localization package (the package root imports it lazily)."""
+    return importlib.import_module(f'{package().__name__}.localization')
 
 
 def pair_matrices(corpus, device: str = 'cpu') -> Dict[Tuple[str, str], np.ndarray]:
@@ -31,10 +36,28 @@ def truth_of(corpus) -> Dict[Tuple[str, str], List[Tuple[float, float, float, fl
             for t, spans in targets.items()}
 
 
+# The temporal network's parameters searched for its best on a corpus: the node
+# threshold always; with ``wide`` also top-k and the longest step (VCSL's defaults, k 5
+# and step 10, among them), otherwise those stay at VCSL's defaults.
+TN_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+TN_TOP_K = (3, 5, 10)
+TN_MAX_STEP = (3, 5, 10)
+
+
+@dataclass(frozen=True)
+class TnParams:
+    threshold: float
+    top_k: int
+    max_step: int
+
+    def __str__(self) -> str:
+        return f'node {self.threshold:.2f}, k {self.top_k}, step {self.max_step}'
+
+
 @dataclass
 class Result:
-    """One method's segments (seconds) on every pair, at the threshold(s) it ran with."""
-    threshold: str
+    """One method's segments (seconds) on every pair, at the settings it ran with."""
+    settings: str
     scores: object                 # localization.SegmentScores
     found: Dict[Tuple[str, str], list]
     ms_per_pair: Optional[float]   # None: a re-cut of another run, not timed again
@@ -50,31 +73,80 @@ def _kept(found, threshold: float):
     return {pair: [s for s in segments if s.score >= threshold] for pair, segments in found.items()}
 
 
-def compare(matrices, truth) -> Dict[str, Result]:
-    """The local alignment at its default threshold and at its best on this data; the
-    temporal network at its best node threshold, and at its best node and segment-score
-    thresholds together (generous to the baseline)."""
-    loc = package().localization
+def _temporal_network_runs(matrices, truth, wide: bool):
+    """Every parameter set's segments, and the best set (highest F1; of equals, the
+    highest node threshold, then the smallest k and step)."""
+    loc = _localization()
+    # The package exports the function under the submodule's name: import the module.
+    module = importlib.import_module(f'{loc.__name__}.temporal_network')
+    defaults = module.DEFAULT_TOP_K, module.DEFAULT_MAX_STEP
+    runs = {}
+    for k in TN_TOP_K if wide else defaults[:1]:
+        for step in TN_MAX_STEP if wide else defaults[1:]:
+            for t in TN_THRESHOLDS:
+                params = TnParams(t, k, step)
+                runs[params] = _located(lambda sim: loc.temporal_network(sim, t, top_k=k, max_step=step), matrices)
+    f1 = {p: loc.segment_scores(found, truth).f1 for p, (found, _) in runs.items()}
+    best = max(runs, key=lambda p: (f1[p], p.threshold, -p.top_k, -p.max_step))
+    return runs, best
+
+
+def tune(matrices, truth, wide: bool = True) -> Tuple[float, TnParams]:
+    """The settings of best F1 on one corpus, to be used on another: the local
+    alignment's segment threshold and the temporal network's parameters (``wide``: node
+    threshold, top-k and step; otherwise the node threshold only)."""
+    loc = _localization()
+    found, _ = _located(lambda sim: loc.find_segments(sim, threshold=None), matrices)
+    return loc.best_threshold(found, truth).threshold, _temporal_network_runs(matrices, truth, wide)[1]
+
+
+def compare(matrices, truth, tuned: Optional[Tuple[float, TnParams]] = None, wide: bool = False) -> Dict[str, Result]:
+    """Both methods on one corpus. The local alignment at its default threshold
+    (``ours_default``) and at its best on this data (``ours_best``); the temporal network
+    at its best parameters on this data (``tn_best``: the node threshold, and with
+    ``wide`` also top-k and step), and with its segment scores thresholded at their best
+    too (``tn_best_two``, generous to the baseline). With ``tuned`` (:func:`tune` on
+    another corpus): both methods at those settings (``ours_tuned``, ``tn_tuned``)."""
+    loc = _localization()
     scores = loc.segment_scores
     default = loc.alignment.DEFAULT_THRESHOLD
     found, ms = _located(lambda sim: loc.find_segments(sim, threshold=None), matrices)
     best = loc.best_threshold(found, truth).threshold
     results = {'ours_default': Result(f'{default:.3f}', scores(found, truth, default), _kept(found, default), ms),
                'ours_best': Result(f'{best:.3f}', scores(found, truth, best), _kept(found, best), ms)}
-    runs = {t: _located(lambda sim: loc.temporal_network(sim, t), matrices) for t in TN_THRESHOLDS}
-    t = max(runs, key=lambda t: (scores(runs[t][0], truth).f1, t))
-    results['tn_best'] = Result(f'{t:.2f}', scores(runs[t][0], truth), *runs[t])
-    cuts = {t: loc.best_threshold(f, truth) for t, (f, _) in runs.items() if any(f.values())}
-    t = max(cuts, key=lambda t: (cuts[t].f1, t))
-    cut = cuts[t].threshold
-    results['tn_best_two'] = Result(f'{t:.2f} / {cut:.3f}', scores(runs[t][0], truth, cut), _kept(runs[t][0], cut),
-                                    None)
+    runs, params = _temporal_network_runs(matrices, truth, wide)
+    results['tn_best'] = Result(str(params), scores(runs[params][0], truth), *runs[params])
+    cuts = {p: loc.best_threshold(f, truth) for p, (f, _) in runs.items() if any(f.values())}
+    params = max(cuts, key=lambda p: (cuts[p].f1, p.threshold, -p.top_k, -p.max_step))
+    cut = cuts[params].threshold
+    results['tn_best_two'] = Result(f'{params}, score {cut:.3f}', scores(runs[params][0], truth, cut),
+                                    _kept(runs[params][0], cut), None)
+    if tuned is not None:
+        threshold, params = tuned
+        results['ours_tuned'] = Result(f'{threshold:.3f}', scores(found, truth, threshold),
+                                       _kept(found, threshold), None)
+        if params not in runs:
+            runs[params] = _located(lambda sim: loc.temporal_network(sim, params.threshold, top_k=params.top_k,
+                                                                     max_step=params.max_step), matrices)
+        results['tn_tuned'] = Result(str(params), scores(runs[params][0], truth), *runs[params])
     return results
+
+
+def kind_scores(corpus, found) -> Dict[str, object]:
+    """Segment scores per kind of inserted piece: each kind's true segments against the
+    predictions of the pairs holding them (a pair with two kinds counts for both)."""
+    loc = _localization()
+    by_kind: Dict[str, Dict[Tuple[str, str], list]] = {}
+    for insertion in corpus.insertions:
+        pair = (str(insertion.source), str(insertion.host))
+        by_kind.setdefault(insertion.kind, {}).setdefault(pair, []).append(tuple(insertion.segment()))
+    return {kind: loc.segment_scores({pair: found.get(pair, []) for pair in truth}, truth)
+            for kind, truth in by_kind.items()}
 
 
 def coverage(found: List, span) -> float:
     """How much of one true segment the predictions of its pair cover: the covered
     fraction of its query span times that of its target span (the metric's recalls)."""
     pair = ('query', 'target')
-    scores = package().localization.segment_scores({pair: found}, {pair: [tuple(span)]})
+    scores = _localization().segment_scores({pair: found}, {pair: [tuple(span)]})
     return scores.query_recall * scores.target_recall
