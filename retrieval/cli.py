@@ -79,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rerank', type=float, default=0.1, help='fraction of the candidates, chosen by the selector, '
                    're-ranked by the fine-grained student (default: 0.1)')
     p.add_argument('--candidates', type=int, default=1000,
-                   help='nearest videos by coarse similarity that the selector considers (default: 1000; Milvus '
-                   'caps it at 16384)')
+                   help='candidate videos the selector considers, in all: nearest by coarse similarity, in turns '
+                   'with those whose short windows match the query\'s (default: 1000; Milvus caps it at 16384)')
+    p.add_argument('--clips', action=argparse.BooleanOptionalAction, default=True,
+                   help='candidates from clip hits too, so that a short clip inside a long video is found '
+                   '(default: on)')
     _segment_options(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument('--json', action='store_true', help='machine-readable output')
@@ -196,6 +199,7 @@ def run_index(args) -> int:
         finally:
             tally.close()
         index.sync()
+        index.clips().sync()  # windows of the new videos, and of older ones an earlier version indexed
         print(tally.summary(len(index), index.settings.fine))
     return 1 if args.strict and tally.counts['failed'] else 0
 
@@ -219,7 +223,7 @@ def run_search(args) -> int:
         query = index.representation_of_file(args.query, models)
         segments = args.segments or args.csv
         matches = search(index, models, query, k=args.k, rerank=args.rerank, candidates=args.candidates,
-                         segments=segments, segment_threshold=args.segment_threshold)
+                         segments=segments, segment_threshold=args.segment_threshold, clips=args.clips)
         copy_threshold = index.thresholds().copy
     if args.json:
         from .results import search_json
@@ -357,6 +361,8 @@ def run_evaluate(args) -> int:
             print('  at the threshold in use: query timeline precision {query_precision:.3f} recall '
                   '{query_recall:.3f}; target timeline precision {target_precision:.3f} recall '
                   '{target_recall:.3f}'.format(**report.axes))
+        if report.micro_ap is not None:
+            print(f'  micro-AP (Video Similarity Challenge matching track): {report.micro_ap:.4f}')
     print(f'precision/recall curves: {pr_plot}')
     if args.calibrate:
         print('calibrated: ' + ', '.join(f'{name} threshold {report.best.threshold:.4f}'
@@ -365,8 +371,11 @@ def run_evaluate(args) -> int:
 
 
 def _report_json(report) -> dict:
-    return {'current': vars(report.current), 'best': vars(report.best), 'axes': report.axes,
-            'curve': [vars(p) for p in report.curve]}
+    out = {'current': vars(report.current), 'best': vars(report.best), 'axes': report.axes,
+           'curve': [vars(p) for p in report.curve]}
+    if report.micro_ap is not None:
+        out['micro_ap'] = report.micro_ap
+    return out
 
 
 def run_show(args) -> int:
