@@ -4,7 +4,7 @@ from typing import Iterable, List, Sequence
 
 import numpy as np
 
-from ..vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet
+from ..vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet, count_rows
 from .voting import WindowHits
 from .windows import WINDOW_DIMS
 
@@ -78,9 +78,7 @@ class ClipVectors:
         self.client.flush(self.collection)
 
     def count(self) -> int:
-        result = self.client.query(self.collection, filter='', output_fields=['count(*)'],
-                                   consistency_level='Strong')
-        return int(result[0]['count(*)'])
+        return count_rows(self.client, self.collection)
 
     def search(self, query_starts: Sequence[float], vectors: np.ndarray, limit: int,
                time_step: float) -> List[WindowHits]:
@@ -105,5 +103,3 @@ class ClipVectors:
 def row_id(video_id: str, start: int) -> str:
     return f'{video_id}:{start}'
 
-
-__all__ = ['ClipVectors', 'ClipIndexError', 'VectorStoreError', 'row_id']
