@@ -8,8 +8,7 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-FRAME_SIZE = 256
-REGIONS, DIMS = 9, 512
+from .defaults import DIMS, FRAME_SIZE, REGIONS
 
 
 def iter_rgb_frames(data: Any) -> Iterator[np.ndarray]:

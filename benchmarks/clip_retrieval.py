@@ -41,7 +41,9 @@ def main():
 
 def run(work: Path, args):
     from support.clip_corpus import make_clip_corpus
+    from distill_and_select.core import DnS
     from distill_and_select.retrieval import VideoIndex
+    from distill_and_select.retrieval.ingest import query_representation
     t0 = time.perf_counter()
     tune = make_clip_corpus(work / 'tune', hosts=args.tune_hosts, copies=args.tune_hosts, negatives=0,
                             host_seconds=args.host_seconds, seed=1)
@@ -50,7 +52,7 @@ def run(work: Path, args):
     print(f'corpora written in {time.perf_counter() - t0:.0f} s', flush=True)
     torch.set_num_threads(torch.get_num_threads())
     tune_index = VideoIndex(work / 'tune-index', create=True)
-    models = tune_index.make_models(device='cpu')
+    models = DnS(tune_index.settings.fine, device='cpu')
     tune_features, tune_index_s = index_keeping_features(tune_index, tune.hosts, models)
     tune_table = window_table(tune_index, tune, tune_features, models)
     tune_index.close()
@@ -68,7 +70,7 @@ def run(work: Path, args):
     hours = sum(index.catalog.video(index.video_id_of(h)).frames for h in main_corpus.hosts) \
         * index.settings.time_step / 3600
     windows = index.clips().window_count()
-    queries = {q.path: index.represent_file(q.path, models, thumbnails=0) for q in main_corpus.queries}
+    queries = {q.path: query_representation(index, q.path, models) for q in main_corpus.queries}
     results, times = search_table(index, models, main_corpus, queries)
     negatives = negative_scores(index, models, main_corpus, queries)
     micro = micro_aps(index, models, main_corpus, queries)
@@ -115,12 +117,12 @@ def run(work: Path, args):
 def index_keeping_features(index, paths, models):
     """Index ``paths`` as `dns index` does (decode, extract, represent, commit), keeping
     the extractor's features for the window comparison. Returns them and the seconds."""
-    from distill_and_select.retrieval.index import file_sha256
+    from distill_and_select.retrieval.ingest import decoded_frames, file_sha256
     features = {}
     start = time.perf_counter()
     for path in paths:
         with torch.inference_mode():
-            extracted = models.extractor.extract_features(index.decoder()(str(path)))
+            extracted = models.encoder(decoded_frames(str(path), index.settings.time_step))
         representation = models.represent_features(extracted)
         video_id = file_sha256(str(path))
         index.commit(str(path), video_id, representation)
@@ -133,16 +135,18 @@ def window_table(index, corpus, features, models):
     """Host rank 1 / top 10 by clip voting alone, exact search in numpy, per window variant."""
     from distill_and_select.retrieval.clips.voting import VotingSettings, WindowHits, vote
     from distill_and_select.retrieval.clips.windows import WindowSpec, coarse_windows, pooled_windows
-    from distill_and_select.retrieval.index import file_sha256
+    from distill_and_select.core import embed
+    from distill_and_select.retrieval.ingest import decoded_frames, file_sha256
     step = index.settings.time_step
     ids = list(features)
     query_features = {}
     for q in corpus.copies:
         with torch.inference_mode():
-            query_features[q.path] = models.extractor.extract_features(index.decoder()(str(q.path))).float().numpy()
+            query_features[q.path] = models.encoder(decoded_frames(str(q.path), step)).float().cpu().numpy()
     true = {q.path: file_sha256(str(q.host)) for q in corpus.copies}
-    fine = {i: models.fine_student(features[i]) for i in ids}
-    cg = lambda x: models.coarse_student(x)  # noqa: E731
+    student = lambda network, x: embed(network, torch.from_numpy(x).to(models.device))  # noqa: E731
+    fine = {i: student(models.fine_student, features[i]) for i in ids}
+    cg = lambda x: student(models.coarse_student, x)  # noqa: E731
 
     rows = []
     for kind, variants in (('pooled fine', VARIANTS), ('coarse student', ((3, 2),))):
@@ -159,7 +163,7 @@ def window_table(index, corpus, features, models):
             top1 = top10 = 0
             for q in corpus.copies:
                 x = query_features[q.path]
-                qs, qv = (pooled_windows(models.fine_student(x), spec, 1) if kind == 'pooled fine'
+                qs, qv = (pooled_windows(student(models.fine_student, x), spec, 1) if kind == 'pooled fine'
                           else coarse_windows(x, cg, spec, 1))
                 settings = VotingSettings()
                 sims = qv @ vectors.T

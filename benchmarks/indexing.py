@@ -40,12 +40,12 @@ def decode_alone(files, time_step: float) -> int:
 
 def bare_backbone(models, frames: int) -> int:
     """The extractor on full batches of crops, at least ``frames``; returns how many."""
-    crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (models.extractor.batch_size, 256, 256, 3),
+    crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (models.encoder.batch_size, 256, 256, 3),
                                                                 dtype=np.uint8))
-    extractor = models.extractor
+    encoder = models.encoder
     batches = -(-frames // len(crops))
     for _ in range(batches):
-        out = extractor.extract_crops(crops)
+        out = encoder.crops(crops)
     out.cpu()  # wait for the device
     return batches * len(crops)
 
@@ -61,7 +61,7 @@ def main():
     os.environ['TORCH_HOME'] = str(torch_home_for_subprocesses())  # Ray's workers find the weights there
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')
     retrieval = importlib.import_module(package().__name__ + '.retrieval')
-    cli = importlib.import_module(package().__name__ + '.retrieval.cli')
+    ingest = importlib.import_module(package().__name__ + '.retrieval.ingest')
     tally_module = importlib.import_module(package().__name__ + '.retrieval.tally')
     driver = importlib.import_module(package().__name__ + '.retrieval.ray_engine.driver')
     options = {'device': args.device, 'precision': 'fp32', 'batch_size': args.batch_size, 'compile': args.compile}
@@ -79,12 +79,12 @@ def main():
         row('decoding alone (decode, resize, crop; 1 process)', seconds, frames)
 
         plain = retrieval.VideoIndex(tmp / 'plain', create=True)
-        models, load_s = timed(lambda: plain.make_models(**options))
-        models.extractor.extract_crops(torch.zeros(1, 256, 256, 3, dtype=torch.uint8))  # warm-up
+        models, load_s = timed(lambda: package().DnS(plain.settings.fine, **options))
+        models.encoder.crops(torch.zeros(1, 256, 256, 3, dtype=torch.uint8))  # warm-up
         backbone_frames, seconds = timed(lambda: bare_backbone(models, frames))
         row(f'bare backbone (batches of {args.batch_size})', seconds * frames / backbone_frames, frames)
         tally = tally_module.IndexTally(len(files), progress=False)
-        _, seconds = timed(lambda: cli.index_files(plain, files, models, tally))
+        _, seconds = timed(lambda: ingest.index_files(plain, files, models, tally))
         assert tally.counts['indexed'] == len(files)
         row('`dns index`', seconds, frames, f'models built before, in {load_s:.1f} s')
         plain.close()

@@ -23,15 +23,16 @@ def main():
     use_timing_weights()
     package()
     from support.corpus import COPY_KINDS, make_corpus
-    from distill_and_select.retrieval import VideoIndex, search
+    from distill_and_select import DnS
+    from distill_and_select.retrieval import VideoIndex, add_file, search
     from distill_and_select.retrieval import fine_store
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = make_corpus(Path(tmp) / 'videos', originals=args.originals, unrelated=args.unrelated)
         index = VideoIndex(Path(tmp) / 'index', create=True, fine='att')
-        models = index.make_models(device='cpu')
+        models = DnS(index.settings.fine, device='cpu')
         start = time.perf_counter()
-        frames = sum(index.add(str(p), models).frames for p in corpus.all_videos())
+        frames = sum(add_file(index, str(p), models).frames for p in corpus.all_videos())
         index_s = time.perf_counter() - start
         index.vectors()  # connect and synchronise outside the search timings
 
@@ -57,11 +58,11 @@ def main():
         corpus16 = make_corpus(Path(tmp) / 'videos', originals=1, unrelated=args.unrelated)
         index32 = VideoIndex(Path(tmp) / 'i32', create=True, fine='att', fine_dtype='float32')
         for p in corpus16.all_videos():
-            index32.add(str(p), models)
+            add_file(index32, str(p), models)
         reps = [index32.representation(index32.video_id_of(p)) for p in corpus16.all_videos()]
         half = [r.fine.astype(np.float16).astype(np.float32) for r in reps]
-        diffs = [np.abs(models.fine_student.similarity(r.fine, [x.fine for x in reps])
-                        - models.fine_student.similarity(h, half)).max() for r, h in zip(reps, half)]
+        diffs = [np.abs(models.fine_similarity(r.fine, [x.fine for x in reps])
+                        - models.fine_similarity(h, half)).max() for r, h in zip(reps, half)]
         fp16_diff = float(max(diffs))
         index32.close()
 

@@ -67,7 +67,7 @@ def gflop_per_frame(op) -> float:
     counter = FlopCounterMode(display=False)
     frame = torch.zeros(1, 256, 256, 3, device=op.device)
     with counter, torch.inference_mode():
-        op.model.index_video(op.extractor(frame)[None])
+        op.model.index_video(op.encoder.network(frame)[None])
     return counter.get_total_flops() / 1e9
 
 
@@ -79,7 +79,7 @@ def original_approach(op, frames):
     @torch.inference_mode()
     def run():
         batch = np.stack([np.asarray(pil(Image.fromarray(f)), dtype=np.float32) for f in frames])
-        features = op.extractor(torch.from_numpy(batch).to(op.device))
+        features = op.encoder.network(torch.from_numpy(batch).to(op.device))
         op.model.index_video(features[None])
     return run
 

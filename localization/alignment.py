@@ -42,6 +42,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..defaults import SEGMENT_THRESHOLD
 from .segment import Segment
 from .similarity_matrix import check_similarity_matrix
 
@@ -55,7 +56,7 @@ MAX_OFFSET = 0.3
 DEFAULT_GAP = 0.05
 # Segments scoring at least this are copies, unless the index holds a calibrated value
 # (`dns evaluate --calibrate`).
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = SEGMENT_THRESHOLD
 # A pseudo-cell of zero similarity added to every segment's mean: a 1-frame match of
 # similarity 0.6 scores 0.3, a 4-frame one 0.48, a 30-frame one 0.58.
 PRIOR_CELLS = 1

@@ -1,25 +1,27 @@
-"""DnS retrieval on top of the operator: index a collection of videos (coarse vectors
-in Milvus, fine-grained features on disk), search it with the selector and re-ranking,
-find its near-duplicates and where the copies are, evaluate it and calibrate its
-thresholds. The `dns` command line calls this API."""
+"""DnS retrieval on top of the core (``distill_and_select.DnS``): index a collection of
+videos (coarse vectors in Milvus, fine-grained features on disk), search it with the
+selector and re-ranking, find its near-duplicates and where the copies are, evaluate it and calibrate its
+thresholds. The `dns` command and the service call this API."""
+from ..core import VideoRepresentation
 from .catalog import Decision
 from .dedup import DuplicateGroup, find_duplicates
 from .evaluate import (CurvePoint, DecisionReport, GroundTruth, ThresholdPoint, average_precision, evaluate,
                        evaluate_copies, evaluate_segments, load_ground_truth, plot_curve, plot_precision_recall,
                        represent_queries)
 from .fine_store import CorruptFeaturesError
-from .index import DEFAULT_INDEX, AddResult, IndexSettings, IndexSettingsError, Thresholds, VideoIndex
-from .localization import copied_segments
-from .representation import DnSModels, VideoRepresentation
+from .index import AddResult, IndexSettings, IndexSettingsError, Thresholds, VideoIndex
+from .ingest import add_file, find_videos, index_files, query_representation, represent_file
 from .results import decisions_json, dedup_json, search_json, write_decisions_csv
 from .search import Match, search
+from .segments import copied_segments
 from .show import PairView, draw_pair, pair_view
 from .thumbnails import ThumbnailKeeper
 from .vector_store import VectorStoreError
 
-__all__ = ['AddResult', 'CorruptFeaturesError', 'CurvePoint', 'DEFAULT_INDEX', 'Decision', 'DecisionReport',
-           'DnSModels', 'DuplicateGroup', 'GroundTruth', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView',
-           'ThresholdPoint', 'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex', 'VideoRepresentation',
+__all__ = ['AddResult', 'CorruptFeaturesError', 'CurvePoint', 'Decision', 'DecisionReport', 'DuplicateGroup',
+           'GroundTruth', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'ThresholdPoint',
+           'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex', 'VideoRepresentation', 'add_file',
            'average_precision', 'copied_segments', 'decisions_json', 'dedup_json', 'draw_pair', 'evaluate',
-           'evaluate_copies', 'evaluate_segments', 'find_duplicates', 'load_ground_truth', 'pair_view', 'plot_curve',
-           'plot_precision_recall', 'represent_queries', 'search', 'search_json', 'write_decisions_csv']
+           'evaluate_copies', 'evaluate_segments', 'find_duplicates', 'find_videos', 'index_files',
+           'load_ground_truth', 'pair_view', 'plot_curve', 'plot_precision_recall', 'query_representation',
+           'represent_file', 'represent_queries', 'search', 'search_json', 'write_decisions_csv']

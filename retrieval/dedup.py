@@ -7,11 +7,11 @@ from ..localization import Segment
 
 from .catalog import pair_key
 from .index import VideoIndex
-from .localization import copied_segments
-from .representation import DnSModels
+from .. import defaults
+from ..core import DnS
+from .segments import copied_segments
 from .search import search
 
-DEFAULT_NEIGHBOURS = 100
 
 
 @dataclass
@@ -36,8 +36,8 @@ class DuplicateGroup:
         return {'videos': self.videos, 'video_ids': self.video_ids, 'pairs': pairs}
 
 
-def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[float] = None,
-                    rerank: float = 1.0, neighbours: int = DEFAULT_NEIGHBOURS,
+def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
+                    rerank: float = defaults.DEDUP_RERANK, neighbours: int = defaults.NEIGHBOURS,
                     segments: bool = False, segment_threshold: Optional[float] = None) -> List[DuplicateGroup]:
     """Groups of videos linked by search scores >= ``threshold`` (transitively; None:
     the index's calibrated threshold, else 0.75), each video's ``neighbours`` nearest by
@@ -69,7 +69,7 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
         if not own_paths:
             continue
         query = index.representation(video_id)
-        matches = [m for m in search(index, models, query, k=None, rerank=rerank, candidates=neighbours)
+        matches = [m for m in search(index, dns, query, k=None, rerank=rerank, candidates=neighbours)
                    if m.video_id != video_id and m.score >= threshold]
         new_pairs = {}
         for match in matches:
@@ -78,7 +78,7 @@ def find_duplicates(index: VideoIndex, models: DnSModels, threshold: Optional[fl
             if segments and key not in found:
                 new_pairs[key] = match.video_id
         if new_pairs:  # each pair is localized once, from whichever side meets it first
-            located = copied_segments(index, models, query, set(new_pairs.values()), segment_threshold)
+            located = copied_segments(index, dns, query, set(new_pairs.values()), segment_threshold)
             for key, other in new_pairs.items():
                 # Kept as segments of a in b: the query here may be b.
                 found[key] = [s if key[0] == own_paths[0] else _swap(s) for s in located.get(other, [])]

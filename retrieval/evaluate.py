@@ -33,8 +33,9 @@ import numpy as np
 
 from ..localization import Segment, best_threshold, precision_recall_curve, segment_scores
 from .index import VideoIndex
-from .localization import copied_segments
-from .representation import DnSModels, VideoRepresentation
+from ..core import DnS, VideoRepresentation
+from .ingest import query_representation
+from .segments import copied_segments
 from .search import search
 
 log = logging.getLogger(__name__)
@@ -132,38 +133,38 @@ def average_precision(ranked: Sequence[str], positives: set) -> float:
     return total / len(positives)
 
 
-def represent_queries(index: VideoIndex, models: DnSModels,
+def represent_queries(index: VideoIndex, dns: DnS,
                       queries: Iterable[str]) -> Dict[str, VideoRepresentation]:
     """Each query's representation: stored if indexed, else extracted, once for every
     evaluation below (pass it as ``representations``)."""
-    return {query: index.representation_of_file(query, models) for query in queries}
+    return {query: query_representation(index, query, dns) for query in queries}
 
 
-def _represented(index, models, queries, representations) -> Dict[str, VideoRepresentation]:
+def _represented(index, dns, queries, representations) -> Dict[str, VideoRepresentation]:
     """``representations`` with the ``queries`` it lacks made. A dict is filled in place,
     so evaluations that share one make each query once, and only the queries they use."""
     if not isinstance(representations, dict):
         representations = dict(representations or {})
     for query in queries:
         if query not in representations:
-            representations[query] = index.representation_of_file(query, models)
+            representations[query] = query_representation(index, query, dns)
     return representations
 
 
-def evaluate(index: VideoIndex, models: DnSModels, ground_truth: Union[GroundTruth, Dict[str, List[str]]],
+def evaluate(index: VideoIndex, dns: DnS, ground_truth: Union[GroundTruth, Dict[str, List[str]]],
              fractions: Sequence[float] = DEFAULT_FRACTIONS, candidates: Optional[int] = None,
              representations: Optional[Mapping[str, VideoRepresentation]] = None) -> List[CurvePoint]:
     """mAP and mean seconds per query (search only: the query's own representation is
     made once, before timing) at each re-rank fraction."""
     indexed = _indexed_positives(index, ground_truth)
-    representations = _represented(index, models, indexed, representations)
+    representations = _represented(index, dns, indexed, representations)
     index.vectors()  # connect and synchronise once, outside the timings
     curve = []
     for fraction in fractions:
         aps, seconds = [], 0.0
         for query, positives in indexed.items():
             start = time.perf_counter()
-            matches = search(index, models, representations[query], k=None, rerank=fraction,
+            matches = search(index, dns, representations[query], k=None, rerank=fraction,
                              candidates=candidates, exclude_paths=[query])
             seconds += time.perf_counter() - start
             abspaths = [os.path.abspath(m.path) for m in matches]
@@ -172,16 +173,16 @@ def evaluate(index: VideoIndex, models: DnSModels, ground_truth: Union[GroundTru
     return curve
 
 
-def evaluate_copies(index: VideoIndex, models: DnSModels, ground_truth: Union[GroundTruth, Dict[str, List[str]]],
+def evaluate_copies(index: VideoIndex, dns: DnS, ground_truth: Union[GroundTruth, Dict[str, List[str]]],
                     candidates: Optional[int] = None,
                     representations: Optional[Mapping[str, VideoRepresentation]] = None) -> DecisionReport:
     """Copy decisions over every (query, indexed video) pair, at the scores ``dns dedup``
     uses (every pair re-ranked): the index's threshold, and the threshold of best F1."""
     indexed = _indexed_positives(index, ground_truth)
-    representations = _represented(index, models, indexed, representations)
+    representations = _represented(index, dns, indexed, representations)
     scored: List[Tuple[float, bool]] = []
     for query, positives in indexed.items():
-        matches = search(index, models, representations[query], k=None, rerank=DECISION_RERANK,
+        matches = search(index, dns, representations[query], k=None, rerank=DECISION_RERANK,
                          candidates=candidates, exclude_paths=[query])
         scored += [(m.score, os.path.abspath(m.path) in positives) for m in matches]
     total = sum(len(p) for p in indexed.values())
@@ -190,7 +191,7 @@ def evaluate_copies(index: VideoIndex, models: DnSModels, ground_truth: Union[Gr
     return DecisionReport(_at(scored, total, current), max(curve, key=lambda p: (p.f1, p.threshold)), curve)
 
 
-def evaluate_segments(index: VideoIndex, models: DnSModels, ground_truth: GroundTruth,
+def evaluate_segments(index: VideoIndex, dns: DnS, ground_truth: GroundTruth,
                       candidates: Optional[int] = None,
                       representations: Optional[Mapping[str, VideoRepresentation]] = None) -> DecisionReport:
     """Copied segments of every (query, indexed video) pair against the true segments:
@@ -200,13 +201,13 @@ def evaluate_segments(index: VideoIndex, models: DnSModels, ground_truth: Ground
         raise ValueError('segment evaluation needs segment ground truth: {query: {target: [[qs, qe, ts, te], ...]}}')
     _indexed_positives(index, ground_truth)  # reports what is missing
     truth = {(q, t): spans for q, targets in ground_truth.segments.items() for t, spans in targets.items()}
-    representations = _represented(index, models, ground_truth.segments, representations)
+    representations = _represented(index, dns, ground_truth.segments, representations)
     predictions: Dict[Tuple[str, str], List[Segment]] = {}
     for query in ground_truth.segments:
         representation = representations[query]
-        matches = search(index, models, representation, k=None, rerank=0, candidates=candidates,
+        matches = search(index, dns, representation, k=None, rerank=0, candidates=candidates,
                          exclude_paths=[query])
-        found = copied_segments(index, models, representation, {m.video_id for m in matches}, all_found=True)
+        found = copied_segments(index, dns, representation, {m.video_id for m in matches}, all_found=True)
         for m in matches:
             if found.get(m.video_id):
                 predictions[(query, os.path.abspath(m.path))] = found[m.video_id]

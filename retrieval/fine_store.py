@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..defaults import DIMS, REGIONS
 from .atomic_files import remove_leftovers, write_atomically
 
-REGIONS, DIMS = 9, 512
 # How each kind of fine representation is stored. fg_bin's values are signs: one bit
 # each. fg_att's are floats: float16 halves the disk and reading cost.
 FINE_DTYPES = ('bits', 'float16', 'float32')

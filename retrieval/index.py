@@ -1,31 +1,26 @@
-"""One DnS index: a folder with the catalog, the fine-grained features and (by
-default) the Milvus Lite database of the coarse vectors."""
+"""One DnS index, storage only: a folder with the catalog, the fine-grained features,
+the review's thumbnails and (by default) the Milvus Lite database of the coarse vectors.
+What goes in is made by retrieval/ingest.py; nothing here decodes or runs a network."""
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
-from ..localization.alignment import DEFAULT_THRESHOLD as DEFAULT_SEGMENT_THRESHOLD
-from ..video_decode import VideoDecodeError, VideoDecoder, check_video_file
-from ..weights import sha256_of
+from .. import defaults
+from ..core import FINE_STUDENTS, VideoRepresentation
 from .catalog import Catalog, VideoRecord
 from .fine_store import FineStore
-from .representation import FINE_STUDENTS, DnSModels, VideoRepresentation
-from .thumbnails import THUMBNAILS, ThumbnailStore
+from .thumbnails import ThumbnailStore
 from .vector_store import CoarseVectors
 
-DEFAULT_INDEX = 'dns-index'
 FORMAT_VERSION = '1'
 CATALOG_FILE = 'catalog.sqlite'
 LITE_FILE = 'milvus.db'
 THUMBS_FOLDER = 'thumbs'
 SYNC_BATCH = 1000
-DEFAULT_FINE_DTYPE = {'att': 'float16', 'bin': 'bits'}
-# A pair scoring at least this is a copy: a fine-grained similarity of 0.5 (s/2 + 0.5).
-DEFAULT_COPY_THRESHOLD = 0.75
 
 
 class IndexSettingsError(ValueError):
@@ -104,8 +99,8 @@ class VideoIndex:
     def thresholds(self) -> Thresholds:
         meta = self.catalog.meta()
         copy, segment = meta.get('copy_threshold'), meta.get('segment_threshold')
-        return Thresholds(DEFAULT_COPY_THRESHOLD if copy is None else float(copy),
-                          DEFAULT_SEGMENT_THRESHOLD if segment is None else float(segment),
+        return Thresholds(defaults.COPY_THRESHOLD if copy is None else float(copy),
+                          defaults.SEGMENT_THRESHOLD if segment is None else float(segment),
                           copy is not None, segment is not None)
 
     def calibrate(self, copy: Optional[float] = None, segment: Optional[float] = None) -> Thresholds:
@@ -140,32 +135,12 @@ class VideoIndex:
     def __exit__(self, *exc):
         self.close()
 
-    def make_models(self, device: Optional[str] = None, precision: str = 'fp32', batch_size: int = 32,
-                    compile: bool = False) -> DnSModels:
-        """The networks this index was made with (its fine student and selector)."""
-        return DnSModels(self.settings.fine, device=device, precision=precision, batch_size=batch_size,
-                         compile=compile)
-
     def remove_leftovers(self) -> int:
         """Delete the temporary files of indexers that died mid-write (fine features and
         thumbnails); return how many."""
         return self.fine_store.remove_leftovers() + self.thumbnails.remove_leftovers()
 
-    def decoder(self) -> VideoDecoder:
-        return VideoDecoder(time_step=self.settings.time_step)
-
     # --- writing
-    def add(self, path, models: DnSModels, on_frame: Optional[Callable[[], None]] = None) -> AddResult:
-        """Index one video file; a file whose content is already indexed only adds its
-        path. Raises VideoDecodeError (with the path and the reason) for a file that
-        cannot be read or decoded; the index is then unchanged."""
-        given = os.fspath(path)
-        video_id = file_sha256(given)
-        known = self.add_known(given, video_id)
-        if known is not None:
-            return known
-        return self.commit(given, video_id, self.represent_file(given, models, on_frame))
-
     def add_known(self, path, video_id: str) -> Optional[AddResult]:
         """When the content ``video_id`` is indexed (and its files intact), record
         ``path`` as one more file of it and return 'skipped'; else None: the video
@@ -198,24 +173,6 @@ class VideoIndex:
                 self._clips.sync_quietly()
         return AddResult('indexed', video_id, representation.frames)
 
-    def represent_file(self, path, models: DnSModels, on_frame: Optional[Callable[[], None]] = None,
-                       thumbnails: int = THUMBNAILS, max_seconds: Optional[float] = None) -> VideoRepresentation:
-        """Decode a video at the index's time step and represent it (not stored), with
-        ``thumbnails`` small JPEGs taken from the decoded frames (0 for a query).
-        ``max_seconds``: refuse (VideoDecodeError) a video that runs longer, as soon as
-        decoding gets there (for untrusted uploads)."""
-        if models.fine != self.settings.fine:
-            raise IndexSettingsError(f'the index uses the {self.settings.fine} student, the models {models.fine}')
-        frames = self.decoder()(path)
-        if max_seconds is not None:
-            frames = _at_most(frames, int(max_seconds / self.settings.time_step), path, max_seconds)
-        if on_frame is not None:
-            frames = _counting(frames, on_frame)
-        try:
-            return models.represent(frames, thumbnails=thumbnails)
-        except ValueError as error:  # no frame in the sampled span, or frames unusable
-            raise VideoDecodeError(path, str(error)) from error
-
     def _drop_files(self, orphan: Optional[str]) -> None:
         if orphan is not None:
             self.fine_store.remove(orphan)
@@ -233,13 +190,6 @@ class VideoIndex:
     def fine(self, record: VideoRecord) -> np.ndarray:
         """The fine representation [T, 9, 512] of a catalog record, checked against it."""
         return self.fine_store.read(record.id, record.frames, record.fine_sha256)
-
-    def representation_of_file(self, path, models: DnSModels) -> VideoRepresentation:
-        """The stored representation of an indexed file, else one made now."""
-        video_id = self.video_id_of(path)
-        if video_id is not None:
-            return self.representation(video_id)
-        return self.represent_file(path, models, thumbnails=0)
 
     def video_id_of(self, path) -> Optional[str]:
         """The id of an indexed file (by path), or None."""
@@ -291,38 +241,15 @@ class VideoIndex:
 
 def _new_settings(fine, fine_dtype, time_step, milvus_uri, collection) -> Dict[str, str]:
     """The settings of a new index, defaults filled in and checked, as catalog values."""
-    fine = fine or 'att'
+    fine = fine or defaults.FINE_STUDENT
     if fine not in FINE_STUDENTS:
         raise IndexSettingsError(f'fine must be one of {", ".join(FINE_STUDENTS)}, got {fine!r}')
-    fine_dtype = fine_dtype or DEFAULT_FINE_DTYPE[fine]
+    fine_dtype = fine_dtype or defaults.FINE_DTYPE[fine]
     allowed = ('bits',) if fine == 'bin' else ('float16', 'float32')
     if fine_dtype not in allowed:
         raise IndexSettingsError(f'fine {fine!r} is stored as {" or ".join(allowed)}, not {fine_dtype!r}')
-    time_step = 1.0 if time_step is None else float(time_step)
+    time_step = defaults.TIME_STEP if time_step is None else float(time_step)
     if not time_step > 0:
         raise IndexSettingsError(f'time_step must be positive, got {time_step}')
     return {'format': FORMAT_VERSION, 'fine': fine, 'fine_dtype': fine_dtype, 'time_step': repr(time_step),
             'collection': collection or f'dns_{uuid.uuid4().hex}', 'milvus_uri': milvus_uri or ''}
-
-
-def file_sha256(path: str) -> str:
-    """The content hash that identifies a video, whatever its name. A path that is no
-    readable file raises the decoder's error, with the same reasons."""
-    check_video_file(path)
-    try:
-        return sha256_of(Path(path))
-    except OSError as error:
-        raise VideoDecodeError(path, f'cannot read ({error.strerror or error})') from error
-
-
-def _at_most(frames, limit: int, path, seconds: float):
-    for count, frame in enumerate(frames):
-        if count >= limit:
-            raise VideoDecodeError(path, f'longer than the limit of {seconds:g} s')
-        yield frame
-
-
-def _counting(frames, on_frame):
-    for frame in frames:
-        on_frame()
-        yield frame

@@ -11,10 +11,10 @@ import numpy as np
 from ..localization import Segment
 from .fine_store import CorruptFeaturesError
 from .index import VideoIndex
-from .representation import DnSModels, VideoRepresentation
+from .. import defaults
+from ..core import DnS, VideoRepresentation
 
 log = logging.getLogger(__name__)
-DEFAULT_CANDIDATES = 1000
 
 
 @dataclass
@@ -35,8 +35,8 @@ class Match:
         return out
 
 
-def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: Optional[int] = 10,
-           rerank: float = 0.1, candidates: Optional[int] = DEFAULT_CANDIDATES,
+def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[int] = defaults.K,
+           rerank: float = defaults.RERANK, candidates: Optional[int] = defaults.CANDIDATES,
            exclude_paths: Collection[str] = (), segments: bool = False,
            segment_threshold: Optional[float] = None, clips: bool = True) -> List[Match]:
     """The ``k`` best matches of ``query`` (None: all candidates).
@@ -68,7 +68,7 @@ def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: 
         return []
     ids = [video_id for video_id, _ in hits]
     coarse = np.array([similarity for _, similarity in hits], np.float32)
-    selector = np.atleast_1d(models.selector.score(
+    selector = np.atleast_1d(dns.selector_scores(
         query.selector, [records[i].selector for i in ids], coarse)).astype(np.float32)
     fine: List[Optional[float]] = [None] * len(ids)
     chosen = np.argsort(-selector, kind='stable')[:math.ceil(rerank * len(ids))]
@@ -80,7 +80,7 @@ def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: 
         except CorruptFeaturesError as error:
             log.warning('%s; it keeps its coarse similarity', error)
     if targets:
-        for position, similarity in zip(positions, np.atleast_1d(models.fine_student.similarity(query.fine, targets))):
+        for position, similarity in zip(positions, dns.fine_similarity(query.fine, targets)):
             fine[position] = float(similarity)
     scores = [coarse[i] if fine[i] is None else fine[i] / 2 + 0.5 for i in range(len(ids))]
     paths = index.catalog.paths(ids)
@@ -93,8 +93,8 @@ def search(index: VideoIndex, models: DnSModels, query: VideoRepresentation, k: 
                                      float(selector[i]), fine[i], ids[i]))
     matches = matches if k is None else matches[:k]
     if segments:
-        from .localization import copied_segments
-        found = copied_segments(index, models, query, {m.video_id for m in matches}, segment_threshold)
+        from .segments import copied_segments
+        found = copied_segments(index, dns, query, {m.video_id for m in matches}, segment_threshold)
         for match in matches:
             match.segments = found.get(match.video_id, [])
     return matches

@@ -7,16 +7,17 @@ import numpy as np
 
 from ..localization import Segment
 from .index import VideoIndex
-from .representation import DnSModels, VideoRepresentation
+from ..core import DnS, VideoRepresentation
+from .ingest import query_representation
 
 
-def draw_pair(index: VideoIndex, models: DnSModels, query: str, target: str, out_path,
+def draw_pair(index: VideoIndex, dns: DnS, query: str, target: str, out_path,
               segment_threshold: Optional[float] = None) -> Tuple[float, List[Segment]]:
     """Write the heatmap PNG of (query, target); return the fg similarity and the copied
     segments (seconds) drawn on it, those scoring at least ``segment_threshold`` (None:
     the index's threshold)."""
-    view = pair_view(index, models, index.representation_of_file(query, models),
-                     index.representation_of_file(target, models), segment_threshold)
+    view = pair_view(index, dns, query_representation(index, query, dns),
+                     query_representation(index, target, dns), segment_threshold)
     view.plot(query, target, out_path)
     return view.similarity, view.segments_in_seconds()
 
@@ -39,15 +40,15 @@ class PairView:
                   self.fine, out_path)
 
 
-def pair_view(index: VideoIndex, models: DnSModels, query: VideoRepresentation, target: VideoRepresentation,
+def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: VideoRepresentation,
               segment_threshold: Optional[float] = None) -> PairView:
     """What the fg student sees in one pair, and the copied segments scoring at least
     ``segment_threshold`` (None: the index's threshold)."""
     if segment_threshold is None:
         segment_threshold = index.thresholds().segment
-    frames, comparator = models.fine_student.similarity_maps(query.fine, target.fine)
-    similarity = float(models.fine_student.similarity(query.fine, target.fine))
-    found = models.fine_student.segments(query.fine, target.fine, threshold=segment_threshold)
+    frames, comparator = dns.similarity_maps(query.fine, target.fine)
+    similarity = float(dns.fine_similarity(query.fine, target.fine))
+    found = dns.segments(query.fine, target.fine, threshold=segment_threshold)
     return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine)
 
 

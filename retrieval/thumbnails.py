@@ -7,9 +7,9 @@ from typing import Dict, Iterable, Iterator, Sequence, Tuple
 
 import numpy as np
 
+from ..defaults import THUMBNAILS
 from .atomic_files import remove_leftovers, write_atomically
 
-THUMBNAILS = 4        # per video
 THUMBNAIL_SIZE = 160  # pixels, the longer side
 JPEG_QUALITY = 80
 

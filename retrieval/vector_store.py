@@ -7,7 +7,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-COARSE_DIMS = 1024
+from ..defaults import COARSE_DIMS
+
 ID_LENGTH = 64
 # Milvus caps a search's limit (topk) at 16384.
 MAX_LIMIT = 16384

@@ -24,19 +24,20 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ..retrieval.catalog import UnknownFileError
-from ..retrieval.dedup import DEFAULT_NEIGHBOURS, find_duplicates
+from .. import defaults
+from ..core import DnS
+from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
 from ..retrieval.index import VideoIndex
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
-from ..retrieval.search import DEFAULT_CANDIDATES, search
+from ..retrieval.ingest import represent_file
+from ..retrieval.search import search
 from ..retrieval.show import pair_view
 from ..retrieval.vector_store import MAX_LIMIT
 from ..video_decode import VideoDecodeError
-from .limits import DEFAULT_MAX_UPLOAD_MB, BodyLimit, TokenCheck
+from .limits import BodyLimit, TokenCheck
 
 PAGE = Path(__file__).parent / 'page'
-# An uploaded query is decoded only this far: a small file can still hold hours.
-DEFAULT_MAX_QUERY_SECONDS = 900
 LITE_IDLE_RELEASE_S = 2.0
 VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a video id: the sha256 of its content')]
 COPY_CHUNK = 1 << 20
@@ -92,18 +93,18 @@ class Service:
 
 def create_app(index_folder, *, token: Optional[str] = None, model_options: Optional[dict] = None,
                milvus_uri: Optional[str] = None,
-               milvus_token: Optional[str] = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-               max_query_seconds: float = DEFAULT_MAX_QUERY_SECONDS) -> FastAPI:
+               milvus_token: Optional[str] = None, max_upload_mb: float = defaults.MAX_UPLOAD_MB,
+               max_query_seconds: float = defaults.MAX_QUERY_SECONDS) -> FastAPI:
     """The app over the index in ``index_folder`` (which must exist). ``token``: when
     given, every request but the page's files must send ``Authorization: Bearer token``.
-    ``model_options``: keyword arguments of ``VideoIndex.make_models``."""
+    ``model_options``: keyword arguments of ``DnS``."""
     state: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         index = VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token)
         try:
-            models = index.make_models(**(model_options or {}))
+            models = DnS(index.settings.fine, **(model_options or {}))
             index.vectors()  # Milvus opened and synced now, not on the first search
             state['service'] = Service(index, models, max_query_seconds)
         except BaseException:
@@ -132,9 +133,9 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
     @app.post('/search')
     def search_endpoint(video: Annotated[Optional[UploadFile], File(description='a video file to search with')] = None,
                         path: Annotated[Optional[str], Form(description='an indexed file, as given at index time')] = None,
-                        k: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = 10,
-                        rerank: Annotated[float, Form(ge=0, le=1)] = 0.1,
-                        candidates: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = DEFAULT_CANDIDATES,
+                        k: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = defaults.K,
+                        rerank: Annotated[float, Form(ge=0, le=1)] = defaults.RERANK,
+                        candidates: Annotated[int, Form(ge=1, le=MAX_LIMIT)] = defaults.CANDIDATES,
                         segments: Annotated[bool, Form()] = False,
                         segment_threshold: Annotated[Optional[float], Form(allow_inf_nan=False)] = None):
         """The videos most similar to a query: the JSON of `dns search --json`."""
@@ -149,8 +150,8 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
                     shutil.copyfileobj(video.file, out, COPY_CHUNK)
                 with s.using():
                     try:
-                        query = s.index.represent_file(saved, s.models, thumbnails=0,
-                                                       max_seconds=s.max_query_seconds)
+                        query = represent_file(saved, s.models, s.index.settings.time_step, thumbnails=0,
+                                               max_seconds=s.max_query_seconds)
                     except VideoDecodeError as error:
                         raise HTTPException(422, f'cannot decode the uploaded video {label!r}: {error.reason}')
                     matches = _search(s, query, k, rerank, candidates, segments, segment_threshold)
@@ -164,8 +165,8 @@ def create_app(index_folder, *, token: Optional[str] = None, model_options: Opti
 
     @app.get('/duplicates')
     def duplicates(threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
-                   rerank: Annotated[float, Query(ge=0, le=1)] = 1.0,
-                   neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_NEIGHBOURS,
+                   rerank: Annotated[float, Query(ge=0, le=1)] = defaults.DEDUP_RERANK,
+                   neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = defaults.NEIGHBOURS,
                    segments: bool = False,
                    segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
         """The groups of near-duplicates: the JSON of `dns dedup --json`."""
@@ -306,7 +307,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(index_folder, host: str = '127.0.0.1', port: int = 8000, token: Optional[str] = None,
+def serve(index_folder, host: str = defaults.HOST, port: int = defaults.PORT, token: Optional[str] = None,
           **options) -> int:
     """Run the service until interrupted. Binding anything but loopback needs a token."""
     import uvicorn

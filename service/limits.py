@@ -7,7 +7,6 @@ from typing import Optional, Sequence
 # description, so that a browser can load the page and ask for the token.
 PUBLIC_PATHS = ('/', '/docs', '/openapi.json', '/favicon.ico')
 PUBLIC_PREFIXES = ('/page/',)
-DEFAULT_MAX_UPLOAD_MB = 200
 
 
 class TooLarge(Exception):

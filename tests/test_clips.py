@@ -17,7 +17,7 @@ clip_index = importlib.import_module(f'{PACKAGE}.retrieval.clips.clip_index')
 store = importlib.import_module(f'{PACKAGE}.retrieval.clips.store')
 merge = importlib.import_module(f'{PACKAGE}.retrieval.clips.merge')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.index')
-representation = importlib.import_module(f'{PACKAGE}.retrieval.representation')
+core = importlib.import_module(f'{PACKAGE}.core')
 WindowHits, VotingSettings = voting.WindowHits, voting.VotingSettings
 
 
@@ -109,7 +109,7 @@ def test_merged_candidates_take_turns_and_respect_the_cap():
 def fake_video(rng, frames):
     fine = rng.standard_normal((frames, 9, 512)).astype(np.float32)
     coarse = rng.standard_normal(1024).astype(np.float32)
-    return representation.VideoRepresentation(fine, coarse / np.linalg.norm(coarse), 0.5)
+    return core.VideoRepresentation(fine, coarse / np.linalg.norm(coarse), 0.5)
 
 
 def make_index(folder, videos=6, frames=120, seed=0, **settings):
@@ -222,7 +222,7 @@ def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(
     with pytest.raises(store.ClipIndexError, match='not a clip collection.*drop it'):
         index.clips().vectors()
     search = importlib.import_module(f'{PACKAGE}.retrieval.search')
-    models = index.make_models(device='cpu')
+    models = core.DnS(index.settings.fine, device='cpu')
     video_id = sorted(fines)[0]
     query = index.representation(video_id)
     with caplog.at_level(logging.WARNING):

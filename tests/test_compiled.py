@@ -72,7 +72,7 @@ def test_new_lengths_do_not_recompile(compiled, operators, golden):
         out = compiled(frames[:length])
         assert np.abs(out - eager(frames[:length])).max() < 1e-4
     first_pass = counters['unique_graphs'] - before
-    assert first_pass <= len(compiled.extractor.sizes) == 3
+    assert first_pass <= len(compiled.encoder.network.sizes) == 3
     for length in range(1, 14):
         compiled(frames[:length])
     assert counters['unique_graphs'] - before == first_pass

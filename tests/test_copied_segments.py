@@ -21,6 +21,8 @@ from support.corpus import make_partial_corpus
 from support.segment_scoring import compare, coverage, truth_of
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
+DnS = importlib.import_module(PACKAGE).DnS
+add_file = retrieval.add_file
 localization = importlib.import_module(f'{PACKAGE}.localization')
 DNS = Path(sys.executable).with_name('dns')
 # Kinds whose pieces the test model finds at the default threshold (measured: see the
@@ -34,9 +36,9 @@ def partial(copy_model_hub, tmp_path_factory):
     corpus = make_partial_corpus(root / 'videos')
     with use_hub(copy_model_hub):
         index = retrieval.VideoIndex(root / 'dns-index', create=True, fine='att')
-        models = index.make_models(device='cpu')
+        models = DnS(index.settings.fine, device='cpu')
     for path in [*corpus.sources, *corpus.hosts]:
-        index.add(str(path), models)
+        add_file(index, str(path), models)
     yield root, corpus, index, models
     index.close()
 
@@ -91,7 +93,7 @@ def test_operator_segments_are_frame_indices_of_the_same_segments(partial):
     _, corpus, index, models = partial
     insertion = next(i for i in corpus.insertions if i.kind == 'speedup')
     query, target = query_of(index, insertion.source), query_of(index, insertion.host)
-    frames = models.fine_student.segments(query.fine, target.fine)
+    frames = models.segments(query.fine, target.fine)
     seconds = retrieval.copied_segments(index, models, query, [index.video_id_of(insertion.host)])
     assert [s.to_seconds(index.settings.time_step) for s in frames] == seconds[index.video_id_of(insertion.host)]
     best = frames[0]
@@ -104,7 +106,7 @@ def test_localization_beats_the_temporal_network_at_its_best_threshold(partial):
     """The issue's goal on this corpus: the project at its default threshold against the
     baseline at the threshold best for it, on the same similarity matrices."""
     _, corpus, index, models = partial
-    matrices = {(str(s), str(h)): models.fine_student.similarity_maps(query_of(index, s).fine,
+    matrices = {(str(s), str(h)): models.similarity_maps(query_of(index, s).fine,
                                                                         query_of(index, h).fine)[0]
                 for s in corpus.sources for h in corpus.hosts}
     results = compare(matrices, truth_of(corpus))

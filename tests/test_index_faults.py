@@ -75,16 +75,17 @@ def test_kill_9_loop_loses_nothing_and_leaves_nothing_half_written(hub_dir, many
 RSS_SCRIPT = textwrap.dedent('''
     import json, sys
     from pathlib import Path
-    from distill_and_select.retrieval import VideoIndex
+    from distill_and_select import DnS
+    from distill_and_select.retrieval import VideoIndex, add_file
     def rss_mb():
         for line in open('/proc/self/status'):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1]) / 1024
     index = VideoIndex(sys.argv[2], create=True)
-    models = index.make_models(device='cpu')
+    models = DnS(index.settings.fine, device='cpu')
     report = {}
     for i, path in enumerate(sorted(Path(sys.argv[1]).glob('*.mp4')), 1):
-        index.add(str(path), models)
+        add_file(index, str(path), models)
         if i in (100, 300, 500):
             report[i] = rss_mb()
     index.sync()

@@ -140,7 +140,7 @@ NO_RAY_SCRIPT = textwrap.dedent('''
     import sys
     from distill_and_select import DistillAndSelect
     from distill_and_select.retrieval import VideoIndex
-    from distill_and_select.retrieval.cli import main
+    from distill_and_select.cli import main
     assert main(['index', '--no-progress', '--index', sys.argv[2], sys.argv[1]]) == 0
     print(sorted(name for name in sys.modules if name == 'ray' or name.startswith('ray.')))
 ''')

@@ -12,6 +12,8 @@ from support.corpus import make_corpus
 from support.video_files import make_video, moving_scene
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
+DnS = importlib.import_module(PACKAGE).DnS
+add_file = retrieval.add_file
 fine_store = importlib.import_module(f'{PACKAGE}.retrieval.fine_store')
 VideoIndex = retrieval.VideoIndex
 EASY_COPIES = {'exact', 'reencoded'}
@@ -25,9 +27,9 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope='session')
 def att_index(hub_dir, corpus, tmp_path_factory):
     index = VideoIndex(tmp_path_factory.mktemp('indexes') / 'att', create=True, fine='att')
-    models = index.make_models(device='cpu')
+    models = DnS(index.settings.fine, device='cpu')
     for path in corpus.all_videos():
-        index.add(str(path), models)
+        add_file(index, str(path), models)
     yield index, models
     index.close()
 
@@ -92,9 +94,9 @@ def test_search_values_are_the_operators(att_index, corpus):
     match = next(m for m in ranking(index, models, original, 1.0)
                  if m.path == str(corpus.copies[original]['flipped']))
     assert match.coarse_similarity == pytest.approx(float(query.coarse @ target.coarse), abs=1e-5)
-    assert match.fine_similarity == pytest.approx(models.fine_student.similarity(query.fine, target.fine), abs=1e-6)
+    assert match.fine_similarity == pytest.approx(models.fine_similarity(query.fine, target.fine), abs=1e-6)
     assert match.selector_score == pytest.approx(
-        models.selector.score(query.selector, target.selector, match.coarse_similarity), abs=1e-6)
+        models.selector_scores(query.selector, target.selector, match.coarse_similarity), abs=1e-6)
 
 
 def test_same_content_is_indexed_once_and_skipped_after(att_index, corpus):
@@ -104,7 +106,7 @@ def test_same_content_is_indexed_once_and_skipped_after(att_index, corpus):
     assert index.video_id_of(exact) == index.video_id_of(original)
     assert len(index) == len(corpus.all_videos()) - len(corpus.originals)  # exact copies share content
     before = len(index)
-    result = index.add(str(original), models)
+    result = add_file(index, str(original), models)
     assert (result.status, len(index)) == ('skipped', before)
 
 
@@ -118,17 +120,17 @@ def test_fine_storage(att_index, corpus):
     fine32 = fine_store.decode(fine_store.encode(representation.fine, 'float32'), representation.frames, 'float32')
     fine16 = fine_store.decode(fine_store.encode(fine32, 'float16'), representation.frames, 'float16')
     targets = [index.representation(index.video_id_of(p)).fine for p in corpus.all_videos()[:8]]
-    s32 = models.fine_student.similarity(fine32, targets)
-    s16 = models.fine_student.similarity(fine16, [fine_store.decode(fine_store.encode(t, 'float16'), len(t),
+    s32 = models.fine_similarity(fine32, targets)
+    s16 = models.fine_similarity(fine16, [fine_store.decode(fine_store.encode(t, 'float16'), len(t),
                                                                     'float16') for t in targets])
     assert np.abs(s32 - s16).max() < 1e-3
 
 
 def small_index(tmp_path, videos, **settings):
     index = VideoIndex(tmp_path / 'index', create=True, **settings)
-    models = index.make_models(device='cpu')
+    models = DnS(index.settings.fine, device='cpu')
     for path in videos:
-        index.add(str(path), models)
+        add_file(index, str(path), models)
     return index, models
 
 
@@ -150,7 +152,7 @@ def test_corrupt_fine_file_is_detected_reported_and_reindexed(hub_dir, corpus, t
     hit = next(m for m in matches if m.video_id == damaged)
     assert hit.fine_similarity is None and hit.score == hit.coarse_similarity
     path.write_bytes(b'')  # truncated
-    assert index.add(str(videos[1]), models).status == 'indexed'
+    assert add_file(index, str(videos[1]), models).status == 'indexed'
     assert index.representation(damaged).frames > 0
     index.close()
 
@@ -175,7 +177,7 @@ def test_a_file_replaced_by_another_video_is_reindexed(hub_dir, tmp_path):
     index, models = small_index(tmp_path, [path, other])
     old = index.video_id_of(path)
     make_video(path, moving_scene(8, 64, 64, seed=13), fps=2)
-    assert index.add(str(path), models).status == 'indexed'
+    assert add_file(index, str(path), models).status == 'indexed'
     new = index.video_id_of(path)
     assert new != old and len(index) == 2 and not index.fine_store.path(old).exists()
     query = index.representation(new)
@@ -197,7 +199,7 @@ def test_bin_index_ranks_copies_with_packed_bits(hub_dir, corpus, tmp_path):
     target = index.representation(index.video_id_of(copies['logo']))
     assert set(np.unique(target.fine)) == {-1.0, 1.0}
     match = next(m for m in ranking(index, models, original, 1.0) if m.path == str(copies['logo']))
-    assert match.fine_similarity == pytest.approx(models.fine_student.similarity(query.fine, target.fine), abs=1e-6)
+    assert match.fine_similarity == pytest.approx(models.fine_similarity(query.fine, target.fine), abs=1e-6)
     index.close()
 
 

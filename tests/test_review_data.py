@@ -41,13 +41,14 @@ def test_thumbnails_are_evenly_spread_in_bounded_memory(length):
 
 
 def test_an_index_made_before_thumbnails_opens_with_nothing_lost(hub_dir, tmp_path):
-    from distill_and_select.retrieval import VideoIndex, search
+    from distill_and_select import DnS
+    from distill_and_select.retrieval import VideoIndex, add_file, search
     videos = [make_video(tmp_path / f'v{i}.mp4', moving_scene(20, 96, 128, seed=40 + i), fps=5) for i in range(2)]
     folder = tmp_path / 'index'
     with VideoIndex(folder, create=True) as index:
-        models = index.make_models(device='cpu')
+        models = DnS(index.settings.fine, device='cpu')
         for video in videos:
-            index.add(video, models)
+            add_file(index, video, models)
         ids = [index.video_id_of(v) for v in videos]
         record = index.catalog.video(ids[0])
         assert (record.duration, record.width, record.height, record.thumbnails) == (4.0, 128, 96, 4)

@@ -70,7 +70,7 @@ def placement(resources: Mapping[str, float], model_options: Mapping[str, Any],
 def index_on_ray(index: VideoIndex, files: Sequence[str], model_options: Dict[str, Any], tally: IndexTally, *,
                  actors: Optional[int] = None) -> None:
     """Index ``files`` (paths as given) into ``index`` on Ray. ``model_options``: the
-    keyword arguments of ``VideoIndex.make_models`` (device, precision, batch size...),
+    keyword arguments of ``DnS`` (device, precision, batch size...),
     with which each actor builds its models."""
     # Ray Data retries what a dead worker was doing, by default: tasks (max_retries) and
     # actors (max_restarts, max_task_retries) without limit. A retried call's results

@@ -7,10 +7,11 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-from ...preprocess import FRAME_SIZE, center_crops, check_features, frame_batches, iter_rgb_frames
-from ...video_decode import VideoDecodeError, VideoDecoder
-from ..index import file_sha256
-from ..representation import DnSModels, VideoRepresentation
+from ...core import DnS, VideoRepresentation
+from ...defaults import FRAME_SIZE
+from ...preprocess import center_crops, frame_batches
+from ...video_decode import VideoDecodeError
+from ..ingest import decoded_frames, file_sha256, with_review
 from ..thumbnails import ThumbnailKeeper
 from .batching import run_across_videos
 
@@ -39,11 +40,11 @@ def hash_file(row: Dict[str, Any]) -> Dict[str, Any]:
 def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
     """{'path', 'file', 'video_id'} -> one row, with 'crops', the sampled frames resized
     and cropped exactly as the operator does it (uint8 [T, 256, 256, 3]), 'reason', and
-    the review's thumbnails and frame size, taken from the same decoded frames as the
-    plain path takes them."""
+    the review's thumbnails and frame size, decoded by the ingestion path's own
+    ``decoded_frames``."""
     keeper = ThumbnailKeeper()
     try:
-        frames = keeper.watch(iter_rgb_frames(VideoDecoder(time_step=time_step)(row['file'])))
+        frames = decoded_frames(row['file'], time_step, keeper)
         cpu = torch.device('cpu')
         crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in frame_batches(frames, CROP_BATCH)])
         review = {'thumbnails': list(keeper.jpegs()), 'size': [keeper.width, keeper.height]}
@@ -59,29 +60,23 @@ def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
 class Representer:
     """An actor holding the DnS models: the frames of every video of a call go through
     the feature extractor in full batches (across videos), then the students run per
-    video. ``model_options`` are what ``VideoIndex.make_models`` takes."""
+    video. ``model_options`` are ``DnS``'s keyword arguments."""
 
     def __init__(self, fine: str, model_options: Dict[str, Any]):
-        self.models = DnSModels(fine, **model_options)
+        self.dns = DnS(fine, **model_options)
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         count = len(batch['video_id'])
         results = [VideoResult(str(batch['video_id'][i]), reason=str(batch['reason'][i]))
                    for i in range(count)]
         todo = [i for i in range(count) if not results[i].reason]
-        extractor = self.models.extractor
-        features = run_across_videos([batch['crops'][i] for i in todo], extractor.batch_size,
-                                     lambda crops: extractor.extract_crops(torch.from_numpy(crops)))
+        encoder = self.dns.encoder
+        features = run_across_videos([batch['crops'][i] for i in todo], encoder.batch_size,
+                                     lambda crops: encoder.crops(torch.from_numpy(crops)))
         for i, video_features in zip(todo, features):
             try:
-                # The check the operator makes once per video, before the students; the
-                # features stay on the device.
-                representation = self.models.represent_features(
-                    check_features(video_features, 'feature extractor output'))
-                representation.thumbnails = tuple(batch['thumbnails'][i])
-                representation.width, representation.height = (int(v) for v in batch['size'][i])
-                results[i].representation = representation
+                results[i].representation = with_review(self.dns.represent_features(video_features),
+                                                        batch['thumbnails'][i], *batch['size'][i])
             except ValueError as error:  # frames the extractor cannot use
                 results[i].reason = str(error)
         return {'result': np.array(results, dtype=object)}
-

@@ -5,12 +5,12 @@ from typing import Dict, Iterable, List, Optional
 from ..localization import Segment
 from .fine_store import CorruptFeaturesError
 from .index import VideoIndex
-from .representation import DnSModels, VideoRepresentation
+from ..core import DnS, VideoRepresentation
 
 log = logging.getLogger(__name__)
 
 
-def copied_segments(index: VideoIndex, models: DnSModels, query: VideoRepresentation,
+def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
                     target_ids: Iterable[str], threshold: Optional[float] = None,
                     all_found: bool = False) -> Dict[str, List[Segment]]:
     """The copied segments of ``query`` in each indexed video of ``target_ids``, in
@@ -32,6 +32,6 @@ def copied_segments(index: VideoIndex, models: DnSModels, query: VideoRepresenta
         except CorruptFeaturesError as error:
             log.warning('%s; its segments are left out', error)
             continue
-        found = models.fine_student.segments(query.fine, target, threshold=None if all_found else threshold)
+        found = dns.segments(query.fine, target, threshold=None if all_found else threshold)
         out[video_id] = [segment.to_seconds(step) for segment in found]
     return out

@@ -1,0 +1,134 @@
+"""The `dns` command's options: every default comes from ``defaults``."""
+import argparse
+import os
+
+from .. import defaults
+from . import commands as run
+
+DESCRIPTION = """The `dns` command: index a collection of videos, search it, find its duplicates,
+evaluate it against a ground truth, look at one pair, and serve it to reviewers."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--index', default=defaults.INDEX_FOLDER, metavar='DIR',
+                        help=f'the folder of the index (default: ./{defaults.INDEX_FOLDER})')
+    common.add_argument('--milvus-uri', help='a Milvus server or cluster for the coarse vectors, e.g. '
+                        'http://host:19530 (default: a Milvus Lite database inside the index folder); '
+                        'recorded in the index when it is made')
+    common.add_argument('--milvus-token', default=os.environ.get('DNS_MILVUS_TOKEN'),
+                        help='Milvus token, "user:password" or an API key (default: $DNS_MILVUS_TOKEN)')
+    common.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
+    common.add_argument('--precision', default=defaults.PRECISION, choices=['fp32', 'bf16', 'fp16'],
+                        help=f'autocast of the feature extractor (default: {defaults.PRECISION})')
+    common.add_argument('--batch-size', type=int, default=defaults.BATCH_SIZE,
+                        help=f'frames per batch (default: {defaults.BATCH_SIZE})')
+    common.add_argument('--compile', action=argparse.BooleanOptionalAction, default=False,
+                        help='compile the feature extractor with torch.compile: 1.3x the frames/s on CPU after '
+                        'a one-time cost (default: on for `dns index` unless DNS_COMPILE=0, off for the others)')
+    common.add_argument('-v', '--verbose', action='store_true')
+
+    parser = argparse.ArgumentParser(prog='dns', description=DESCRIPTION)
+    commands = parser.add_subparsers(dest='command', required=True)
+
+    p = commands.add_parser('index', parents=[common], help='index video files and folders (recursive)')
+    p.add_argument('paths', nargs='+', metavar='PATH')
+    p.add_argument('--fine', choices=['att', 'bin'], help='the fine-grained student, chosen when the index is '
+                   f'made (default: {defaults.FINE_STUDENT})')
+    p.add_argument('--fine-dtype', choices=['float16', 'float32'],
+                   help=f'storage of fg_att features (default: {defaults.FINE_DTYPE["att"]}; fg_bin is always 1 bit per element)')
+    p.add_argument('--time-step', type=float, help='seconds between sampled frames, chosen when the index is made '
+                   f'(default: {defaults.TIME_STEP:g})')
+    p.add_argument('--ray', action='store_true', help='index on a Ray cluster: the one named by $RAY_ADDRESS, '
+                   'else a local Ray instance; this process alone writes the index')
+    p.add_argument('--ray-actors', type=int, metavar='N', help='with --ray: model-holding actors (default: one per '
+                   'GPU of the cluster; on CPUs only, half of its CPUs in actors of up to 4)')
+    p.add_argument('--strict', action='store_true', help='exit with status 1 when a file fails')
+    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    # Indexing jobs are long: compiling pays after a few hundred frames.
+    p.set_defaults(run=run.run_index, compile=os.environ.get('DNS_COMPILE', '1') != '0')
+
+    p = commands.add_parser('search', parents=[common], help='the videos most similar to a query video')
+    p.add_argument('query', metavar='QUERY_VIDEO')
+    p.add_argument('-k', type=int, default=defaults.K, help=f'results to show (default: {defaults.K})')
+    p.add_argument('--rerank', type=float, default=defaults.RERANK, help='fraction of the candidates, chosen by the '
+                   f'selector, re-ranked by the fine-grained student (default: {defaults.RERANK:g})')
+    p.add_argument('--candidates', type=int, default=defaults.CANDIDATES,
+                   help='candidate videos the selector considers, in all: nearest by coarse similarity, in turns '
+                   'with those whose short windows match the query\'s '
+                   f'(default: {defaults.CANDIDATES}; Milvus caps it at 16384)')
+    p.add_argument('--clips', action=argparse.BooleanOptionalAction, default=True,
+                   help='candidates from clip hits too, so that a short clip inside a long video is found '
+                   '(default: on)')
+    _segment_options(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument('--json', action='store_true', help='machine-readable output')
+    out.add_argument('--csv', action='store_true', help='the copied segments as CSV in the format of the Video '
+                     'Similarity Challenge\'s matching track: query_id,ref_id,query_start,query_end,ref_start,'
+                     'ref_end,score (seconds; implies --segments)')
+    p.set_defaults(run=run.run_search)
+
+    p = commands.add_parser('dedup', parents=[common], help='groups of near-duplicate videos in the index')
+    p.add_argument('--threshold', type=float,
+                   help='least score of a duplicate pair (default: the index\'s calibrated threshold, else '
+                   f'{defaults.COPY_THRESHOLD:g})')
+    p.add_argument('--rerank', type=float, default=defaults.DEDUP_RERANK, help='fraction of each video\'s neighbours '
+                   f'scored by the fine-grained student (default: {defaults.DEDUP_RERANK:g})')
+    p.add_argument('--neighbours', type=int, default=defaults.NEIGHBOURS,
+                   help=f'nearest videos considered per video (default: {defaults.NEIGHBOURS})')
+    _segment_options(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument('--json', action='store_true', help='groups as JSON')
+    out.add_argument('--csv', action='store_true', help='groups as CSV: group,path')
+    p.set_defaults(run=run.run_dedup)
+
+    p = commands.add_parser('decisions', parents=[common], help='reviewers\' decisions on pairs (copy / not a '
+                            'copy), which dedup follows')
+    p.add_argument('--csv', metavar='FILE', help='write them as CSV (a,b,decision,decided_at); - for stdout')
+    p.add_argument('--mark', nargs=3, metavar=('A', 'B', 'DECISION'),
+                   help='record a decision on the pair of files A and B (paths as given at index time): copy, '
+                   'not_copy, or none to forget it')
+    p.set_defaults(run=run.run_decisions)
+
+    p = commands.add_parser('serve', parents=[common], help='the search service and the review page (HTTP)')
+    p.add_argument('--host', default=defaults.HOST, help=f'address to bind (default: {defaults.HOST}; any other needs '
+                   'a token)')
+    p.add_argument('--port', type=int, default=defaults.PORT, help=f'port (default: {defaults.PORT})')
+    p.add_argument('--token', default=os.environ.get('DNS_TOKEN'),
+                   help='a secret every request must send as "Authorization: Bearer TOKEN" (default: $DNS_TOKEN); '
+                   'required to bind an address other than loopback')
+    p.add_argument('--max-upload-mb', type=float, default=defaults.MAX_UPLOAD_MB,
+                   help=f'largest uploaded video (default: {defaults.MAX_UPLOAD_MB:g} MB)')
+    p.set_defaults(run=run.run_serve)
+
+    p = commands.add_parser('evaluate', parents=[common], help='mAP and time per query at re-rank fractions '
+                            '0%%, 5%%, ..., 100%%; precision, recall and the best threshold of copy decisions '
+                            'and copied segments')
+    p.add_argument('ground_truth', metavar='GROUND_TRUTH',
+                   help='JSON: {"query.mp4": ["copy1.mp4", ...], ...}, or segments in seconds: '
+                   '{"query.mp4": {"copy1.mp4": [[qs, qe, ts, te], ...]}, ...}; paths relative to this file')
+    p.add_argument('--candidates', type=int, help='nearest videos considered per query (default: the whole index)')
+    p.add_argument('--plot', default='dns-evaluate.png', help='the PNG of the curve (default: dns-evaluate.png); '
+                   'the precision/recall curves go beside it, NAME-pr.png')
+    p.add_argument('--calibrate', action='store_true', help='store the thresholds of best F1 in the index, where '
+                   'search, dedup, show and segments use them')
+    p.add_argument('--json', action='store_true', help='machine-readable output')
+    p.set_defaults(run=run.run_evaluate)
+
+    p = commands.add_parser('show', parents=[common], help='heatmap of the fine-grained similarity of two videos')
+    p.add_argument('query', metavar='QUERY')
+    p.add_argument('target', metavar='TARGET')
+    p.add_argument('--out', default='dns-show.png', help='the PNG to write (default: dns-show.png)')
+    p.add_argument('--segment-threshold', type=float, metavar='T',
+                   help='least score of a drawn segment (default: the index\'s calibrated threshold, else '
+                   f'{defaults.SEGMENT_THRESHOLD:g})')
+    p.set_defaults(run=run.run_show)
+    return parser
+
+
+def _segment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--segments', action='store_true', help='add the copied segments of each pair: where the copy '
+                   'is in both videos, in seconds')
+    p.add_argument('--segment-threshold', type=float, metavar='T',
+                   help='least score of a copied segment (default: the index\'s calibrated threshold, else '
+                   f'{defaults.SEGMENT_THRESHOLD:g})')

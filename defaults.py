@@ -1,0 +1,40 @@
+"""Every default of the package, in one place: the library's keyword arguments, the
+`dns` command's options and the service's parameters all read them from here.
+
+Constants only: nothing here imports torch, Milvus or anything else, so every layer may
+read it.
+"""
+
+# --- the networks (DnS, IJCV 2022)
+REGIONS = 9               # region vectors per frame (3x3 regional max pooling)
+DIMS = 512                # dimensions of a region vector after PCA
+COARSE_DIMS = 1024        # the coarse-grained student's video vector
+FRAME_SIZE = 256          # frames are resized (short side) and centre-cropped to this
+
+# --- extraction
+BATCH_SIZE = 32           # frames through the feature extractor at a time
+PRECISION = 'fp32'        # parity with the published numbers; 'bf16' is 2x faster on CPU
+TIME_STEP = 1.0           # seconds between sampled frames
+
+# --- an index
+INDEX_FOLDER = 'dns-index'
+FINE_STUDENT = 'att'                           # 'att' or 'bin'
+FINE_DTYPE = {'att': 'float16', 'bin': 'bits'}  # how fine features are stored
+THUMBNAILS = 4                                 # review thumbnails per video
+
+# --- search
+K = 10                    # results shown
+RERANK = 0.1              # fraction of the candidates the fine student re-ranks
+CANDIDATES = 1000         # nearest videos by coarse similarity the selector considers
+NEIGHBOURS = 100          # dedup: nearest videos considered per video
+DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
+
+# --- where copies start (the defaults; `dns evaluate --calibrate` stores measured ones)
+COPY_THRESHOLD = 0.75     # a pair's search score: a fine similarity of 0.5 (s/2 + 0.5)
+SEGMENT_THRESHOLD = 0.3   # a copied segment's score
+
+# --- the service
+HOST = '127.0.0.1'        # loopback only unless asked, and then with a token
+PORT = 8000
+MAX_UPLOAD_MB = 200.0
+MAX_QUERY_SECONDS = 900   # an uploaded query is decoded only this far

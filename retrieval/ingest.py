@@ -1,0 +1,147 @@
+"""One video from its file to the index, the one way every engine does it:
+
+    hash -> (content already indexed? record the path) -> decode -> thumbnails ->
+    represent -> commit
+
+The plain engine (``index_files``, below), the Ray engine (``ray_engine/``, which runs
+the same steps on workers and commits on the driver) and the service's uploads all call
+these functions, so a video is indexed the same way wherever it is.
+"""
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import defaults
+from ..core import DnS, VideoRepresentation
+from ..preprocess import iter_rgb_frames
+from ..video_decode import VideoDecodeError, VideoDecoder, check_video_file
+from ..weights import sha256_of
+from .index import AddResult, IndexSettingsError, VideoIndex
+from .tally import IndexTally
+from .thumbnails import ThumbnailKeeper
+
+
+VIDEO_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts',
+                  '.m2ts', '.mts', '.3gp', '.ogv', '.vob', '.mxf'}
+
+
+def find_videos(paths: Sequence[str]) -> Iterator[str]:
+    """Files given by name (whatever their suffix), and the video files under folders."""
+    for given in paths:
+        if os.path.isdir(given):
+            for root, dirs, files in os.walk(given):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+                        yield os.path.join(root, name)
+        else:
+            yield given
+
+
+def file_sha256(path: str) -> str:
+    """The content hash that identifies a video, whatever its name. A path that is no
+    readable file raises the decoder's error, with the same reasons."""
+    check_video_file(path)
+    try:
+        return sha256_of(Path(path))
+    except OSError as error:
+        raise VideoDecodeError(path, f'cannot read ({error.strerror or error})') from error
+
+
+def decoded_frames(path, time_step: float, keeper: Optional[ThumbnailKeeper] = None,
+                   max_seconds: Optional[float] = None,
+                   on_frame: Optional[Callable[[], None]] = None) -> Iterator[np.ndarray]:
+    """The frames of a video file sampled every ``time_step`` seconds, as HxWx3 uint8 RGB,
+    decoded lazily. ``keeper`` takes the review's thumbnails on the way; ``max_seconds``
+    refuses (VideoDecodeError) a video that runs longer, as soon as decoding gets there
+    (untrusted uploads); ``on_frame`` is called per frame (progress)."""
+    frames: Iterable = iter_rgb_frames(VideoDecoder(time_step=time_step)(path))
+    if max_seconds is not None:
+        frames = _at_most(frames, int(max_seconds / time_step), path, max_seconds)
+    if on_frame is not None:
+        frames = _counting(frames, on_frame)
+    if keeper is not None:
+        frames = keeper.watch(frames)
+    return iter(frames)
+
+
+def with_review(representation: VideoRepresentation, thumbnails: Tuple[bytes, ...], width: int,
+                height: int) -> VideoRepresentation:
+    """``representation`` with the review's thumbnails and the decoded frame size."""
+    representation.thumbnails = tuple(thumbnails)
+    representation.width, representation.height = int(width), int(height)
+    return representation
+
+
+def represent_file(path, dns: DnS, time_step: float = defaults.TIME_STEP, thumbnails: int = defaults.THUMBNAILS,
+                   max_seconds: Optional[float] = None,
+                   on_frame: Optional[Callable[[], None]] = None) -> VideoRepresentation:
+    """Decode a video file and represent it (not stored), with ``thumbnails`` small
+    JPEGs taken from the decoded frames (0 for a query). Raises VideoDecodeError, with
+    the path and the reason, for a file that cannot be read, decoded or used."""
+    keeper = ThumbnailKeeper(thumbnails) if thumbnails else None
+    frames = decoded_frames(path, time_step, keeper, max_seconds, on_frame)
+    try:
+        representation = dns.represent(frames)
+    except ValueError as error:  # no frame in the sampled span, or frames unusable
+        raise VideoDecodeError(path, str(error)) from error
+    if keeper is None:
+        return representation
+    return with_review(representation, keeper.jpegs(), keeper.width, keeper.height)
+
+
+def add_file(index: VideoIndex, path, dns: DnS, on_frame: Optional[Callable[[], None]] = None) -> AddResult:
+    """Index one video file; a file whose content is already indexed only adds its
+    path. Raises VideoDecodeError (with the path and the reason) for a file that cannot
+    be read or decoded; the index is then unchanged."""
+    _check_models(index, dns)
+    given = os.fspath(path)
+    video_id = file_sha256(given)
+    known = index.add_known(given, video_id)
+    if known is not None:
+        return known
+    representation = represent_file(given, dns, index.settings.time_step, on_frame=on_frame)
+    return index.commit(given, video_id, representation)
+
+
+def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally) -> None:
+    """The plain engine: one file after the other, in this process. A file that fails
+    is named in ``tally`` and skipped."""
+    for path in files:
+        try:
+            result = add_file(index, path, dns, on_frame=tally.frame)
+        except VideoDecodeError as error:
+            tally.failed(str(error))
+        else:
+            tally.done(path, result)
+
+
+def query_representation(index: VideoIndex, path, dns: DnS,
+                         max_seconds: Optional[float] = None) -> VideoRepresentation:
+    """The representation of a query file: stored, when the file is indexed; else made
+    now at the index's time step, without thumbnails."""
+    video_id = index.video_id_of(path)
+    if video_id is not None:
+        return index.representation(video_id)
+    _check_models(index, dns)
+    return represent_file(path, dns, index.settings.time_step, thumbnails=0, max_seconds=max_seconds)
+
+
+def _check_models(index: VideoIndex, dns: DnS) -> None:
+    if dns.fine != index.settings.fine:
+        raise IndexSettingsError(f'the index uses the {index.settings.fine} student, the models {dns.fine}')
+
+
+def _at_most(frames: Iterable, limit: int, path, seconds: float) -> Iterator:
+    for count, frame in enumerate(frames):
+        if count >= limit:
+            raise VideoDecodeError(path, f'longer than the limit of {seconds:g} s')
+        yield frame
+
+
+def _counting(frames: Iterable, on_frame: Callable[[], None]) -> Iterator:
+    for frame in frames:
+        on_frame()
+        yield frame
