@@ -27,7 +27,8 @@ def main():
     parser.add_argument('--copies', type=int, default=10)
     parser.add_argument('--negatives', type=int, default=4)
     parser.add_argument('--host-seconds', type=int, default=240)
-    parser.add_argument('--tune-hosts', type=int, default=6)
+    parser.add_argument('--tune-hosts', type=int, default=6, help='hosts of a second corpus to compare window '
+                        'settings on (0: none)')
     parser.add_argument('--workdir', help='keep corpora and indexes here (default: a temporary folder)')
     args = parser.parse_args()
     use_copy_model()
@@ -45,20 +46,21 @@ def run(work: Path, args):
     from distill_and_select.retrieval import VideoIndex
     from distill_and_select.retrieval.ingest import query_representation
     t0 = time.perf_counter()
-    tune = make_clip_corpus(work / 'tune', hosts=args.tune_hosts, copies=args.tune_hosts, negatives=0,
-                            host_seconds=args.host_seconds, seed=1)
     main_corpus = make_clip_corpus(work / 'main', hosts=args.hosts, copies=args.copies, negatives=args.negatives,
                                    host_seconds=args.host_seconds, seed=0)
     print(f'corpora written in {time.perf_counter() - t0:.0f} s', flush=True)
-    torch.set_num_threads(torch.get_num_threads())
-    tune_index = VideoIndex(work / 'tune-index', create=True)
-    models = DnS(tune_index.settings.fine, device='cpu')
-    tune_features, tune_index_s = index_keeping_features(tune_index, tune.hosts, models)
-    tune_table = window_table(tune_index, tune, tune_features, models)
-    tune_index.close()
-    print(markdown_table(*tune_table), flush=True)
-
     index = VideoIndex(work / 'main-index', create=True)
+    models = DnS(index.settings.fine, device='cpu')
+    tune_table = None
+    if args.tune_hosts:
+        tune = make_clip_corpus(work / 'tune', hosts=args.tune_hosts, copies=args.tune_hosts, negatives=0,
+                                host_seconds=args.host_seconds, seed=1)
+        tune_index = VideoIndex(work / 'tune-index', create=True)
+        tune_features, _ = index_keeping_features(tune_index, tune.hosts, models)
+        tune_table = window_table(tune_index, tune, tune_features, models)
+        tune_index.close()
+        print(markdown_table(*tune_table), flush=True)
+
     features, index_s = index_keeping_features(index, main_corpus.hosts, models)
     main_table = window_table(index, main_corpus, features, models)
     del features
@@ -90,17 +92,16 @@ def run(work: Path, args):
         f'No-copy queries ({len(main_corpus.negatives)}): best score {negatives["best"]:.3f} (with clips, '
         f'--candidates 2, re-rank 1) against the copy threshold {negatives["threshold"]:.3f} '
         f'({negatives["kind"]}); copy queries\' host scores: lowest {negatives["lowest_copy"]:.3f}.',
-        f'Time per query (representation given): ' + ', '.join(f'{k} {1000 * v:.0f} ms' for k, v in times.items())
+        'Time per query (representation given): ' + ', '.join(f'{k} {1000 * v:.0f} ms' for k, v in times.items())
         + '.',
         f'Windows of {spec.length} frames every {spec.stride} ({spec.length + spec.stride - 1} s covers one '
         f'wholly at 1 frame/s): {windows / hours:.0f} vectors per hour of video, {windows / hours * 2048 / 1e6:.1f} '
         'MB per hour as float32 (512 dimensions). Indexing cost added: building the clip collection from the '
         f'stored features took {clip_s:.1f} s for {hours:.2f} h of video, against {index_s:.0f} s of decoding '
         f'and feature extraction ({100 * clip_s / index_s:.1f} %).',
-        'Window vectors compared (clip candidates alone, exact search: host rank 1 / top 10 of the copy queries); '
-        'tuning corpus (seed 1), from which the default was chosen:',
-        markdown_table(*tune_table),
-        'and the main corpus (seed 0), never used for the choice:',
+        'Window vectors compared (clip candidates alone, exact search: host rank 1 / top 10 of the copy queries)'
+        + (', on a tuning corpus (seed 1):\n\n' + markdown_table(*tune_table) + '\n\nand on the main corpus (seed 0):'
+           if tune_table else ' on this corpus:'),
         markdown_table(*main_table),
         f'Approximate search: IVF_FLAT (nlist {ann["nlist"]}, nprobe {ann["nprobe"]}) finds {100 * ann["recall"]:.1f} % '
         f'of the exact top {ann["k"]} windows of the query windows ({ann["queries"]} query windows).',
