@@ -3,11 +3,11 @@ matrices: the project's local alignment (``find_segments``) at its default thres
 and the temporal network (Tan et al. 2009, as VCSL and Towhee's operator run it) at the
 threshold that is best for it on this very data.
 
-The data: the partial-copy corpus of ``tests/corpus.py`` (pieces of 3 source videos
+The data: the partial-copy corpus of ``tests/support/corpus.py`` (pieces of 3 source videos
 inserted into 9 longer hosts: plain, re-encoded, cropped with a logo, flipped, sped up,
 picture in picture, several pieces in one host, hosts with none), every (source, host)
 pair, fg_att frame similarities of the test model whose similarities mean something
-(``tests/copy_model.py``: PCA fitted on real frames, uniform attention, identity
+(``tests/support/copy_model.py``: PCA fitted on real frames, uniform attention, identity
 comparator). Precision, recall and F1 of the predicted seconds on both timelines
 (``localization.metrics``). Writes its table into docs/benchmarks.md.
 

@@ -1,12 +1,14 @@
-"""Building blocks shared by the DnS networks (ARCHITECTURE.md, sections Attention,
-Binarization, VideoComparator, NetVLAD)."""
-from typing import Optional, Sequence, Tuple
+"""Building blocks shared by the DnS networks: the attention and binarization layers
+applied to region vectors, ViSiL's video comparator (a CNN over a frame-to-frame
+similarity matrix) and NetVLAD aggregation."""
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .similarities import even_splits
+# The comparator pools twice by 2: a shorter video leaves an empty map.
+MIN_FRAMES = 4
 
 
 def l2norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -35,6 +37,20 @@ class Binarization(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sign(l2norm(x) @ self.W)
+
+
+def stretch_to_min_frames(x: torch.Tensor, min_frames: int = MIN_FRAMES) -> torch.Tensor:
+    """Repeat the frames of a video shorter than ``min_frames`` evenly along time.
+
+    The original code fails on such videos; showing each frame for a proportional span
+    (a 1-frame video becomes a 4-frame still) keeps the comparator's map non-empty and
+    makes a video of n repeated frames score like its n-frame original.
+    """
+    t = x.shape[0]
+    if t >= min_frames or t == 0:
+        return x
+    index = torch.arange(min_frames, device=x.device) * t // min_frames
+    return x[index]
 
 
 class VideoComparator(nn.Module):
@@ -86,50 +102,6 @@ def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 def comparator_output_sizes(sizes: torch.Tensor) -> torch.Tensor:
     """Valid output size of VideoComparator for input sizes [N, 2] (two floor-halvings)."""
     return sizes // 4
-
-
-# An output cell of VideoComparator stands for 4 x 4 input cells and depends on the input
-# up to 7 cells beyond them (conv 3x3, pool 2, conv 3x3, pool 2, conv 3x3): a halo of 8
-# keeps every tile's origin on a multiple of 4, where the poolings' windows fall as they
-# do on the whole matrix.
-COMPARATOR_HALO = 8
-
-
-def comparator_window(cells: Tuple[int, int], length: int) -> Tuple[int, int]:
-    """The input span [start, end) that output cells [cells[0], cells[1]) of a side of
-    ``length`` input cells depend on, clipped to the matrix."""
-    return max(0, 4 * cells[0] - COMPARATOR_HALO), min(length, 4 * cells[1] + COMPARATOR_HALO)
-
-
-def tiled_comparator(comparator: VideoComparator, sim: torch.Tensor, origin: Tuple[int, int],
-                     size: Tuple[int, int], rows: Tuple[int, int], cols: Tuple[int, int],
-                     tile: int) -> torch.Tensor:
-    """Output cells [rows[0], rows[1]) x [cols[0], cols[1]) of ``comparator`` on a whole
-    matrix of ``size`` (H, W), exactly as on the whole matrix alone, one comparator call
-    per ``tile`` x ``tile`` cells.
-
-    ``sim`` holds the part of the whole matrix from ``origin`` (row, col) that covers the
-    cells' ``comparator_window``. Each tile's input runs to the halo: its own borders
-    cut the halo, never a kept cell, and at the matrix's true borders the convolution's
-    zero padding is the same as on the whole matrix. Returns [rows, cols] of the output.
-    """
-    (r_origin, c_origin), (height, width) = origin, size
-    r_need, c_need = comparator_window(rows, height), comparator_window(cols, width)
-    if (r_need[0] < r_origin or c_need[0] < c_origin or r_need[1] > r_origin + sim.shape[0]
-            or c_need[1] > c_origin + sim.shape[1]):
-        raise ValueError(f'the similarity block at {origin} of shape {list(sim.shape)} does not cover the '
-                         f'input rows {r_need} and columns {c_need} of cells {rows} x {cols}')
-    out = torch.empty(rows[1] - rows[0], cols[1] - cols[0], device=sim.device)
-    for i0, i1 in even_splits(rows[0], rows[1], tile):
-        r0, r1 = comparator_window((i0, i1), height)
-        for j0, j1 in even_splits(cols[0], cols[1], tile):
-            c0, c1 = comparator_window((j0, j1), width)
-            block = sim[r0 - r_origin:r1 - r_origin, c0 - c_origin:c1 - c_origin]
-            cells = comparator(block[None, None])[0, 0]
-            # The window starts at a multiple of 4: input r0 is output cell r0 // 4.
-            out[i0 - rows[0]:i1 - rows[0], j0 - cols[0]:j1 - cols[0]] = \
-                cells[i0 - r0 // 4:i1 - r0 // 4, j0 - c0 // 4:j1 - c0 // 4]
-    return out
 
 
 def _zero_outside(x: torch.Tensor, sizes: Optional[torch.Tensor], factor: int) -> torch.Tensor:

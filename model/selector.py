@@ -1,9 +1,10 @@
 """The DnS selector: decides which pairs the fine-grained student re-ranks."""
+from typing import Sequence
+
 import torch
 from torch import nn
 
-from .layers import Attention, VideoComparator
-from .similarities import stretch_to_min_frames
+from .layers import Attention, VideoComparator, stretch_to_min_frames
 
 
 class MLP(nn.Module):
@@ -27,6 +28,14 @@ class SelectorNetwork(nn.Module):
         self.attention = Attention(dims)
         self.visil_head = VideoComparator()
         self.mlp = MLP()
+
+    def forward(self, query: torch.Tensor, targets: Sequence[torch.Tensor],
+                coarse_similarity: torch.Tensor) -> torch.Tensor:
+        """Re-ranking scores [N] of a query video with each target video from their region
+        features [T, R, D] and the coarse student's similarity of each pair [N]: each
+        video to its self-similarity number (``index_video``), then the MLP (``score``)."""
+        values = torch.stack([self.index_video(t) for t in targets])
+        return self.score(self.index_video(query), values, coarse_similarity)
 
     def index_video(self, x: torch.Tensor) -> torch.Tensor:
         """Region features [T, R, D] -> a 0-d tensor."""

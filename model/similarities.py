@@ -1,98 +1,15 @@
-"""Similarity functions of DnS: frame-to-frame region similarity and Chamfer
-similarity (ARCHITECTURE.md), for one query against a padded batch of targets or, block
-by block, for one pair of any length."""
+"""The similarity functions of DnS (and ViSiL, which its fine-grained student follows).
+
+Frame-to-frame region similarity: S[i, j] = mean over the query frame's regions of the
+max over the target frame's regions of their dot product, for one query against a padded
+batch of targets or targets side by side (exact and faster in bf16 for the -1/+1 codes
+of the binarized student). Chamfer similarity: the mean over rows of the max over
+columns; taken over the comparator's output, it is the video-to-video similarity.
+"""
 import functools
-from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Sequence
 
 import torch
-
-# The comparator pools twice by 2: a shorter video leaves an empty map.
-MIN_FRAMES = 4
-
-
-@dataclass(frozen=True)
-class Tiling:
-    """How a fine-grained student bounds its memory.
-
-    Targets go in padded batches while a batch's estimated memory (``padded_bytes``) fits
-    in ``memory_budget``; a pair too big for it alone goes through tiles of the
-    comparator's output, whose memory is bounded whatever the lengths, at the same speed.
-    Defaults measured on a 2-core AVX-512 CPU (benchmarks/long_pairs.py): padded batches
-    of short videos run fastest at 32 to 128 MB; tiles of 64 cells stay in cache; the
-    matrix products of 192 frames reach the machine's fp32 peak.
-
-    Attributes:
-        memory_budget: bytes a padded batch may take (0: every pair goes through tiles).
-        region: comparator output cells (4 x 4 frames each) per side of the block of
-            frame-to-frame similarities computed at once (with a halo of 8 frames).
-        tile: output cells per side of one comparator call.
-        frame_block: frames per side of one matrix product of region vectors.
-    """
-    memory_budget: int = 64 * 2 ** 20
-    region: int = 256
-    tile: int = 64
-    frame_block: int = 192
-
-    def __post_init__(self):
-        for name in ('region', 'tile', 'frame_block'):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f'Tiling.{name} must be a positive integer, got {value!r}')
-        if not isinstance(self.memory_budget, int) or isinstance(self.memory_budget, bool) or self.memory_budget < 0:
-            raise ValueError(f'Tiling.memory_budget must be a non-negative integer (bytes), got {self.memory_budget!r}')
-
-
-# Peak bytes per cell of a padded batch's [N, Tq, Tmax] matrix: the regions' product
-# (9 x 9 fp32) and its max over target regions (370 together), later the comparator's
-# first activations (32 channels, pooled 8, rectified 8), with margin.
-PADDED_CELL_BYTES = 512
-# Bytes per target frame: the region-major copy of its [9, 512] features, with margin.
-PADDED_FRAME_BYTES = 2 * 9 * 512 * 4
-# Bytes per query frame: fg_bin's bf16 copy of the query, with margin.
-QUERY_FRAME_BYTES = 9 * 512 * 4
-
-
-def stretch_to_min_frames(x: torch.Tensor, min_frames: int = MIN_FRAMES) -> torch.Tensor:
-    """Repeat the frames of a video shorter than ``min_frames`` evenly along time.
-
-    The original code fails on such videos; showing each frame for a proportional span
-    (a 1-frame video becomes a 4-frame still) keeps the comparator's map non-empty and
-    makes a video of n repeated frames score like its n-frame original.
-    """
-    t = x.shape[0]
-    if t >= min_frames or t == 0:
-        return x
-    index = torch.arange(min_frames, device=x.device) * t // min_frames
-    return x[index]
-
-
-def padded_batches(query_frames: int, lengths: Sequence[int],
-                   memory_budget: int) -> Tuple[List[List[int]], List[int]]:
-    """Split targets (by their lengths) into padded batches whose estimated memory fits
-    in ``memory_budget``, and the rest, each too big for it alone.
-
-    Targets of similar lengths go together (sorted by length), so little of a batch is
-    padding. Returns the batches (lists of target indices) and the left-over indices."""
-    batches, batch, alone = [], [], []
-    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
-        # Sorted: the newest target is the batch's longest, the one it is padded to.
-        if padded_bytes(query_frames, lengths[i], len(batch) + 1) <= memory_budget:
-            batch.append(i)
-        elif padded_bytes(query_frames, lengths[i], 1) <= memory_budget:
-            batches.append(batch)
-            batch = [i]
-        else:
-            alone.append(i)
-    if batch:
-        batches.append(batch)
-    return [b for b in batches if b], alone
-
-
-def padded_bytes(query_frames: int, max_length: int, targets: int) -> int:
-    """Estimated peak memory of comparing one query with a padded batch of targets."""
-    return query_frames * QUERY_FRAME_BYTES + targets * max_length * (query_frames * PADDED_CELL_BYTES
-                                                                       + PADDED_FRAME_BYTES)
 
 
 def region_similarity(query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -163,35 +80,6 @@ def _fast_bf16(device: torch.device) -> bool:
         return device.type == 'cpu' and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     except (AttributeError, RuntimeError):  # a build without oneDNN: fp32 is the safe path
         return False
-
-
-def blockwise(pair_similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], query: torch.Tensor,
-              target: torch.Tensor, block: int, out: torch.Tensor = None) -> torch.Tensor:
-    """The [Tq, Tt] frame-to-frame matrix of one pair, ``block`` x ``block`` frames at a
-    time: ``pair_similarity(query [a, R, D], target [b, R, D]) -> [a, b]``. The regions'
-    product of a block, [a * R, b * R], is the largest intermediate, whatever Tq and Tt.
-    ``out``: where to write the matrix (float32 [Tq, Tt]), else a new tensor."""
-    tq, tt = query.shape[0], target.shape[0]
-    if out is None:
-        out = torch.empty(tq, tt, device=query.device)
-    # Blocks of a multiple of 8 frames: MKL's fp32 product of an odd number of columns
-    # (9 regions x an odd number of frames) runs at 2/3 of the speed of an even one.
-    rows, cols = even_splits(0, tq, block, align=8), even_splits(0, tt, block, align=8)
-    for r0, r1 in rows:
-        for c0, c1 in cols:
-            out[r0:r1, c0:c1] = pair_similarity(query[r0:r1], target[c0:c1])
-    return out
-
-
-def even_splits(start: int, end: int, block: int, align: int = 1) -> List[Tuple[int, int]]:
-    """[start, end) in the fewest near-equal spans of about ``block`` (at most ``block``
-    when it is a multiple of ``align``), every inner edge ``align`` apart from ``start``:
-    no thin last span, which runs slowly for its size."""
-    if end <= start:
-        return []
-    count, units = -(-(end - start) // block), -(-(end - start) // align)
-    edges = [min(end, start + align * (units * k // count)) for k in range(count + 1)]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def chamfer(sim: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,19 @@
-"""The DnS students: fine-grained (attention or binarization) and coarse-grained."""
-from typing import List, Sequence, Tuple
+"""The DnS students: fine-grained (attention or binarization) and coarse-grained.
+
+Each student's ``forward`` is its computation from region features (the feature
+extractor's [T, 9, 512] per video) to similarities. The retrieval code calls its two
+halves apart: ``index_video`` once per video when indexing, and ``similarity`` (or, for
+the fine-grained student, ``compare`` and ``frame_similarity_matrix``) at query time.
+"""
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from .layers import (Attention, Binarization, NetVLAD, VideoComparator, comparator_output_sizes, comparator_window,
-                     l2norm, tiled_comparator, valid_mask)
-from .similarities import (Tiling, blockwise, chamfer, even_splits, padded_batches,
-                           padded_bytes, side_by_side_region_similarity, side_by_side_sign_similarity,
-                           stretch_to_min_frames)
+from .layers import (Attention, Binarization, NetVLAD, VideoComparator, comparator_output_sizes, l2norm,
+                     stretch_to_min_frames, valid_mask)
+from .similarities import chamfer, side_by_side_region_similarity, side_by_side_sign_similarity
+from .tiling import Tiling, blockwise, padded_batches, padded_bytes, tiled_maps, tiled_similarity
 
 
 class FineGrainedStudent(nn.Module):
@@ -31,23 +36,16 @@ class FineGrainedStudent(nn.Module):
         self.dims = dims
         self.tiling = Tiling()
 
+    def forward(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Similarity of a query video with each target video from their region features
+        [T, R, D]: each video through the attention (or binarization) layer, then the
+        frame-to-frame region similarity, the comparator and Chamfer similarity
+        (``similarity``). A tensor [N]."""
+        return self.similarity(self.index_video(query), [self.index_video(t) for t in targets])
+
     def index_video(self, x: torch.Tensor) -> torch.Tensor:
         """Region features [..., T, R, D] -> the student's representation, same shape."""
         return self.binarization(x) if self.binarized else self.attention(x)
-
-    def _side_by_side(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Frame-to-frame similarities of a query with targets side by side: [Tq, sum T_i]."""
-        if not self.binarized:
-            return side_by_side_region_similarity(query, targets)
-        # Signs have norm sqrt(D) per vector: dividing by D brings dot products to [-1, 1].
-        return side_by_side_sign_similarity(query, targets) / self.dims
-
-    def frame_similarity_matrix(self, query: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Frame-to-frame similarity matrix [Tq, Tt] of one indexed pair [Tq, R, D],
-        [Tt, R, D] of any lengths (not stretched), computed block by block: the result is
-        the only allocation that grows with the lengths."""
-        self._check_videos(query, [target])
-        return self._frame_blocks(query, target)
 
     @torch.no_grad()
     def similarity(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -63,7 +61,7 @@ class FineGrainedStudent(nn.Module):
             _, cells, sizes = self._compare_padded(query, [targets[i] for i in batch])
             out[batch] = chamfer(cells, valid_mask(sizes, cells.shape[-2], cells.shape[-1]))
         for i in alone:
-            out[i] = self._tiled_similarity(query, targets[i])
+            out[i] = tiled_similarity(self.visil_head, self._pair_similarity, query, targets[i], self.tiling)
         return out
 
     @torch.no_grad()
@@ -81,15 +79,16 @@ class FineGrainedStudent(nn.Module):
         tq, longest = query.shape[0], max(t.shape[0] for t in targets)
         if padded_bytes(tq, longest, len(targets)) <= self.tiling.memory_budget:
             return self._compare_padded(query, targets)
-        frames = torch.zeros(len(targets), tq, longest, device=query.device)
-        cells = torch.zeros(len(targets), tq // 4, longest // 4, device=query.device)
-        for n, target in enumerate(targets):
-            tt = target.shape[0]
-            self._frame_blocks(query, target, out=frames[n, :, :tt])
-            cells[n, :, :tt // 4] = tiled_comparator(self.visil_head, frames[n, :, :tt], (0, 0), (tq, tt),
-                                                     (0, tq // 4), (0, tt // 4), self.tiling.tile).clamp_(-1.0, 1.0)
+        frames, cells = tiled_maps(self.visil_head, self._pair_similarity, query, targets, self.tiling)
         lengths = torch.tensor([t.shape[0] for t in targets], device=query.device)
         return frames, cells, comparator_output_sizes(torch.stack([torch.full_like(lengths, tq), lengths], dim=1))
+
+    def frame_similarity_matrix(self, query: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Frame-to-frame similarity matrix [Tq, Tt] of one indexed pair [Tq, R, D],
+        [Tt, R, D] of any lengths (not stretched), computed block by block: the result is
+        the only allocation that grows with the lengths."""
+        self._check_videos(query, [target])
+        return blockwise(self._pair_similarity, query, target, self.tiling.frame_block)
 
     def _compare_padded(self, query: torch.Tensor, targets: List[torch.Tensor]):
         """``compare`` of stretched videos as one padded batch (memory ~ Tq x N x Tmax)."""
@@ -105,28 +104,16 @@ class FineGrainedStudent(nn.Module):
         out = torch.clamp(self.visil_head(sim.unsqueeze(1), sizes), -1.0, 1.0).squeeze(1)
         return sim, out, comparator_output_sizes(sizes)
 
-    def _tiled_similarity(self, query: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Similarity of one stretched pair, region by region of the comparator's output:
-        each region's frame-to-frame block (with the comparator's halo) is computed, run
-        through the comparator tile by tile, and folded into each query row's maximum,
-        the Chamfer similarity's running state."""
-        (tq, tt), region = (query.shape[0], target.shape[0]), self.tiling.region
-        rows, cols = tq // 4, tt // 4
-        best = torch.full((rows,), float('-inf'), device=query.device)
-        for i0, i1 in even_splits(0, rows, region):
-            r0, r1 = comparator_window((i0, i1), tq)
-            for j0, j1 in even_splits(0, cols, region):
-                c0, c1 = comparator_window((j0, j1), tt)
-                frames = self._frame_blocks(query[r0:r1], target[c0:c1])
-                cells = tiled_comparator(self.visil_head, frames, (r0, c0), (tq, tt), (i0, i1), (j0, j1),
-                                         self.tiling.tile)
-                best[i0:i1] = torch.maximum(best[i0:i1], cells.amax(dim=1))
-        # Clamping commutes with the maximum: clamp the row maxima only. Every row of a
-        # pair alone is valid: Chamfer's mean is the plain mean.
-        return best.clamp_(-1.0, 1.0).mean()
+    def _side_by_side(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Frame-to-frame similarities of a query with targets side by side: [Tq, sum T_i]."""
+        if not self.binarized:
+            return side_by_side_region_similarity(query, targets)
+        # Signs have norm sqrt(D) per vector: dividing by D brings dot products to [-1, 1].
+        return side_by_side_sign_similarity(query, targets) / self.dims
 
-    def _frame_blocks(self, query: torch.Tensor, target: torch.Tensor, out: torch.Tensor = None) -> torch.Tensor:
-        return blockwise(lambda q, t: self._side_by_side(q, [t]), query, target, self.tiling.frame_block, out)
+    def _pair_similarity(self, query: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Frame-to-frame similarities [Tq, Tt] of one pair, all at once."""
+        return self._side_by_side(query, [target])
 
     def _check_videos(self, query: torch.Tensor, targets: Sequence[torch.Tensor]) -> None:
         if len(targets) == 0:
@@ -153,8 +140,16 @@ class CoarseGrainedStudent(nn.Module):
                                                  enable_nested_tensor=False)
         self.netvlad = NetVLAD(dims, clusters, output_dims)
 
-    def index_video(self, x: torch.Tensor, mask: torch.Tensor = None) -> torch.Tensor:
-        """Region features [N, T, R, D] (mask [N, T], True for real frames) -> [N, 1024]."""
+    def forward(self, query: torch.Tensor, targets: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Similarity of a query video [T, R, D] with a padded batch of target videos
+        [N, T', R, D] (``mask`` [N, T'], True for real frames) from their region
+        features: each video to one vector (``index_video``), then dot products. [N]."""
+        return self.similarity(self.index_video(query[None])[0], self.index_video(targets, mask))
+
+    def index_video(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Region features [N, T, R, D] (mask [N, T], True for real frames) -> [N, 1024]:
+        attention-weighted regions summed into frame vectors, a transformer layer across
+        the frames, NetVLAD across time."""
         frames = l2norm(self.attention(x).sum(dim=2))
         padding = None if mask is None else ~mask
         frames = self.transformer(frames, src_key_padding_mask=padding)

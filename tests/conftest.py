@@ -38,7 +38,7 @@ def hub_dir(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def copy_model_hub(tmp_path_factory, hub_dir):
-    """A torch.hub dir holding the copy model (tests/copy_model.py: weights whose fine-grained
+    """A torch.hub dir holding the copy model (tests/support/copy_model.py: weights whose fine-grained
     similarities mean something), written once. Build models inside
     ``with use_hub(copy_model_hub):``; it needs ``hub_dir``, so the golden dir is set first
     and is what ``use_hub`` goes back to."""

@@ -1,4 +1,4 @@
-"""The copy model (tests/copy_model.py): published formats, loading by the published
+"""The copy model (tests/support/copy_model.py): published formats, loading by the published
 names, attention of 1, an identity comparator, and similarities that tell copies from
 unrelated videos on real encoded files."""
 import argparse

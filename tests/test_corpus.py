@@ -1,4 +1,4 @@
-"""The copy-detection corpora (tests/corpus.py): real H.264 files that decode, with the
+"""The copy-detection corpora (tests/support/corpus.py): real H.264 files that decode, with the
 transformations they claim, deterministic; the partial corpus' ground truth in seconds
 matches the decoded frames."""
 import json

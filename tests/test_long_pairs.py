@@ -9,9 +9,9 @@ import torch
 from conftest import PACKAGE
 
 model = importlib.import_module(f'{PACKAGE}.model')
-layers = importlib.import_module(f'{PACKAGE}.model.layers')
 similarities = importlib.import_module(f'{PACKAGE}.model.similarities')
-Tiling = similarities.Tiling
+tiling = importlib.import_module(f'{PACKAGE}.model.tiling')
+Tiling = tiling.Tiling
 
 from support.probes import long_pairs as run
 
@@ -46,8 +46,8 @@ def videos(lengths, seed, net):
         return out
 
 
-def with_tiling(net, tiling, fn):
-    previous, net.tiling = net.tiling, tiling
+def with_tiling(net, plan, fn):
+    previous, net.tiling = net.tiling, plan
     try:
         return fn()
     finally:
@@ -80,7 +80,7 @@ def test_budget_mixes_batches_and_tiles_in_target_order(net):
     lengths = [47, 2, 13, 5, 30, 4, 47, 1]
     targets = videos(lengths, 2, net)
     alone = torch.stack([net.similarity(query, [t])[0] for t in targets])
-    budget = similarities.padded_bytes(37, 30, 2)
+    budget = tiling.padded_bytes(37, 30, 2)
     mixed = with_tiling(net, Tiling(memory_budget=budget, region=3, tile=2, frame_block=7),
                         lambda: net.similarity(query, targets))
     assert (mixed - alone).abs().max() <= TOLERANCE
@@ -124,28 +124,28 @@ def test_tiled_comparator_equals_whole_matrix(shape, tile):
     with torch.no_grad():
         whole = comparator(sim[None, None])[0, 0]
         rows, cols = shape[0] // 4, shape[1] // 4
-        tiled = layers.tiled_comparator(comparator, sim, (0, 0), shape, (0, rows), (0, cols), tile)
+        tiled = tiling.tiled_comparator(comparator, sim, (0, 0), shape, (0, rows), (0, cols), tile)
         assert (tiled - whole).abs().max() <= TOLERANCE
         # Some cells from the part of the matrix that their halo needs, at an offset.
         i, j = (rows // 2, rows), (cols // 3, cols)
-        r, c = layers.comparator_window(i, shape[0]), layers.comparator_window(j, shape[1])
+        r, c = tiling.comparator_window(i, shape[0]), tiling.comparator_window(j, shape[1])
         part = sim[r[0]:r[1], c[0]:c[1]].clone()
-        cells = layers.tiled_comparator(comparator, part, (r[0], c[0]), shape, i, j, tile)
+        cells = tiling.tiled_comparator(comparator, part, (r[0], c[0]), shape, i, j, tile)
         assert (cells - whole[i[0]:i[1], j[0]:j[1]]).abs().max() <= TOLERANCE
         if r[0] > 0:
             with pytest.raises(ValueError, match='does not cover'):
-                layers.tiled_comparator(comparator, part[1:], (r[0] + 1, c[0]), shape, i, j, tile)
+                tiling.tiled_comparator(comparator, part[1:], (r[0] + 1, c[0]), shape, i, j, tile)
 
 
 def test_padded_batches_fit_the_budget():
     lengths = [30, 5, 400, 12, 30, 90, 7]
-    budget = similarities.padded_bytes(50, 90, 2)
-    batches, alone = similarities.padded_batches(50, lengths, budget)
+    budget = tiling.padded_bytes(50, 90, 2)
+    batches, alone = tiling.padded_batches(50, lengths, budget)
     assert alone == [2]  # too big for the budget alone
     assert sorted(i for b in batches for i in b) == [0, 1, 3, 4, 5, 6]
     for batch in batches:
-        assert similarities.padded_bytes(50, max(lengths[i] for i in batch), len(batch)) <= budget
-    assert similarities.padded_batches(50, lengths, 0) == ([], sorted(range(7), key=lambda k: lengths[k]))
+        assert tiling.padded_bytes(50, max(lengths[i] for i in batch), len(batch)) <= budget
+    assert tiling.padded_batches(50, lengths, 0) == ([], sorted(range(7), key=lambda k: lengths[k]))
 
 
 def test_bad_inputs_are_refused(net):

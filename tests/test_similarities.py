@@ -1,4 +1,6 @@
-"""The similarity functions against their plain definitions (ARCHITECTURE.md)."""
+"""The similarity functions against their plain definitions: region similarity as the
+mean over query regions of the max over target regions of dot products, Chamfer as the
+mean over valid rows of the max over valid cells."""
 import importlib
 
 import torch

@@ -43,11 +43,11 @@ SHA256_RECORDS = 'dns-sha256.json'
 
 # Fitting frames: many scenes with few frames each, because the variety of scenes, not
 # the number of frames of one scene, is what brings unrelated videos down to the noise
-# floor. The seeds are apart from tests/corpus.py's ranges (1000+, 2000+, 3000+ and more).
+# floor. The seeds are apart from tests/support/corpus.py's ranges (1000+, 2000+, 3000+ and more).
 FIT_SEED = 9000
 FIT_SCENES = 128
 FIT_FRAMES = (0, 16)  # frames of each scene, 4 s of scene time apart at FIT_FPS
-FIT_SIZE = (96, 128)  # tests/corpus.py's frame size
+FIT_SIZE = (96, 128)  # tests/support/corpus.py's frame size
 FIT_FPS = 4
 PCA_DIMS = 512
 # 256 frames give 2304 region vectors for 3840 dimensions: the smaller of the 512 kept

@@ -26,7 +26,7 @@ def use_timing_weights() -> None:
 
 
 def use_copy_model() -> Path:
-    """Point torch.hub at the copy model (tests/copy_model.py): test weights whose
+    """Point torch.hub at the copy model (tests/support/copy_model.py): test weights whose
     fine-grained similarities tell copies from unrelated videos, for benchmarks of
     re-ranking, localization or calibration. Written once into .bench-copy-hub/ (40 s to
     2 min on 2 cores), again when copy_model's settings change. Returns the hub dir."""
