@@ -41,6 +41,7 @@ def run_index(args) -> int:
         finally:
             tally.close()
         index.sync()
+        index.clips().sync()  # windows of the new videos, and of older ones an earlier version indexed
         print(tally.summary(len(index), index.settings.fine))
     return 1 if args.strict and tally.counts['failed'] else 0
 
@@ -52,7 +53,7 @@ def run_search(args) -> int:
         query = query_representation(index, args.query, models)
         segments = args.segments or args.csv
         matches = search(index, models, query, k=args.k, rerank=args.rerank, candidates=args.candidates,
-                         segments=segments, segment_threshold=args.segment_threshold)
+                         segments=segments, segment_threshold=args.segment_threshold, clips=args.clips)
         copy_threshold = index.thresholds().copy
     if args.json:
         from ..retrieval.results import search_json
@@ -192,6 +193,8 @@ def run_evaluate(args) -> int:
             print('  at the threshold in use: query timeline precision {query_precision:.3f} recall '
                   '{query_recall:.3f}; target timeline precision {target_precision:.3f} recall '
                   '{target_recall:.3f}'.format(**report.axes))
+        if report.micro_ap is not None:
+            print(f'  micro-AP (Video Similarity Challenge matching track): {report.micro_ap:.4f}')
     print(f'precision/recall curves: {pr_plot}')
     if args.calibrate:
         print('calibrated: ' + ', '.join(f'{name} threshold {report.best.threshold:.4f}'
@@ -200,8 +203,11 @@ def run_evaluate(args) -> int:
 
 
 def _report_json(report) -> dict:
-    return {'current': vars(report.current), 'best': vars(report.best), 'axes': report.axes,
-            'curve': [vars(p) for p in report.curve]}
+    out = {'current': vars(report.current), 'best': vars(report.best), 'axes': report.axes,
+           'curve': [vars(p) for p in report.curve]}
+    if report.micro_ap is not None:
+        out['micro_ap'] = report.micro_ap
+    return out
 
 
 def run_show(args) -> int:

@@ -57,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rerank', type=float, default=defaults.RERANK, help='fraction of the candidates, chosen by the '
                    f'selector, re-ranked by the fine-grained student (default: {defaults.RERANK:g})')
     p.add_argument('--candidates', type=int, default=defaults.CANDIDATES,
-                   help='nearest videos by coarse similarity that the selector considers '
+                   help='candidate videos the selector considers, in all: nearest by coarse similarity, in turns '
+                   'with those whose short windows match the query\'s '
                    f'(default: {defaults.CANDIDATES}; Milvus caps it at 16384)')
+    p.add_argument('--clips', action=argparse.BooleanOptionalAction, default=True,
+                   help='candidates from clip hits too, so that a short clip inside a long video is found '
+                   '(default: on)')
     _segment_options(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument('--json', action='store_true', help='machine-readable output')

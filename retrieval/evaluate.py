@@ -68,6 +68,7 @@ class DecisionReport:
     best: ThresholdPoint
     curve: List[ThresholdPoint] = field(default_factory=list)
     axes: Dict[str, float] = field(default_factory=dict)  # segments: per-axis precision and recall
+    micro_ap: Optional[float] = None  # segments: the Video Similarity Challenge matching track's micro-AP
 
 
 def load_ground_truth(path) -> GroundTruth:
@@ -210,7 +211,9 @@ def evaluate_segments(index: VideoIndex, dns: DnS, ground_truth: GroundTruth,
                                                                                   at.f1)
     axes = {'query_precision': at.query_precision, 'query_recall': at.query_recall,
             'target_precision': at.target_precision, 'target_recall': at.target_recall}
-    return DecisionReport(ThresholdPoint(current, at.precision, at.recall, at.f1), best, curve, axes)
+    from ..localization.matching_ap import matching_micro_ap
+    return DecisionReport(ThresholdPoint(current, at.precision, at.recall, at.f1), best, curve, axes,
+                          matching_micro_ap(predictions, truth))
 
 
 def _decision_curve(scored: List[Tuple[float, bool]], total_positives: int) -> List[ThresholdPoint]:

@@ -76,6 +76,7 @@ class VideoIndex:
         self.thumbnails = ThumbnailStore(self.folder / THUMBS_FOLDER)
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
+        self._clips = None  # the clip collection (retrieval.clips), opened on first use
 
     def _settle(self, fine, fine_dtype, time_step, milvus_uri, collection) -> IndexSettings:
         meta = self.catalog.settle_meta(_new_settings(fine, fine_dtype, time_step, milvus_uri, collection))
@@ -120,6 +121,8 @@ class VideoIndex:
             return False
         self._vectors.close()
         self._vectors = None
+        if self._clips is not None:
+            self._clips.release()
         return True
 
     def close(self) -> None:
@@ -166,6 +169,8 @@ class VideoIndex:
         self._drop_files(orphan)
         if self._vectors is not None:  # this session searches too: keep Milvus current
             self.sync()
+            if self._clips is not None and self._clips.is_open:
+                self._clips.sync_quietly()
         return AddResult('indexed', video_id, representation.frames)
 
     def _drop_files(self, orphan: Optional[str]) -> None:
@@ -203,6 +208,14 @@ class VideoIndex:
             uri = str((self.folder / LITE_FILE).resolve()) if lite else self.settings.milvus_uri
             self._vectors = CoarseVectors(uri, self.settings.collection, token=self._milvus_token, lite=lite)
         return self._vectors
+
+    def clips(self):
+        """Clip search over this index (``retrieval.clips.ClipIndex``): window vectors in a
+        second Milvus collection, built from the stored fine features."""
+        if self._clips is None:
+            from .clips.clip_index import ClipIndex
+            self._clips = ClipIndex(self)
+        return self._clips
 
     def sync(self) -> int:
         """Copy committed videos Milvus lacks into it, drop removed ones; return how

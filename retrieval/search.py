@@ -38,10 +38,12 @@ class Match:
 def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[int] = defaults.K,
            rerank: float = defaults.RERANK, candidates: Optional[int] = defaults.CANDIDATES,
            exclude_paths: Collection[str] = (), segments: bool = False,
-           segment_threshold: Optional[float] = None) -> List[Match]:
+           segment_threshold: Optional[float] = None, clips: bool = True) -> List[Match]:
     """The ``k`` best matches of ``query`` (None: all candidates).
 
-    1. The ``candidates`` videos nearest by cg similarity, from Milvus (None: the whole index).
+    1. The ``candidates`` videos nearest by cg similarity, from Milvus (None: the whole index);
+       with ``clips``, in turns with the videos whose short windows match the query's
+       (``retrieval.clips``: a clip copied into a long video), ``candidates`` in all.
     2. The selector scores each (query, candidate) pair.
     3. The top ``rerank`` fraction of the candidates by selector score take the fg
        student's similarity rescaled to s/2 + 0.5; the others keep their cg similarity.
@@ -57,6 +59,8 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     vectors = index.vectors()
     limit = len(index) if candidates is None else candidates
     hits = vectors.search(query.coarse, limit)
+    if clips and candidates is not None:
+        hits = _with_clip_candidates(index, query, hits, candidates)
     records = index.catalog.videos([video_id for video_id, _ in hits])
     # Milvus may hold vectors the catalog no longer does (replaced files): skip them.
     hits = [(video_id, similarity) for video_id, similarity in hits if video_id in records]
@@ -94,3 +98,21 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
         for match in matches:
             match.segments = found.get(match.video_id, [])
     return matches
+
+
+def _with_clip_candidates(index: VideoIndex, query: VideoRepresentation, hits: List[tuple], cap: int) -> List[tuple]:
+    """The video-level hits merged with the clip candidates (their coarse similarity
+    computed here); a damaged clip collection is logged and video-level search goes on."""
+    from .clips.merge import merge_candidates
+    from .clips.store import ClipIndexError
+    try:
+        votes = index.clips().candidates(query.fine, limit=cap)
+    except ClipIndexError as error:
+        log.warning('clip search is unavailable: %s; searching by whole videos only', error)
+        return hits
+    coarse = dict(hits)
+    ids = merge_candidates([v.video_id for v in votes], [video_id for video_id, _ in hits], cap)
+    for video_id in ids:
+        if video_id not in coarse:
+            coarse[video_id] = float(np.dot(query.coarse, index.catalog.coarse(video_id)))
+    return [(video_id, coarse[video_id]) for video_id in ids]

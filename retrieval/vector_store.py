@@ -68,10 +68,7 @@ class CoarseVectors:
         self.client.flush(self.collection)
 
     def count(self) -> int:
-        # Strong: a server would otherwise answer from a possibly stale snapshot.
-        result = self.client.query(self.collection, filter='', output_fields=['count(*)'],
-                                   consistency_level='Strong')
-        return int(result[0]['count(*)'])
+        return count_rows(self.client, self.collection)
 
     def search(self, vector: np.ndarray, limit: int) -> List[Tuple[str, float]]:
         """(video id, cg similarity) of the ``limit`` nearest vectors, best first."""
@@ -81,6 +78,12 @@ class CoarseVectors:
         hits = self.client.search(self.collection, data=[np.asarray(vector, np.float32).tolist()],
                                   anns_field='vector', limit=limit, search_params={'metric_type': 'IP'})[0]
         return [(hit['id'], float(hit['distance'])) for hit in hits]
+
+
+def count_rows(client, collection: str) -> int:
+    # Strong: a server would otherwise answer from a possibly stale snapshot.
+    result = client.query(collection, filter='', output_fields=['count(*)'], consistency_level='Strong')
+    return int(result[0]['count(*)'])
 
 
 def _connect(client_class, uri: str, token: Optional[str], lite: bool):

@@ -126,6 +126,7 @@ def test_evaluate_segments_and_calibrate(partial, tmp_path):
     assert report.best.f1 >= report.current.f1 > 0.5
     assert 0 < report.current.precision <= 1 and set(report.axes) == {
         'query_precision', 'query_recall', 'target_precision', 'target_recall'}
+    assert 0 < report.micro_ap <= 1  # the matching track's micro-AP, beside P/R/F1
     copies = retrieval.evaluate_copies(index, models, gt)
     assert copies.best.f1 >= copies.current.f1
     assert not index.thresholds().segment_calibrated
@@ -199,6 +200,7 @@ def test_dedup_segments_evaluate_calibrate_show(cli_partial):
     out = json.loads(dns(root, 'evaluate', '--index', 'cli-index', 'gt.json', '--json', '--calibrate',
                          '--plot', 'eval.png', hub=hub))
     assert out['calibrated'] and out['segments']['best']['f1'] >= out['segments']['current']['f1']
+    assert 0 < out['segments']['micro_ap'] <= 1 and 'micro_ap' not in out['videos']
     assert (root / 'eval-pr.png').read_bytes()[:4] == b'\x89PNG'
     with retrieval.VideoIndex(root / 'cli-index') as index:
         thresholds = index.thresholds()

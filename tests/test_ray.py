@@ -2,6 +2,7 @@
 node, `ray start`), the driver joining it through RAY_ADDRESS, a Milvus server. The index
 it builds equals the plain one; a worker killed with SIGKILL mid-run, or the driver
 killed and restarted, loses and duplicates nothing."""
+import importlib
 import json
 import os
 import signal
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import PACKAGE
 from support.corpus import make_corpus
-from support.index_checks import assert_consistent, assert_same_index, committed
+from support.index_checks import assert_consistent, assert_same_index, assert_same_windows, committed
 from support.milvus_server import milvus_server
 from support.ray_cluster import start_cluster, worker_pids
 from support.video_files import make_video, moving_scene
@@ -134,6 +136,14 @@ def test_without_ray_address_a_local_instance_runs(videos, tmp_path):
         (tmp_path / 'two' / name).symlink_to(videos / 'videos' / name)
     result = dns_index('--ray', '--index', tmp_path / 'index', tmp_path / 'two', env=env, cwd=tmp_path)
     assert 'indexed 2 videos' in result.stdout
+    # Its clip collection holds the plain index's windows of the same videos.
+    VideoIndex = importlib.import_module(f'{PACKAGE}.retrieval').VideoIndex
+    with VideoIndex(tmp_path / 'index') as ray_index, VideoIndex(videos / 'plain') as plain:
+        ids = ray_index.catalog.video_ids()
+        built = dict(ray_index.catalog.db.execute('SELECT video_id, windows FROM clip_windows'))
+        assert sorted(built) == ids and len(ids) == 2
+        for video_id in ids:
+            assert_same_windows(ray_index, plain, video_id)
 
 
 NO_RAY_SCRIPT = textwrap.dedent('''

@@ -38,7 +38,7 @@ def assert_consistent(index_dir: Path):
 
 def assert_same_index(actual: Path, expected: Path, atol: float = 1e-4) -> None:
     """The same videos (ids), paths and frame counts; representations within ``atol``
-    (float16 fine features compare within their own rounding)."""
+    (float16 fine features compare within their own rounding); the same clip windows."""
     import importlib
 
     from .checkout import PACKAGE
@@ -47,6 +47,9 @@ def assert_same_index(actual: Path, expected: Path, atol: float = 1e-4) -> None:
         ids = sorted(b.catalog.video_ids())
         assert sorted(a.catalog.video_ids()) == ids
         assert a.catalog.paths(ids) == b.catalog.paths(ids)
+        # `dns index` built both clip collections (read before opening them, which would sync).
+        windows = [dict(index.catalog.db.execute('SELECT video_id, windows FROM clip_windows')) for index in (a, b)]
+        assert windows[0] == windows[1] and sorted(windows[0]) == ids
         for video_id in ids:
             record, expected_record = a.catalog.video(video_id), b.catalog.video(video_id)
             # The review's data too: duration, frame size and the same thumbnails.
@@ -60,3 +63,19 @@ def assert_same_index(actual: Path, expected: Path, atol: float = 1e-4) -> None:
             np.testing.assert_allclose(got.coarse, want.coarse, atol=atol)
             np.testing.assert_allclose(got.selector, want.selector, atol=atol)
             np.testing.assert_allclose(got.fine.astype(np.float32), want.fine.astype(np.float32), atol=atol + 1e-3)
+            assert_same_windows(a, b, video_id)
+
+
+def assert_same_windows(a, b, video_id: str, atol: float = 1e-3) -> None:
+    """The clip collections of two indexes hold the same windows of ``video_id``."""
+    got, want = (_windows(index, video_id) for index in (a, b))
+    assert sorted(got) == sorted(want)
+    for start in want:
+        np.testing.assert_allclose(got[start], want[start], atol=atol)
+
+
+def _windows(index, video_id: str):
+    clips = index.clips().vectors()
+    rows = clips.client.query(clips.collection, filter=f'video == "{video_id}"', output_fields=['start', 'vector'],
+                              limit=16384)
+    return {row['start']: np.asarray(row['vector'], np.float32) for row in rows}

@@ -1,0 +1,147 @@
+"""The clip collection of one index, kept in step with its catalog.
+
+The catalog stays the record of what is committed. Its table ``clip_windows`` lists the
+videos whose windows Milvus holds (and how many): a video's windows are upserted and
+flushed before its row is written, so a crash leaves at worst windows Milvus holds
+twice over by key (an upsert, harmless) and never a row whose windows are missing. A
+collection holding fewer windows than the rows promise (lost, replaced) is refilled.
+Windows come from the stored fine features, so an index made before clip search gains
+its collection on first use, without decoding a video.
+"""
+import logging
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from ..fine_store import CorruptFeaturesError
+from .store import ClipIndexError, ClipVectors
+from .voting import ClipVote, VotingSettings, vote
+from .windows import DEFAULT_SPEC, WindowSpec, pooled_windows
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 'CREATE TABLE IF NOT EXISTS clip_windows (video_id TEXT PRIMARY KEY, windows INTEGER NOT NULL)'
+SYNC_VIDEOS = 64
+# Query windows searched at most: an hour at 1 frame/s. A longer query is windowed at a
+# coarser stride, so time and memory stay bounded whatever its length.
+MAX_QUERY_WINDOWS = 3600
+
+
+class ClipIndex:
+    """Clip search over a :class:`VideoIndex` (imported lazily: the index owns this)."""
+
+    def __init__(self, index, spec: Optional[WindowSpec] = None):
+        self.index = index
+        catalog = index.catalog
+        with catalog.transaction() as db:
+            db.execute(SCHEMA)
+        meta = catalog.meta()
+        if 'clip_length' not in meta:
+            spec = spec or DEFAULT_SPEC
+            catalog.set_meta({'clip_length': str(spec.length), 'clip_stride': str(spec.stride)})
+            meta = catalog.meta()
+        self.spec = WindowSpec(int(meta['clip_length']), int(meta['clip_stride']))
+        if spec is not None and spec != self.spec:
+            raise ValueError(f'the clip windows of {index.folder} are {self.spec}, not {spec}')
+        self.collection = f'{index.settings.collection}_clips'
+        self._vectors: Optional[ClipVectors] = None
+
+    # --- the collection
+    def vectors(self) -> ClipVectors:
+        """The clip collection, synced with the catalog when first opened."""
+        if self._vectors is None:
+            self.sync()
+        return self._vectors
+
+    @property
+    def is_open(self) -> bool:
+        return self._vectors is not None
+
+    def release(self) -> None:
+        """Forget the connection (the index closed it); the next use opens and syncs."""
+        self._vectors = None
+
+    def sync_quietly(self) -> None:
+        """Sync, logging rather than raising a damaged collection's error: committing a
+        video must not fail for the sake of clip search."""
+        try:
+            self.sync()
+        except ClipIndexError as error:
+            log.warning('%s', error)
+
+    def sync(self, on_video: Optional[Callable[[], None]] = None) -> int:
+        """Bring the collection in step with the catalog; return how many videos'
+        windows were added. A video whose fine features are damaged is logged and left
+        for the next sync."""
+        if self._vectors is None:
+            # The index's own connection (a Milvus Lite database admits one), coarse
+            # vectors synced first.
+            self.index.vectors()
+            self._vectors = ClipVectors(self.index._vectors.client, self.collection,
+                                        lite=not self.index.settings.milvus_uri)
+        vectors, catalog = self._vectors, self.index.catalog
+        db = catalog.db
+        stale = [r[0] for r in db.execute('SELECT video_id FROM clip_windows WHERE video_id NOT IN '
+                                          '(SELECT id FROM videos)')]
+        if stale:
+            vectors.delete_videos(stale)
+            vectors.flush()
+            with catalog.transaction():
+                db.executemany('DELETE FROM clip_windows WHERE video_id = ?', [(i,) for i in stale])
+        promised = db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
+        if promised and vectors.count() < promised:
+            log.warning('the clip collection %s lacks windows; refilling it from the stored features', self.collection)
+            with catalog.transaction():
+                db.execute('DELETE FROM clip_windows')
+        added, after = 0, ''
+        while True:
+            rows = db.execute('SELECT id FROM videos WHERE id > ? AND id NOT IN (SELECT video_id FROM clip_windows) '
+                              'ORDER BY id LIMIT ?', (after, SYNC_VIDEOS)).fetchall()
+            if not rows:
+                return added
+            after = rows[-1][0]
+            records = catalog.videos([r[0] for r in rows])
+            done = []
+            for video_id, record in records.items():
+                try:
+                    fine = self.index.fine(record)
+                except CorruptFeaturesError as error:
+                    log.warning('%s; its clip windows are left out', error)
+                    continue
+                starts, windows = pooled_windows(fine, self.spec)
+                vectors.upsert(video_id, starts, windows)
+                done.append((video_id, len(starts)))
+                if on_video is not None:
+                    on_video()
+            if done:
+                vectors.flush()
+                with catalog.transaction():
+                    db.executemany('INSERT OR REPLACE INTO clip_windows VALUES (?, ?)', done)
+                added += len(done)
+
+    def window_count(self) -> int:
+        return self.index.catalog.db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
+
+    # --- search
+    def query_windows(self, fine: np.ndarray):
+        """(starts in seconds, unit vectors) of a query's windows: every frame, or a
+        coarser stride past ``MAX_QUERY_WINDOWS``."""
+        stride = max(1, -(-max(0, len(fine) - self.spec.length + 1) // MAX_QUERY_WINDOWS))
+        starts, vectors = pooled_windows(fine, self.spec, stride=stride)
+        return starts * self.index.settings.time_step, vectors
+
+    def candidates(self, fine: np.ndarray, limit: Optional[int] = None,
+                   settings: VotingSettings = VotingSettings()) -> List[ClipVote]:
+        """The videos whose windows agree with the query's, best first (at most ``limit``).
+        Raises ClipIndexError when the collection is unusable."""
+        starts, windows = self.query_windows(fine)
+        if not len(starts):
+            return []
+        hits = self.vectors().search(starts, windows, settings.search_limit, self.index.settings.time_step)
+        votes = vote(hits, settings)
+        known = self.index.catalog.videos([v.video_id for v in votes])
+        votes = [v for v in votes if v.video_id in known]  # Milvus may lag a removal
+        return votes if limit is None else votes[:limit]
+
+
+__all__ = ['ClipIndex', 'ClipIndexError', 'MAX_QUERY_WINDOWS']

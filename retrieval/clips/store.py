@@ -1,0 +1,105 @@
+"""Window vectors in Milvus: a second collection beside the coarse one, one row per
+window, keyed by video id and window start."""
+from typing import Iterable, List, Sequence
+
+import numpy as np
+
+from ..vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet, count_rows
+from .voting import WindowHits
+from .windows import WINDOW_DIMS
+
+# Rows per upsert and query vectors per search call: bounded request sizes (Milvus
+# refuses messages over 64 MB; 256 x 512 floats as JSON-like lists stay far below).
+UPSERT_BATCH = 2000
+SEARCH_BATCH = 256
+FIELDS = {'id', 'video', 'start', 'vector'}
+
+
+class ClipIndexError(VectorStoreError):
+    """The clip collection is missing, damaged or holds something else."""
+
+
+class ClipVectors:
+    """``client``: the index's MilvusClient (one connection serves both collections,
+    which a Milvus Lite database requires). ``lite``: exact search (FLAT); a server picks
+    its own index (AUTOINDEX)."""
+
+    def __init__(self, client, collection: str, lite: bool):
+        self.client, self.collection, self.lite = client, collection, lite
+        try:
+            if not client.has_collection(collection):
+                try:
+                    with _quiet('grpc'), _quiet('pymilvus'):
+                        self._create()
+                except Exception:
+                    if not client.has_collection(collection):
+                        raise
+            self._check()
+            client.load_collection(collection)
+        except ClipIndexError:
+            raise
+        except Exception as error:
+            raise ClipIndexError(f'the clip collection {collection} cannot be opened: {error}') from error
+
+    def _create(self) -> None:
+        from pymilvus import DataType
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH + 12)
+        schema.add_field('video', DataType.VARCHAR, max_length=ID_LENGTH)
+        schema.add_field('start', DataType.INT64)
+        schema.add_field('vector', DataType.FLOAT_VECTOR, dim=WINDOW_DIMS)
+        params = self.client.prepare_index_params()
+        params.add_index('vector', index_type='FLAT' if self.lite else 'AUTOINDEX', metric_type='IP')
+        self.client.create_collection(self.collection, schema=schema, index_params=params)
+
+    def _check(self) -> None:
+        fields = {f['name']: f for f in self.client.describe_collection(self.collection)['fields']}
+        if set(fields) != FIELDS:
+            raise ClipIndexError(f'the Milvus collection {self.collection} is not a clip collection '
+                                 f'(fields {", ".join(sorted(fields))}); drop it to rebuild it from the index')
+        dim = int(fields['vector'].get('params', {}).get('dim', -1))
+        if dim != WINDOW_DIMS:
+            raise ClipIndexError(f'the clip collection {self.collection} holds {dim}-d vectors, not {WINDOW_DIMS}; '
+                                 'drop it to rebuild it from the index')
+
+    def upsert(self, video_id: str, starts: Sequence[int], vectors: np.ndarray) -> None:
+        rows = [{'id': row_id(video_id, int(s)), 'video': video_id, 'start': int(s),
+                 'vector': np.asarray(v, np.float32).tolist()} for s, v in zip(starts, vectors)]
+        for i in range(0, len(rows), UPSERT_BATCH):
+            self.client.upsert(self.collection, rows[i:i + UPSERT_BATCH])
+
+    def delete_videos(self, video_ids: Iterable[str]) -> None:
+        ids = list(video_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            self.client.delete(self.collection, filter=f'video in {list(chunk)!r}'.replace("'", '"'))
+
+    def flush(self) -> None:
+        self.client.flush(self.collection)
+
+    def count(self) -> int:
+        return count_rows(self.client, self.collection)
+
+    def search(self, query_starts: Sequence[float], vectors: np.ndarray, limit: int,
+               time_step: float) -> List[WindowHits]:
+        """The ``limit`` nearest indexed windows of each query window, searched
+        ``SEARCH_BATCH`` at a time; starts in seconds."""
+        limit = min(limit, MAX_LIMIT)
+        out: List[WindowHits] = []
+        for i in range(0, len(vectors), SEARCH_BATCH):
+            batch = np.asarray(vectors[i:i + SEARCH_BATCH], np.float32)
+            try:
+                results = self.client.search(self.collection, data=batch.tolist(), anns_field='vector', limit=limit,
+                                             output_fields=['video', 'start'], search_params={'metric_type': 'IP'})
+            except Exception as error:
+                raise ClipIndexError(f'searching the clip collection {self.collection} failed: {error}') from error
+            for q, hits in zip(query_starts[i:i + SEARCH_BATCH], results):
+                out.append(WindowHits(float(q), [h['entity']['video'] for h in hits],
+                                      [h['entity']['start'] * time_step for h in hits],
+                                      [float(h['distance']) for h in hits]))
+        return out
+
+
+def row_id(video_id: str, start: int) -> str:
+    return f'{video_id}:{start}'
+

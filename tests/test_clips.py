@@ -1,0 +1,243 @@
+"""Clip search (retrieval/clips): windows, background normalisation, offset voting, the
+clip collection kept in step with the catalog (Milvus Lite, and one test on a Milvus
+server), the upgrade of an index made without it, and bad inputs. Indexes here hold
+synthetic fine features committed directly: no video is decoded."""
+import importlib
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import PACKAGE
+from support.milvus_server import milvus_server
+
+windows = importlib.import_module(f'{PACKAGE}.retrieval.clips.windows')
+voting = importlib.import_module(f'{PACKAGE}.retrieval.clips.voting')
+clip_index = importlib.import_module(f'{PACKAGE}.retrieval.clips.clip_index')
+store = importlib.import_module(f'{PACKAGE}.retrieval.clips.store')
+merge = importlib.import_module(f'{PACKAGE}.retrieval.clips.merge')
+index_module = importlib.import_module(f'{PACKAGE}.retrieval.index')
+core = importlib.import_module(f'{PACKAGE}.core')
+WindowHits, VotingSettings = voting.WindowHits, voting.VotingSettings
+
+
+# --- windows
+@pytest.mark.parametrize('frames', [1, 2, 3, 4, 5, 17, 240])
+def test_windows_cover_the_video_and_pool_their_frames(frames):
+    rng = np.random.default_rng(frames)
+    fine = rng.standard_normal((frames, 9, 512)).astype(np.float32)
+    spec = windows.WindowSpec(3, 2)
+    starts, vectors = windows.pooled_windows(fine, spec)
+    assert starts[0] == 0 and min(starts[-1] + spec.length, frames) == frames
+    assert np.all(np.diff(starts) <= spec.stride) and np.all(np.diff(starts) > 0)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    for s, v in zip(starts, vectors):
+        direct = fine[s:s + spec.length].mean(axis=(0, 1))
+        assert np.allclose(v, direct / np.linalg.norm(direct), atol=1e-5)
+    query_starts, _ = windows.pooled_windows(fine, spec, stride=1)
+    assert list(query_starts) == list(range(max(1, frames - spec.length + 1)))
+
+
+def test_every_five_second_copy_holds_an_indexed_window():
+    # At 1 frame/s a copy of 5 s holds at least 4 sampled frames, whatever its phase.
+    spec = windows.DEFAULT_SPEC
+    assert spec.shortest_covered <= 4
+    starts = spec.starts(600)
+    for first in range(0, 590):
+        inside = [s for s in starts if first <= s and s + spec.length <= first + 4]
+        assert inside, first
+
+
+def test_bad_window_settings_and_features_are_refused():
+    with pytest.raises(ValueError, match='positive integers'):
+        windows.WindowSpec(0, 2)
+    with pytest.raises(ValueError, match='fine features must be'):
+        windows.pooled_windows(np.zeros((4, 512), np.float32))
+
+
+# --- normalisation and voting
+def test_normalisation_subtracts_the_background_neighbour():
+    margins = voting.normalise(np.array([0.9, 0.8, 0.5, 0.4]), background_rank=3)
+    assert np.allclose(margins, [0.4, 0.3, 0.0, 0.0])
+    # Fewer hits than the rank: the last one is the background.
+    assert np.allclose(voting.normalise(np.array([0.7, 0.6]), background_rank=32), [0.1, 0.0])
+
+
+def test_a_plain_window_near_everything_gives_no_vote():
+    # Every indexed window looks alike to this query window: no margin, no vote.
+    hits = [WindowHits(0.0, [f'v{i}' for i in range(40)], [0.0] * 40, [0.95] * 40)]
+    assert voting.vote(hits) == []
+
+
+def test_a_run_at_one_offset_outweighs_stronger_scattered_hits():
+    settings = VotingSettings(hits_per_window=4, background_rank=4, bin_seconds=2.0)
+    hits = []
+    for q in range(10):
+        # 'host': a modest match at offset 100 s for every query window; 'noise': a
+        # better match per window, but each at another offset; the rest background.
+        hits.append(WindowHits(float(q), ['noise', 'host', 'x', 'y'], [q * 37.0 % 300, q + 100.0, 0.0, 0.0],
+                               [0.9, 0.7, 0.5, 0.5]))
+    votes = voting.vote(hits, settings)
+    assert [v.video_id for v in votes] == ['host', 'noise']
+    assert votes[0].windows == 10 and votes[0].score == pytest.approx(2.0, abs=1e-5)
+    assert abs(votes[0].offset - 100) <= 2
+    assert votes[1].score < 0.8
+
+
+def test_a_speed_change_drifting_across_a_bin_edge_stays_one_vote():
+    # 1.25x: the offset drifts by 0.25 s per query second, across a bin edge.
+    hits = [WindowHits(float(q), ['host', 'a', 'b'], [1.25 * q + 50.0, 0.0, 0.0], [0.8, 0.3, 0.3])
+            for q in range(8)]
+    votes = voting.vote(hits, VotingSettings(hits_per_window=3, background_rank=3, bin_seconds=2.0))
+    assert votes[0].video_id == 'host' and votes[0].windows == 8
+
+
+def test_one_vote_per_query_window_even_with_several_hits_in_the_video():
+    # Adjacent windows of one video match the same query window: counted once.
+    hits = [WindowHits(0.0, ['host', 'host', 'host', 'z'], [10.0, 11.0, 12.0, 0.0], [0.8, 0.8, 0.8, 0.2])]
+    votes = voting.vote(hits, VotingSettings(hits_per_window=4, background_rank=4))
+    assert votes[0].windows == 1 and votes[0].score == pytest.approx(0.6)
+
+
+def test_merged_candidates_take_turns_and_respect_the_cap():
+    assert merge.merge_candidates(['a', 'b', 'c'], ['x', 'a', 'y'], 4) == ['a', 'x', 'b', 'c']
+    assert merge.merge_candidates(['a'], ['x', 'y'], 1) == ['a']
+    assert merge.merge_candidates([], ['x', 'y'], None) == ['x', 'y']
+
+
+# --- the clip collection of an index
+def fake_video(rng, frames):
+    fine = rng.standard_normal((frames, 9, 512)).astype(np.float32)
+    coarse = rng.standard_normal(1024).astype(np.float32)
+    return core.VideoRepresentation(fine, coarse / np.linalg.norm(coarse), 0.5)
+
+
+def make_index(folder, videos=6, frames=120, seed=0, **settings):
+    """An index of synthetic videos committed directly (an index as an earlier version
+    left it: catalog, fine features and coarse vectors, no clip collection)."""
+    rng = np.random.default_rng(seed)
+    index = index_module.VideoIndex(folder, create=True, **settings)
+    fines = {}
+    for i in range(videos):
+        video = fake_video(rng, frames)
+        video_id = f'{seed:08x}{i:056x}'
+        index.commit(f'/nowhere/video{i}.mp4', video_id, video)
+        fines[video_id] = video.fine
+    index.sync()
+    return index, fines
+
+
+def planted_query(fines, video_id, start, length, seed=1):
+    """Frames [start, start + length) of a video, with noise as an edit would add."""
+    rng = np.random.default_rng(seed)
+    piece = fines[video_id][start:start + length]
+    return piece + 0.6 * rng.standard_normal(piece.shape).astype(np.float32)
+
+
+def test_an_old_index_gains_its_clip_collection_in_place(tmp_path):
+    index, fines = make_index(tmp_path / 'index')
+    assert 'clip_windows' not in {r[0] for r in index.catalog.db.execute("SELECT name FROM sqlite_master")}
+    index.close()
+    # Reopened as a new version would: the windows come from the stored fine features
+    # (the video files do not exist, so nothing can have been decoded).
+    index = index_module.VideoIndex(tmp_path / 'index')
+    clips = index.clips()
+    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
+    assert clips.vectors().count() == expected == clips.window_count()
+    video_id = sorted(fines)[3]
+    votes = clips.candidates(planted_query(fines, video_id, 50, 6))
+    assert votes[0].video_id == video_id
+    assert abs(votes[0].offset - 50) <= 2
+    # A second sync finds nothing to do; reopening keeps the collection.
+    assert clips.sync() == 0
+    index.close()
+    index = index_module.VideoIndex(tmp_path / 'index')
+    assert index.clips().sync() == 0 and index.clips().vectors().count() == expected
+    index.close()
+
+
+def test_sync_recovers_from_a_crash_and_a_lost_collection(tmp_path):
+    index, fines = make_index(tmp_path / 'index', videos=4)
+    clips = index.clips()
+    count = clips.vectors().count()
+    # A crash after the upsert, before the catalog row: the video is redone, by key.
+    index.catalog.db.execute('DELETE FROM clip_windows WHERE video_id = ?', (sorted(fines)[0],))
+    assert clips.sync() == 1 and clips.vectors().count() == count
+    # The collection lost: refilled from the stored features.
+    clips.vectors().client.drop_collection(clips.collection)
+    clips.release()
+    assert clips.vectors().count() == count
+    index.close()
+
+
+def test_a_replaced_video_leaves_no_windows_behind(tmp_path):
+    index, fines = make_index(tmp_path / 'index', videos=3)
+    clips = index.clips()
+    before = clips.vectors().count()
+    old = index.video_id_of('/nowhere/video0.mp4')
+    video = fake_video(np.random.default_rng(7), 30)
+    index.commit('/nowhere/video0.mp4', 'f' * 64, video)   # the path now holds another video
+    index.sync()
+    clips.sync()
+    assert clips.vectors().count() == before - len(windows.DEFAULT_SPEC.starts(120)) \
+        + len(windows.DEFAULT_SPEC.starts(30))
+    assert all(v.video_id != old for v in clips.candidates(fines[old][10:20]))
+    index.close()
+
+
+def test_a_clip_shorter_than_a_window_is_still_searched(tmp_path):
+    index, fines = make_index(tmp_path / 'index')
+    video_id = sorted(fines)[2]
+    one_frame = fines[video_id][40:41]
+    votes = index.clips().candidates(one_frame)
+    assert votes and votes[0].video_id == video_id
+    index.close()
+
+
+def test_a_query_longer_than_an_hour_is_bounded(tmp_path):
+    index, fines = make_index(tmp_path / 'index', videos=3)
+    video_id = sorted(fines)[1]
+    rng = np.random.default_rng(5)
+    long_query = rng.standard_normal((3 * 3600 // 2, 9, 512)).astype(np.float32)  # 1.5 h at 1 frame/s
+    long_query[4000:4040] = fines[video_id][20:60]
+    starts, vectors = index.clips().query_windows(long_query)
+    assert len(starts) <= clip_index.MAX_QUERY_WINDOWS
+    votes = index.clips().candidates(long_query, limit=5)
+    assert votes[0].video_id == video_id
+    index.close()
+
+
+def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
+    index, fines = make_index(tmp_path / 'index', videos=4)
+    client = index.vectors().client
+    name = f'{index.settings.collection}_clips'
+    # Something else under the clip collection's name.
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    from pymilvus import DataType
+    schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field('vector', DataType.FLOAT_VECTOR, dim=8)
+    params = client.prepare_index_params()
+    params.add_index('vector', index_type='FLAT', metric_type='IP')
+    client.create_collection(name, schema=schema, index_params=params)
+    with pytest.raises(store.ClipIndexError, match='not a clip collection.*drop it'):
+        index.clips().vectors()
+    search = importlib.import_module(f'{PACKAGE}.retrieval.search')
+    models = core.DnS(index.settings.fine, device='cpu')
+    video_id = sorted(fines)[0]
+    query = index.representation(video_id)
+    with caplog.at_level(logging.WARNING):
+        matches = search.search(index, models, query, k=2, rerank=0, candidates=2)
+    assert matches[0].video_id == video_id
+    assert 'clip search is unavailable' in caplog.text
+    index.close()
+
+
+def test_clip_collection_on_a_milvus_server(tmp_path):
+    with milvus_server(tmp_path / 'milvus') as uri:
+        index, fines = make_index(tmp_path / 'index', videos=4, milvus_uri=uri)
+        clips = index.clips()
+        expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
+        assert clips.vectors().count() == expected
+        video_id = sorted(fines)[2]
+        assert clips.candidates(planted_query(fines, video_id, 30, 8))[0].video_id == video_id
+        index.close()
