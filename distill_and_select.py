@@ -44,13 +44,14 @@ class DistillAndSelect(NNOperator):
         super().__init__()
         if model_name not in NETWORKS:
             raise ValueError(f'unknown model_name {model_name!r}; expected one of {", ".join(NETWORKS)}')
-        if feature_extractor not in ('default', None) and not isinstance(feature_extractor, nn.Module):
+        if not (feature_extractor is None or isinstance(feature_extractor, nn.Module)
+                or (isinstance(feature_extractor, str) and feature_extractor == 'default')):
             raise ValueError(f"feature_extractor must be 'default', None or an nn.Module, got {feature_extractor!r}")
-        if compile and feature_extractor is None and model_name != 'feature_extractor':
-            raise ValueError('compile=True compiles the feature extractor, and feature_extractor=None has none')
         self.model_name = model_name
         self.device = core.pick_device(device)
         core.check_encoder_options(self.device, batch_size, precision, compile)
+        if compile and feature_extractor is None and model_name != 'feature_extractor':
+            raise ValueError('compile=True compiles the feature extractor, and feature_extractor=None has none')
         self.model = load_network(model_name, model_weight_path, hf_repo).to(self.device)
         if model_name == 'feature_extractor':
             extractor = self.model

@@ -9,7 +9,7 @@ its own (``VideoIndex.commit``), so an interruption (Ctrl-C, ``kill -9``) loses 
 videos not yet committed.
 """
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import torch
 
@@ -98,6 +98,7 @@ class OverlappedIndexer:
         self.videos: dict = {}                                  # number -> _Video, in order
         self.rows: List[Tuple[int, torch.Tensor]] = []          # (video number, crops) batched
         self.batched = 0
+        self.copies: Dict[str, List[str]] = {}                  # content -> more files of it in flight
 
     def take(self, message: Message) -> None:
         if isinstance(message, _Start):
@@ -105,6 +106,11 @@ class OverlappedIndexer:
             if known is not None:
                 self.skip.add(message.number)
                 self.tally.done(message.path, known)
+            elif any(video.video_id == message.video_id for video in self.videos.values()):
+                # A copy of a file still in flight: recorded as one more path of it once
+                # that one is committed, not represented twice.
+                self.skip.add(message.number)
+                self.copies.setdefault(message.video_id, []).append(message.path)
             else:
                 self.videos[message.number] = _Video(message.path, message.video_id)
         elif isinstance(message, _Crops):
@@ -119,10 +125,12 @@ class OverlappedIndexer:
                 self.videos[message.number].end = message
                 self._commit_finished()
         else:
-            self.videos.pop(message.number, None)
+            failed = self.videos.pop(message.number, None)
             self.rows = [(number, crops) for number, crops in self.rows if number != message.number]
             self.batched = sum(len(crops) for _, crops in self.rows)
             self.tally.failed(str(message.error))
+            for path in self.copies.pop(failed.video_id, []) if failed is not None else []:
+                self.tally.failed(str(VideoDecodeError(path, message.error.reason)))
             self._commit_finished()
 
     def finish(self) -> None:
@@ -172,10 +180,14 @@ class OverlappedIndexer:
             representation = self.dns.represent_features(features)
         except ValueError as error:
             self.tally.failed(str(VideoDecodeError(video.path, str(error))))
+            for path in self.copies.pop(video.video_id, []):
+                self.tally.failed(str(VideoDecodeError(path, str(error))))
             return
         end = video.end
         representation = _with_review(representation, end)
         self.tally.done(video.path, self.index.commit(video.path, video.video_id, representation))
+        for path in self.copies.pop(video.video_id, []):
+            self.tally.done(path, self.index.add_known(path, video.video_id))
 
 
 def _with_review(representation: VideoRepresentation, end: _End) -> VideoRepresentation:
