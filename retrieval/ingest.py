@@ -53,15 +53,17 @@ def file_sha256(path: str) -> str:
 def decoded_frames(path, time_step: float, keeper: Optional[ThumbnailKeeper] = None,
                    max_seconds: Optional[float] = None,
                    on_frame: Optional[Callable[[], None]] = None, *, exact: bool = False,
-                   device: str = 'cpu') -> Iterator[np.ndarray]:
+                   device: str = 'cpu', scale: bool = defaults.DECODER_SCALES) -> Iterator[np.ndarray]:
     """The frames of a video file sampled every ``time_step`` seconds, as HxWx3 uint8 RGB,
-    decoded lazily: skipping the frames sampling does not need and scaled to the
-    extractor's short side while converting (``exact``: every frame decoded, kept frames
-    at full size; ``device``: 'cuda' decodes with NVDEC where it can). ``keeper`` takes
+    decoded lazily, skipping the frames sampling does not need (the kept frames are the
+    same, pixel for pixel; ``exact``: every frame decoded). ``scale``: FFmpeg scales the
+    kept frames to the extractor's short side while converting, faster but not the
+    published pipeline's resize (region vectors at cosine 0.99 of it), so off by default;
+    ``device``: 'cuda' decodes with NVDEC where it can. ``keeper`` takes
     the review's thumbnails on the way, and the video's own size; ``max_seconds``
     refuses (VideoDecodeError) a video that runs longer, as soon as decoding gets there
     (untrusted uploads); ``on_frame`` is called per frame (progress)."""
-    decoded = FrameDecoder(time_step=time_step, exact=exact, short_side=None if exact else defaults.FRAME_SIZE,
+    decoded = FrameDecoder(time_step=time_step, exact=exact, short_side=defaults.FRAME_SIZE if scale and not exact else None,
                            device=device)(path)
     if keeper is not None:
         decoded = keeper.source_size(decoded)
