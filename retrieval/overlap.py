@@ -13,11 +13,12 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tupl
 
 import torch
 
-from ..core import DnS, VideoRepresentation
+from ..core import DnS
 from ..prefetch import Prefetched
 from ..preprocess import center_crops, check_features, frame_batches
 from ..video_decode import VideoDecodeError
 from .index import VideoIndex
+from .ingest import with_review
 from .tally import IndexTally
 from .thumbnails import ThumbnailKeeper
 
@@ -184,16 +185,10 @@ class OverlappedIndexer:
                 self.tally.failed(str(VideoDecodeError(path, str(error))))
             return
         end = video.end
-        representation = _with_review(representation, end)
+        representation = with_review(representation, end.thumbnails, end.width, end.height)
         self.tally.done(video.path, self.index.commit(video.path, video.video_id, representation))
         for path in self.copies.pop(video.video_id, []):
             self.tally.done(path, self.index.add_known(path, video.video_id))
-
-
-def _with_review(representation: VideoRepresentation, end: _End) -> VideoRepresentation:
-    representation.thumbnails = tuple(end.thumbnails)
-    representation.width, representation.height = int(end.width), int(end.height)
-    return representation
 
 
 def index_overlapped(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally,
