@@ -56,7 +56,7 @@ def run(args, env, cwd, timeout=PIP_TIMEOUT):
 def clean_env(hub_dir, tmp_path_factory):
     """A new virtual environment (no system site-packages) and the environment variables
     that run its programs, with the test weights' TORCH_HOME; the checkout is copied
-    without build outputs, as a user's clone has it."""
+    without build outputs, as a user's clone has it. Removed after the module's tests."""
     root = tmp_path_factory.mktemp('install')
     checkout = root / 'checkout'
     shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(*NOT_SHIPPED))
@@ -65,7 +65,9 @@ def clean_env(hub_dir, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in HOST_ONLY}
     env.update(PATH=f'{bin_dir}{os.pathsep}{env.get("PATH", "")}', VIRTUAL_ENV=str(root / 'venv'),
                TORCH_HOME=str(hub_dir.parent), HF_HUB_OFFLINE='1', DNS_COMPILE='0')
-    return root, checkout, bin_dir, env
+    yield root, checkout, bin_dir, env
+    # pytest keeps the last runs' temporary folders; 5 GB each would fill a small disk.
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def pip_install(clean_env, target: str):
