@@ -6,6 +6,7 @@ request gets a status that names the reason, the pool replaces the worker, and t
 service and every other request go on. Waits are hang guards, never timing checks."""
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -138,3 +139,35 @@ def test_full_upload_workers_answer_503_with_retry_after_and_nothing_waits_witho
     assert [a.status_code for a in answers[1:]] == [200] * (capacity - 1), [a.text for a in answers[1:]]
     with running.client() as client:
         assert search_by_path(client).status_code == 200
+
+
+def partial_request(running: ServiceProcess) -> socket.socket:
+    """A request whose body never comes: it stays in the service until the socket closes."""
+    connection = socket.create_connection(('127.0.0.1', running.port))
+    connection.sendall(b'POST /decisions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n'
+                       b'Content-Length: 1000\r\n\r\n{')
+    return connection
+
+
+def test_past_the_limit_of_requests_in_flight_one_more_gets_503_and_health_still_answers(service):
+    running, root = service
+    stalled = [partial_request(running) for _ in range(MAX_IN_FLIGHT)]
+    try:
+        with running.client() as client:
+            deadline = time.monotonic() + GUARD_S
+            while (full := search_by_path(client)).status_code != 503:  # the stalled ones are in once read
+                assert full.status_code == 200, full.text
+                assert time.monotonic() < deadline, 'the limit of requests in flight never answered 503'
+                time.sleep(0.05)
+            assert f'answering {MAX_IN_FLIGHT} requests already' in full.json()['detail']
+            assert full.headers['retry-after'] == '1'
+            assert client.get('/health').status_code == 200  # always answered
+    finally:
+        for connection in stalled:
+            connection.close()
+    with running.client() as client:  # the stalled requests gone, the service takes requests again
+        deadline = time.monotonic() + GUARD_S
+        while (answer := search_by_path(client)).status_code == 503:
+            assert time.monotonic() < deadline, 'the stalled requests were never let go'
+            time.sleep(0.05)
+        assert answer.status_code == 200, answer.text
