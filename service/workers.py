@@ -28,8 +28,10 @@ from .. import defaults
 
 START_TIMEOUT_S = 600.0            # loading the models in a new worker (a hang guard)
 RESTART_PAUSE_S = 5.0              # between failed attempts to start a replacement
-# What torch's CPU allocator says when an allocation fails (it raises RuntimeError).
-ALLOCATION_FAILURES = ("can't allocate memory", 'not enough memory', 'out of memory', 'std::bad_alloc')
+# What torch's CPU allocator says when an allocation fails (it raises RuntimeError), and
+# what Python says when a thread's stack does not fit under the address-space cap.
+ALLOCATION_FAILURES = ("can't allocate memory", 'not enough memory', 'out of memory', 'std::bad_alloc',
+                       "can't start new thread")
 
 
 class UploadFailure(Exception):

@@ -20,10 +20,10 @@ MAX_IN_FLIGHT = 4
 GUARD_S = 300  # hang guard for waiting on the service's state
 
 
-def one_worker_service(review_index, worker_timeout_s: float):
+def one_worker_service(review_index, worker_timeout_s: float, *options: str):
     root, torch_home = review_index
     with ServiceProcess('dns-index', root, torch_home, '--workers', '1', '--worker-timeout', str(worker_timeout_s),
-                        '--max-in-flight', str(MAX_IN_FLIGHT)) as running:
+                        '--max-in-flight', str(MAX_IN_FLIGHT), *options) as running:
         yield running, root
 
 
@@ -36,6 +36,12 @@ def service(review_index):
 @pytest.fixture(scope='module')
 def impatient_service(review_index):
     yield from one_worker_service(review_index, WORKER_TIMEOUT_S)
+
+
+@pytest.fixture(scope='module')
+def starved_service(review_index):
+    """Upload workers that may take 1 MB beyond their models: every upload runs out."""
+    yield from one_worker_service(review_index, 600, '--worker-memory-mb', '1')
 
 
 def workers(client: httpx.Client) -> dict:
@@ -171,3 +177,16 @@ def test_past_the_limit_of_requests_in_flight_one_more_gets_503_and_health_still
             assert time.monotonic() < deadline, 'the stalled requests were never let go'
             time.sleep(0.05)
         assert answer.status_code == 200, answer.text
+
+
+def test_an_upload_past_the_memory_cap_fails_with_422_and_its_worker_is_replaced(starved_service):
+    running, root = starved_service
+    with running.client() as client:
+        [pid] = wait_for(client, lambda w: len(w['pids']) == 1 and not w['busy'], 'one idle worker')['pids']
+        answer = Upload(running, clip(root)).result()
+        assert answer.status_code == 422, answer.text
+        assert 'needs more memory than a worker may use (1 MB beyond the models)' in answer.json()['detail']
+        # A failed allocation may leave a library half-changed: that worker is not used again.
+        state = wait_for(client, lambda w: len(w['pids']) == 1 and pid not in w['pids'], 'a new worker')
+        assert state['replaced'] >= 1
+        assert search_by_path(client).status_code == 200
