@@ -7,7 +7,10 @@ the `dns` command do not import Towhee.
 """
 import importlib
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported on first use (it imports Towhee)
+    from .distill_and_select import DistillAndSelect
 
 # Towhee 1.1.3 imports pkg_resources, whose deprecation warning says nothing to our users.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
@@ -21,7 +24,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
-def distill_and_select(*args, **kwargs):
+def distill_and_select(*args, **kwargs) -> 'DistillAndSelect':
     """Factory called by Towhee's hub loader; arguments as ``DistillAndSelect``."""
     from .distill_and_select import DistillAndSelect
     return DistillAndSelect(*args, **kwargs)

@@ -21,13 +21,14 @@ import math
 import os
 import stat
 import warnings
-from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple, Union
 
 import av
 import numpy as np
 from av.codec.hwaccel import HWAccel, hwdevices_available
 
 if TYPE_CHECKING:  # the adapter's type; importing Towhee is the adapter's business only
+    import torch
     from towhee.types import VideoFrame
 
 __all__ = ['DecodeDeviceFallback', 'DecodedFrame', 'FrameDecoder', 'VideoDecodeError', 'VideoDecoder',
@@ -447,7 +448,7 @@ class DecodeDeviceFallback(UserWarning):
     """A video asked to be decoded on the GPU is decoded on the CPU; the message says why."""
 
 
-def decode_device(model_device) -> str:
+def decode_device(model_device: Union[str, 'torch.device']) -> str:
     """Where to decode the frames for a model on ``model_device`` (a torch.device or its
     name): on its GPU (NVDEC) when it runs on one, else on the CPU."""
     kind, _, index = str(model_device).partition(':')

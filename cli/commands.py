@@ -1,5 +1,6 @@
 """What each `dns` subcommand does with its parsed options: open the index, build the
 models, call the retrieval API (or start the service), print the answer."""
+import argparse
 import csv
 import json
 import sys
@@ -25,7 +26,7 @@ def _models(index: VideoIndex, args) -> DnS:
     return DnS(index.settings.fine, **_model_options(args))
 
 
-def run_index(args) -> int:
+def run_index(args: argparse.Namespace) -> int:
     from ..retrieval.tally import IndexTally
     files = list(find_videos(args.paths))
     fine_dtype = 'bits' if args.fine == 'bin' else args.fine_dtype
@@ -46,7 +47,7 @@ def run_index(args) -> int:
     return 1 if args.strict and tally.counts['failed'] else 0
 
 
-def run_search(args) -> int:
+def run_search(args: argparse.Namespace) -> int:
     from ..retrieval.search import search
     with _open(args) as index:
         models = _models(index, args)
@@ -92,7 +93,7 @@ def _clock(seconds: float) -> str:
     return f'{int(minutes)}:{rest:04.1f}'
 
 
-def run_dedup(args) -> int:
+def run_dedup(args: argparse.Namespace) -> int:
     from ..retrieval.dedup import find_duplicates
     with _open(args) as index:
         threshold = index.thresholds().copy if args.threshold is None else args.threshold
@@ -126,7 +127,7 @@ def run_dedup(args) -> int:
     return 0
 
 
-def run_decisions(args) -> int:
+def run_decisions(args: argparse.Namespace) -> int:
     from ..retrieval.results import write_decisions_csv
     with _open(args) as index:
         if args.mark:
@@ -145,7 +146,7 @@ def run_decisions(args) -> int:
     return 0
 
 
-def run_serve(args) -> int:
+def run_serve(args: argparse.Namespace) -> int:
     from ..service.app import serve
     from ..service.options import serving_options
     return serve(args.index, host=args.host, port=args.port, token=args.token, model_options=_model_options(args),
@@ -153,7 +154,7 @@ def run_serve(args) -> int:
                  **serving_options(args))
 
 
-def run_evaluate(args) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     from ..retrieval.evaluate import (evaluate, evaluate_copies, evaluate_segments, load_ground_truth, plot_curve,
                            plot_precision_recall)
     ground_truth = load_ground_truth(args.ground_truth)
@@ -210,7 +211,7 @@ def _report_json(report) -> dict:
     return out
 
 
-def run_show(args) -> int:
+def run_show(args: argparse.Namespace) -> int:
     from ..retrieval.show import draw_pair
     with _open(args) as index:
         similarity, found = draw_pair(index, _models(index, args), args.query, args.target, args.out,

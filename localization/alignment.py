@@ -70,7 +70,7 @@ _START, _DIAGONAL, _TARGET_SKIPS, _QUERY_SKIPS = 0, 1, 2, 3
 _STEPS = {_DIAGONAL: (1, 1), _TARGET_SKIPS: (1, 2), _QUERY_SKIPS: (2, 1)}
 
 
-def find_segments(sim, threshold: Optional[float] = DEFAULT_THRESHOLD, margin: float = DEFAULT_MARGIN,
+def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOLD, margin: float = DEFAULT_MARGIN,
                   gap: float = DEFAULT_GAP, max_segments: int = DEFAULT_MAX_SEGMENTS,
                   min_frames: int = DEFAULT_MIN_FRAMES, max_gap: int = DEFAULT_MAX_GAP) -> List[Segment]:
     """The copied segments in a frame-to-frame similarity matrix ``sim`` [Tq, Tt], in

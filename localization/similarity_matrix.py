@@ -2,7 +2,7 @@
 import numpy as np
 
 
-def check_similarity_matrix(sim) -> np.ndarray:
+def check_similarity_matrix(sim: 'np.typing.ArrayLike') -> np.ndarray:
     """``sim`` as float32 [Tq, Tt]; a ValueError naming what is wrong otherwise."""
     try:
         sim = np.asarray(sim, dtype=np.float32)

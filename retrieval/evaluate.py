@@ -71,7 +71,7 @@ class DecisionReport:
     micro_ap: Optional[float] = None  # segments: the Video Similarity Challenge matching track's micro-AP
 
 
-def load_ground_truth(path) -> GroundTruth:
+def load_ground_truth(path: Union[str, os.PathLike]) -> GroundTruth:
     """Read either form of ground truth (see the module's docstring)."""
     path = Path(path)
     try:
@@ -255,7 +255,7 @@ def _indexed_positives(index: VideoIndex, ground_truth) -> Dict[str, set]:
     return indexed
 
 
-def plot_curve(curve: Sequence[CurvePoint], path) -> None:
+def plot_curve(curve: Sequence[CurvePoint], path: Union[str, os.PathLike]) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -273,7 +273,7 @@ def plot_curve(curve: Sequence[CurvePoint], path) -> None:
     plt.close(fig)
 
 
-def plot_precision_recall(reports: Dict[str, DecisionReport], path) -> None:
+def plot_precision_recall(reports: Dict[str, DecisionReport], path: Union[str, os.PathLike]) -> None:
     """Precision against recall over the thresholds, each report's threshold in use and
     best threshold marked."""
     import matplotlib

@@ -9,7 +9,7 @@ these functions, so a video is indexed the same way wherever it is.
 """
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def file_sha256(path: str) -> str:
         raise VideoDecodeError(path, f'cannot read ({error.strerror or error})') from error
 
 
-def decoded_frames(path, time_step: float, keeper: Optional[ThumbnailKeeper] = None,
+def decoded_frames(path: Union[str, os.PathLike], time_step: float, keeper: Optional[ThumbnailKeeper] = None,
                    max_seconds: Optional[float] = None,
                    on_frame: Optional[Callable[[], None]] = None, *, exact: bool = False,
                    device: str = 'cpu', scale: bool = defaults.DECODER_SCALES) -> Iterator[np.ndarray]:
@@ -85,7 +85,7 @@ def with_review(representation: VideoRepresentation, thumbnails: Tuple[bytes, ..
     return representation
 
 
-def represent_file(path, dns: DnS, time_step: float = defaults.TIME_STEP, thumbnails: int = defaults.THUMBNAILS,
+def represent_file(path: Union[str, os.PathLike], dns: DnS, time_step: float = defaults.TIME_STEP, thumbnails: int = defaults.THUMBNAILS,
                    max_seconds: Optional[float] = None,
                    on_frame: Optional[Callable[[], None]] = None, exact: bool = False) -> VideoRepresentation:
     """Decode a video file and represent it (not stored), with ``thumbnails`` small
@@ -104,7 +104,7 @@ def represent_file(path, dns: DnS, time_step: float = defaults.TIME_STEP, thumbn
     return with_review(representation, keeper.jpegs(), keeper.width, keeper.height)
 
 
-def add_file(index: VideoIndex, path, dns: DnS, on_frame: Optional[Callable[[], None]] = None,
+def add_file(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS, on_frame: Optional[Callable[[], None]] = None,
              exact: bool = False) -> AddResult:
     """Index one video file; a file whose content is already indexed only adds its
     path. Raises VideoDecodeError (with the path and the reason) for a file that cannot
@@ -133,7 +133,7 @@ def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexT
     index_overlapped(index, files, dns, tally, file_sha256, decode)
 
 
-def query_representation(index: VideoIndex, path, dns: DnS,
+def query_representation(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS,
                          max_seconds: Optional[float] = None) -> VideoRepresentation:
     """The representation of a query file: stored, when the file is indexed; else made
     now at the index's time step, without thumbnails."""

@@ -1,7 +1,8 @@
 """The fine-grained student's view of one pair: its frame-to-frame similarity matrix
 with the copied segments found in it, and the comparator's output, as heatmaps."""
+import os
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from ..core import DnS, VideoRepresentation
 from .ingest import query_representation
 
 
-def draw_pair(index: VideoIndex, dns: DnS, query: str, target: str, out_path,
+def draw_pair(index: VideoIndex, dns: DnS, query: str, target: str, out_path: Union[str, os.PathLike],
               segment_threshold: Optional[float] = None) -> Tuple[float, List[Segment]]:
     """Write the heatmap PNG of (query, target); return the fg similarity and the copied
     segments (seconds) drawn on it, those scoring at least ``segment_threshold`` (None:
@@ -52,8 +53,8 @@ def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: V
     return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine)
 
 
-def plot_pair(frames, comparator, similarity: float, segments: List[Segment], query: str, target: str,
-              time_step: float, fine: str, out_path) -> None:
+def plot_pair(frames: np.ndarray, comparator: np.ndarray, similarity: float, segments: List[Segment], query: str, target: str,
+              time_step: float, fine: str, out_path: Union[str, os.PathLike]) -> None:
     """The heatmaps of one pair: ``frames`` [Tq, Tt] with ``segments`` (frame indices)
     drawn in red, and the comparator's output."""
     import matplotlib

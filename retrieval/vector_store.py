@@ -3,11 +3,14 @@ Milvus server or cluster by URI."""
 import logging
 import time
 from contextlib import contextmanager
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..defaults import COARSE_DIMS
+
+if TYPE_CHECKING:  # pymilvus is imported where a store is opened, not with this module
+    from pymilvus import MilvusClient
 
 ID_LENGTH = 64
 # Milvus caps a search's limit (topk) at 16384.
@@ -80,7 +83,7 @@ class CoarseVectors:
         return [(hit['id'], float(hit['distance'])) for hit in hits]
 
 
-def count_rows(client, collection: str) -> int:
+def count_rows(client: 'MilvusClient', collection: str) -> int:
     # Strong: a server would otherwise answer from a possibly stale snapshot.
     result = client.query(collection, filter='', output_fields=['count(*)'], consistency_level='Strong')
     return int(result[0]['count(*)'])

@@ -19,7 +19,7 @@ import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, List, Literal, Optional, Tuple
+from typing import Annotated, List, Literal, Optional, Tuple, Union
 
 from fastapi import FastAPI, File, Form, HTTPException, Path as PathParam, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -107,7 +107,7 @@ class Service:
         self.index.close()
 
 
-def create_app(index_folder, *, token: Optional[str] = None, model_options: Optional[dict] = None,
+def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = None, model_options: Optional[dict] = None,
                milvus_uri: Optional[str] = None,
                milvus_token: Optional[str] = None, max_upload_mb: float = defaults.MAX_UPLOAD_MB,
                max_query_seconds: float = defaults.MAX_QUERY_SECONDS, workers: Optional[int] = None,
@@ -352,7 +352,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(index_folder, host: str = defaults.HOST, port: int = defaults.PORT, token: Optional[str] = None,
+def serve(index_folder: Union[str, os.PathLike], host: str = defaults.HOST, port: int = defaults.PORT, token: Optional[str] = None,
           **options) -> int:
     """Run the service until interrupted. Binding anything but loopback needs a token."""
     import uvicorn

@@ -6,6 +6,7 @@ content-hash dedup, resumable)."""
 import logging
 import os
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ...video_decode import VideoDecodeError
@@ -26,7 +27,7 @@ class Placement:
     num_gpus: float    # per actor
 
 
-def connect():
+def connect() -> ModuleType:
     """Join the cluster named by RAY_ADDRESS (as `ray job submit` runs a driver), else
     start a local Ray instance, listening on loopback only. Returns the ray module."""
     address = os.environ.get('RAY_ADDRESS')

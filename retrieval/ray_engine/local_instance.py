@@ -8,6 +8,7 @@ the machine's network address, except when its switch for single-machine operati
 whatever code it is sent, and a local instance serves this process only: nothing of it
 needs to be reachable from the network."""
 import os
+from types import ModuleType
 
 LOOPBACK = '127.0.0.1'
 SINGLE_MACHINE_SWITCH = 'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'
@@ -23,7 +24,7 @@ def prepare() -> None:
     os.environ[SINGLE_MACHINE_SWITCH] = '0'
 
 
-def start(ray, **options) -> None:
+def start(ray: ModuleType, **options) -> None:
     """``ray.init`` a local instance on 127.0.0.1 (``options``: more of ray.init's
     arguments). Raises NotLoopbackError, the instance stopped again, when ray was
     imported before ``prepare()`` and so took the network address."""
