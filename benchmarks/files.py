@@ -159,9 +159,11 @@ def main():
                         tally = tally_module.IndexTally(1, progress=False)
                         _, took = timed(lambda: ingest.index_files(index, [str(path)], dns_models, tally, exact=exact))
                         assert tally.counts['indexed'] == 1, tally.counts
-                        slower = max(decoded[name], kept_frames[name] / rate)
+                        alone = (decoded[name], kept_frames[name] / rate)  # seconds, each stage on every core
                         index_rows.append([name, config + (' (exact decode: before)' if exact else ''),
-                                           f'{kept_frames[name] / took:.2f}', '' if exact else f'{slower / took:.2f}'])
+                                           f'{kept_frames[name] / took:.2f}',
+                                           '' if exact else f'{max(alone) / took:.2f}',
+                                           '' if exact else f'{sum(alone) / took:.2f}'])
                         print('index', index_rows[-1])
 
     text = '\n\n'.join([
@@ -176,9 +178,11 @@ def main():
             ['extractor', 'frames/s', 'warm-up or compile, s'], extract_rows),
         '**`dns index`** (plain engine; models built and compiled before): hours of video per hour '
         '(video seconds/s), at 1 frame/s also the sampled frames/s. Goal: 0.9 or more of the slower of '
-        'decoding alone and extraction alone.\n\n' + markdown_table(
-            ['file', 'extractor', 'hours of video per hour = sampled frames/s', 'of the slower stage alone'],
-            index_rows),
+        'decoding alone and extraction alone. On a CPU both stages share the same cores, so the time of '
+        'both stages alone, one after the other, is the bound overlap works against: above 1.00, '
+        'overlapping them beat running them in turn.\n\n' + markdown_table(
+            ['file', 'extractor', 'hours of video per hour = sampled frames/s', 'of the slower stage alone',
+             'of both stages in turn'], index_rows),
         f'Files of {args.seconds} s, H.264 (x264 defaults, crf 23, `testsrc2`), sampled at 1 frame/s: {machine()}.'])
     if not args.print_only:
         update_benchmarks('files', text)
