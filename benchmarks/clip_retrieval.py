@@ -106,8 +106,7 @@ def run(work: Path, args):
         f'Approximate search: IVF_FLAT (nlist {ann["nlist"]}, nprobe {ann["nprobe"]}) finds {100 * ann["recall"]:.1f} % '
         f'of the exact top {ann["k"]} windows of the query windows ({ann["queries"]} query windows).',
         'The coarse student of the test weights is the golden (random) one: its row measures the method with '
-        'untrained weights. Copy-model test weights, not the published ones. ' + machine()
-        + '; the machine was shared with other jobs while measuring.',
+        'untrained weights. Copy-model test weights, not the published ones. ' + machine() + '.',
     ]
     text = '\n\n'.join(tables)
     print(text)
