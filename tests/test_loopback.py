@@ -73,8 +73,8 @@ def test_the_http_file_server_listens_on_loopback_only():
 
 
 @pytest.mark.slow
-def test_the_ray_cluster_listens_on_loopback_only(tmp_path):
-    cluster = start_cluster(tmp_path / 'ray')
+def test_the_ray_cluster_listens_on_loopback_only(tmp_path_factory):
+    cluster = start_cluster(tmp_path_factory.mktemp('ray'))
     try:
         sockets = listening([pid for process in cluster.processes for pid in descendants(process.pid)])
     finally:

@@ -1,5 +1,5 @@
-"""`dns index --ray` against real parts: a Ray cluster on 127.0.0.1 (a head and a worker
-node, `ray start`), the driver joining it through RAY_ADDRESS, a Milvus server. The index
+"""`dns index --ray` against real parts: a Ray cluster on 127.0.0.1 (`ray start --head`,
+one node: see support.ray_cluster), the driver joining it through RAY_ADDRESS, a Milvus server. The index
 it builds equals the plain one; a worker killed with SIGKILL mid-run, or the driver
 killed and restarted, loses and duplicates nothing."""
 import importlib

@@ -1,8 +1,15 @@
-"""A real Ray cluster on 127.0.0.1 for the tests: a head node and a worker node, each a
-`ray start --block` process, stopped by signalling those two processes (each stops what
-it started), never by `ray stop`, which would stop every Ray of the user."""
+"""A real Ray cluster on 127.0.0.1 for the tests: a `ray start --head --block` process
+that the drivers join through RAY_ADDRESS, stopped by signalling that process (it stops
+what it started), never by `ray stop`, which would stop every Ray of the user.
+
+One node: every server of a node binds loopback only when Ray's single-machine switch
+(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) is set, and with that switch `ray start --address`
+refuses to add a second node ("Multi-node Ray clusters are not supported"); without it,
+Ray replaces 127.0.0.1 by the machine's network address. The tests never use that
+address, so the cluster is the head node, its raylet and its worker processes."""
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -13,8 +20,11 @@ from typing import Dict, List
 from .processes import free_port, stop_process
 
 RAY = Path(sys.executable).with_name('ray')
-START_TIMEOUT_S = 300  # a hang guard: Ray starts slowly on a busy 2-core machine
-NODE_CPUS = 2  # logical CPUs per node: decode tasks beside a model actor
+START_TIMEOUT_S = 600  # a hang guard: Ray starts slowly on a busy 2-core machine
+# One probe's hang guard. A driver that connects while the GCS is still starting can wait
+# on it long after it is up: such a probe is abandoned and another one started.
+PROBE_TIMEOUT_S = 120
+NODE_CPUS = 4  # logical CPUs of the node: decode tasks beside model actors
 OBJECT_STORE_BYTES = 512 << 20
 
 NODES_ALIVE = '''
@@ -29,33 +39,49 @@ class RayCluster:
     address: str                # host:port, what RAY_ADDRESS takes
     env: Dict[str, str]         # what a driver of this cluster runs with
     processes: List[subprocess.Popen]
+    temp_dir: Path
+
+    def check_running(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                output = (self.temp_dir / 'ray-start.log').read_text(errors='replace')
+                raise AssertionError(f'`ray start` exited with {process.returncode}:\n{output[-3000:]}')
 
     def stop(self) -> None:
-        for process in reversed(self.processes):  # the worker node first
+        for process in self.processes:
             stop_process(process)
 
 
-def start_cluster(temp_dir: Path, nodes: int = 2) -> RayCluster:
+# Ray's sockets live in <temp_dir>/session_<date>_<time>_<micros>_<pid>/sockets/: a Unix
+# socket's path holds at most 107 bytes.
+SESSION_AND_SOCKET = len('/session_2026-12-01_18-37-05_155795_1234567/sockets/plasma_store')
+SOCKET_PATH_MAX = 107
+
+
+def start_cluster(temp_dir: Path) -> RayCluster:
+    """A one-node cluster on 127.0.0.1; Ray's session files (sockets, and the ``ray
+    start`` output in ray-start.log) under ``temp_dir``, which must be short."""
+    temp_dir = Path(temp_dir).resolve()
+    if len(str(temp_dir)) + SESSION_AND_SOCKET > SOCKET_PATH_MAX:
+        raise ValueError(f'{temp_dir} is too long for Ray\'s Unix sockets under it (at most '
+                         f'{SOCKET_PATH_MAX - SESSION_AND_SOCKET} characters): use a shorter folder')
+    temp_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     address = f'127.0.0.1:{port}'
     # Token authentication with a token of this cluster's own (not ~/.ray/auth_token).
-    # Ray turns --node-ip-address=127.0.0.1 into the machine's network address unless its
-    # single-machine switch is set: with it, every server of the nodes binds loopback.
+    # Ray's single-machine switch: every server of the node binds loopback (module docstring).
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED='0', RAY_AUTH_MODE='token', RAY_AUTH_TOKEN=secrets.token_hex(16),
                RAY_ADDRESS=address, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER='0')
-    common = ['--block', '--node-ip-address=127.0.0.1', f'--num-cpus={NODE_CPUS}', '--num-gpus=0',
-              f'--object-store-memory={OBJECT_STORE_BYTES}', '--disable-usage-stats']
     head_env = {k: v for k, v in env.items() if k != 'RAY_ADDRESS'}
-    processes = [subprocess.Popen([str(RAY), 'start', '--head', f'--port={port}', '--include-dashboard=false',
-                                   f'--temp-dir={temp_dir}', *common], env=head_env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    cluster = RayCluster(address, env, processes)
+    with open(temp_dir / 'ray-start.log', 'wb') as log:
+        head = subprocess.Popen([str(RAY), 'start', '--head', '--block', f'--port={port}', '--include-dashboard=false',
+                                 f'--temp-dir={temp_dir}', '--node-ip-address=127.0.0.1', f'--num-cpus={NODE_CPUS}',
+                                 '--num-gpus=0', f'--object-store-memory={OBJECT_STORE_BYTES}',
+                                 '--disable-usage-stats'], env=head_env, stdout=log, stderr=subprocess.STDOUT)
+    processes = [head]
+    cluster = RayCluster(address, env, processes, temp_dir)
     try:
         wait_for_nodes(cluster, 1)
-        for _ in range(nodes - 1):
-            processes.append(subprocess.Popen([str(RAY), 'start', f'--address={address}', *common], env=env,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for_nodes(cluster, nodes)
     except BaseException:
         cluster.stop()
         raise
@@ -63,15 +89,34 @@ def start_cluster(temp_dir: Path, nodes: int = 2) -> RayCluster:
 
 
 def wait_for_nodes(cluster: RayCluster, count: int) -> None:
+    """Until ``count`` nodes are alive: first the GCS port takes connections, then a
+    driver counts the nodes (again until it does)."""
     deadline = time.monotonic() + START_TIMEOUT_S
+    host, port = cluster.address.rsplit(':', 1)
+    while not _accepts(host, int(port)):
+        cluster.check_running()
+        assert time.monotonic() < deadline, f'the Ray head never listened on {cluster.address}'
+        time.sleep(0.5)
     while True:
-        assert all(p.poll() is None for p in cluster.processes), 'a `ray start` process exited'
-        probe = subprocess.run([sys.executable, '-c', NODES_ALIVE.format(address=cluster.address)],
-                               capture_output=True, text=True, env=cluster.env, timeout=START_TIMEOUT_S)
-        if probe.returncode == 0 and probe.stdout.strip().splitlines()[-1:] == [str(count)]:
-            return
-        assert time.monotonic() < deadline, f'the Ray cluster did not reach {count} nodes: {probe.stderr[-2000:]}'
+        cluster.check_running()
+        try:
+            probe = subprocess.run([sys.executable, '-c', NODES_ALIVE.format(address=cluster.address)],
+                                   capture_output=True, text=True, env=cluster.env, timeout=PROBE_TIMEOUT_S)
+            if probe.returncode == 0 and probe.stdout.strip().splitlines()[-1:] == [str(count)]:
+                return
+            why = probe.stderr[-2000:]
+        except subprocess.TimeoutExpired as stuck:
+            why = f'a probe got no answer in {PROBE_TIMEOUT_S} s: {(stuck.stderr or b"")[-2000:]!r}'
+        assert time.monotonic() < deadline, f'the Ray cluster did not reach {count} nodes: {why}'
         time.sleep(1)
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def worker_pids(title: str) -> List[int]:
