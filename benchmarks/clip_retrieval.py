@@ -103,8 +103,9 @@ def run(work: Path, args):
         f'Windows of {spec.length} frames every {spec.stride} ({spec.length + spec.stride - 1} s covers one '
         f'wholly at 1 frame/s): {windows / hours:.0f} vectors per hour of video, {windows / hours * 2048 / 1e6:.1f} '
         'MB per hour as float32 (512 dimensions). Indexing cost added: building the clip collection from the '
-        f'stored features took {clip_s:.1f} s for {hours:.2f} h of video, against {index_s:.0f} s of decoding '
-        f'and feature extraction ({100 * clip_s / index_s:.1f} %).',
+        f'stored features took {clip_s:.1f} s for {hours:.2f} h of video ({clip_s / hours:.1f} s per hour of '
+        f'video), against {index_s / hours:.0f} s per hour of video for decoding and feature extraction '
+        f'({100 * clip_s / index_s:.1f} %).',
         'Window vectors compared (clip candidates alone, exact search: host rank 1 / top 10 of the copy queries)'
         + (', on a tuning corpus (seed 1):\n\n' + markdown_table(*tune_table) + '\n\nand on the main corpus (seed 0):'
            if tune_table else ' on this corpus:'),
