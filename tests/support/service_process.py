@@ -44,7 +44,8 @@ class ServiceProcess:
         return {'Authorization': f'Bearer {self.token}'} if self.token else {}
 
     def client(self, **options) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers=self.headers, timeout=300, **options)
+        """An HTTP client of the service; ``options`` as httpx.Client's (timeout: 300 s unless given)."""
+        return httpx.Client(base_url=self.url, headers=self.headers, **{'timeout': 300, **options})
 
     def _wait(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
