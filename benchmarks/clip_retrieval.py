@@ -30,16 +30,10 @@ def main():
     parser.add_argument('--tune-hosts', type=int, default=6, help='hosts of a second corpus to compare window '
                         'settings on (0: none)')
     parser.add_argument('--workdir', help='keep corpora and indexes here (default: a temporary folder)')
-    parser.add_argument('--times-only', action='store_true', help='with --workdir of a finished run: time the '
-                        'queries again on its index (same arguments), print the line, write nothing')
     args = parser.parse_args()
     use_copy_model()
     package()
-    if args.times_only:
-        if not args.workdir:
-            parser.error('--times-only needs the --workdir of a finished run')
-        time_again(Path(args.workdir), args)
-    elif args.workdir:
+    if args.workdir:
         run(Path(args.workdir), args)
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -119,24 +113,6 @@ def run(work: Path, args):
     print(text)
     if not args.print_only:
         update_benchmarks('clip-retrieval', text)
-
-
-def time_again(work: Path, args) -> None:
-    """The time-per-query line of a finished run's index, measured again (its corpus
-    written again from the same seed: the same files at the same paths)."""
-    from support.clip_corpus import make_clip_corpus
-    from distill_and_select.core import DnS
-    from distill_and_select.retrieval import VideoIndex
-    from distill_and_select.retrieval.ingest import query_representation
-    corpus = make_clip_corpus(work / 'main', hosts=args.hosts, copies=args.copies, negatives=args.negatives,
-                              host_seconds=args.host_seconds, seed=0)
-    with VideoIndex(work / 'main-index') as index:
-        models = DnS(index.settings.fine, device='cpu')
-        queries = {q.path: query_representation(index, q.path, models) for q in corpus.queries}
-        results, times = search_table(index, models, corpus, queries)
-    print('Time per query (representation given): ' + ', '.join(f'{k} {1000 * v:.0f} ms' for k, v in times.items())
-          + '.')
-    print(results)
 
 
 def index_keeping_features(index, paths, models):

@@ -76,7 +76,7 @@ def test_the_http_file_server_listens_on_loopback_only():
 def test_the_ray_cluster_listens_on_loopback_only(tmp_path_factory):
     cluster = start_cluster(tmp_path_factory.mktemp('ray'))
     try:
-        sockets = listening([pid for process in cluster.processes for pid in descendants(process.pid)])
+        sockets = listening(descendants(cluster.process.pid))
     finally:
         cluster.stop()
     assert len({entry[0] for entry in sockets}) >= 4, sockets  # GCS and raylets at least
