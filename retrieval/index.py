@@ -77,6 +77,9 @@ class VideoIndex:
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
         self._clips = None  # the clip collection (retrieval.clips), opened on first use
+        # A process of its own to serve the Milvus Lite folder (lite_host.LiteHost), set by
+        # a caller searching from many threads; None: served in this process.
+        self.lite_host = None
 
     def _settle(self, fine, fine_dtype, time_step, milvus_uri, collection) -> IndexSettings:
         meta = self.catalog.settle_meta(_new_settings(fine, fine_dtype, time_step, milvus_uri, collection))
@@ -123,6 +126,8 @@ class VideoIndex:
         self._vectors = None
         if self._clips is not None:
             self._clips.release()
+        if self.lite_host is not None:
+            self.lite_host.close()
         return True
 
     def close(self) -> None:
@@ -206,7 +211,16 @@ class VideoIndex:
         if self._vectors is None:
             lite = not self.settings.milvus_uri
             uri = str((self.folder / LITE_FILE).resolve()) if lite else self.settings.milvus_uri
-            self._vectors = CoarseVectors(uri, self.settings.collection, token=self._milvus_token, lite=lite)
+            hosted = lite and self.lite_host is not None
+            if hosted:
+                uri = self.lite_host.open(uri)
+            try:
+                self._vectors = CoarseVectors(uri, self.settings.collection, token=self._milvus_token, lite=lite,
+                                              hosted=hosted)
+            except BaseException:
+                if hosted:
+                    self.lite_host.close()
+                raise
         return self._vectors
 
     def clips(self):

@@ -24,12 +24,15 @@ class VectorStoreError(RuntimeError):
 
 class CoarseVectors:
     """One Milvus collection: primary key the video id, the cg_student vector, inner
-    product (the vectors are unit length: the cg similarity itself)."""
+    product (the vectors are unit length: the cg similarity itself). ``lite``: a Milvus
+    Lite database, served in this process from its folder ``uri``, or with ``hosted``
+    by a ``lite_host.LiteHost`` at the server ``uri`` it gave."""
 
-    def __init__(self, uri: str, collection: str, token: Optional[str] = None, lite: bool = False):
+    def __init__(self, uri: str, collection: str, token: Optional[str] = None, lite: bool = False,
+                 hosted: bool = False):
         from pymilvus import MilvusClient
-        self.uri, self.collection, self.lite = uri, collection, lite
-        self.client = _connect(MilvusClient, uri, token, lite)
+        self.uri, self.collection, self.lite, self.hosted = uri, collection, lite, hosted
+        self.client = _connect(MilvusClient, uri, token, lite and not hosted)
         if not self.client.has_collection(collection):
             try:
                 # Lite answers pymilvus's wait for the index with a logged (harmless) error.
@@ -53,7 +56,7 @@ class CoarseVectors:
 
     def close(self) -> None:
         self.client.close()
-        if self.lite:
+        if self.lite and not self.hosted:
             # pymilvus keeps a Lite database open until the process exits; release it
             # now so that other processes can use the index.
             from milvus_lite.server_manager import server_manager_instance
@@ -78,8 +81,10 @@ class CoarseVectors:
         limit = min(limit, MAX_LIMIT)
         if limit < 1:
             return []
+        # Only the key: Milvus Lite returns every field, vectors included, when none is named.
         hits = self.client.search(self.collection, data=[np.asarray(vector, np.float32).tolist()],
-                                  anns_field='vector', limit=limit, search_params={'metric_type': 'IP'})[0]
+                                  anns_field='vector', limit=limit, output_fields=['id'],
+                                  search_params={'metric_type': 'IP'})[0]
         return [(hit['id'], float(hit['distance'])) for hit in hits]
 
 

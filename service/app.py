@@ -24,6 +24,7 @@ from typing import Annotated, List, Literal, Optional, Tuple, Union
 from fastapi import FastAPI, File, Form, HTTPException, Path as PathParam, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+import torch
 from pydantic import BaseModel, Field
 
 from .. import defaults
@@ -32,6 +33,7 @@ from ..retrieval.catalog import UnknownFileError
 from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
 from ..retrieval.index import VideoIndex
+from ..retrieval.lite_host import LiteHost
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
 from ..retrieval.search import search
 from ..retrieval.show import pair_view
@@ -42,6 +44,7 @@ from .workers import UploadFailure, WorkerPool, WorkerSettings, default_workers
 
 PAGE = Path(__file__).parent / 'page'
 LITE_IDLE_RELEASE_S = 2.0
+SLOTS_PER_CORE = 2  # requests using the index at once, per core (measured: docs/service.md)
 VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a video id: the sha256 of its content')]
 COPY_CHUNK = 1 << 20
 
@@ -67,6 +70,10 @@ class Service:
         self.duplicates = StateCache(index.catalog.path)
         self.plotting = threading.Lock()  # matplotlib's pyplot state is one per process
         self._state = threading.Condition()
+        # Work on the index is Python under one GIL: more threads at it than cores keep
+        # each other waiting and add switching, no throughput. Requests beyond the slots
+        # wait their turn here; a thread waiting on an upload worker holds none.
+        self._slots = threading.BoundedSemaphore(index_slots())
         self._active = 0
         self.last_used = time.monotonic()
         self._stop = threading.Event()
@@ -80,17 +87,18 @@ class Service:
 
     @contextmanager
     def using(self):
-        """Use the index and the models for one request, beside other requests. Milvus
-        is (re)opened and synced here, by one request at a time."""
-        with self._state:
-            self.index.vectors()
-            self._active += 1
-        try:
-            yield
-        finally:
+        """Use the index and the models for one request, beside at most a few other
+        requests. Milvus is (re)opened and synced here, by one request at a time."""
+        with self._slots:
             with self._state:
-                self._active -= 1
-                self.last_used = time.monotonic()
+                self.index.vectors()
+                self._active += 1
+            try:
+                yield
+            finally:
+                with self._state:
+                    self._active -= 1
+                    self.last_used = time.monotonic()
 
     def _release_when_idle(self) -> None:
         while not self._stop.wait(0.25):
@@ -105,6 +113,12 @@ class Service:
         self.workers.close()
         self.duplicates.close()
         self.index.close()
+        if self.index.lite_host is not None:
+            self.index.lite_host.shutdown()
+
+
+def index_slots() -> int:
+    return SLOTS_PER_CORE * (os.cpu_count() or 1)
 
 
 def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = None, model_options: Optional[dict] = None,
@@ -132,6 +146,13 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                                          threads), size=workers, timeout_s=worker_timeout_s)
         try:
             pool.start()
+            if not index.settings.milvus_uri:
+                # Milvus Lite searches in Python: in a process of its own, not under the GIL of
+                # the threads that answer requests.
+                index.lite_host = LiteHost(threads=index_slots())
+            # Requests run side by side, each on one core: a second thread inside each
+            # request's small products would only contend with the other requests.
+            torch.set_num_threads(1)
             models = DnS(index.settings.fine, **options)
             index.catalog.close()
             index.catalog = PerThreadCatalog(index.catalog.path)
@@ -140,6 +161,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         except BaseException:
             pool.close()
             index.close()
+            if index.lite_host is not None:
+                index.lite_host.shutdown()
             raise
         yield
         state.pop('service').close()

@@ -3,6 +3,7 @@ encoded videos (the copy model, so duplicates exist). The answers equal what the
 commands print; bad requests get a 4xx that names the problem, and the service lives on."""
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -38,6 +39,33 @@ def test_search_by_path_answers_what_dns_search_prints(service):
     assert answer.json() == dns_json(root, torch_home, 'search', 'videos/orig0.mp4', '-k', '5', '--rerank', '0.5',
                                      '--segments')
     assert answer.json()['results'][0]['path'] in ('videos/orig0.mp4', 'videos/orig0_exact.mp4')
+
+
+def test_many_searches_at_once_each_answer_what_a_lone_search_does(service):
+    """More requests at once than the service lets use the index (2 per core), over
+    different files and the page's reads: every one is answered, each the same as when
+    it runs alone (the shared Milvus client, models and per-thread catalogs hold)."""
+    running, _, _ = service
+    paths = ['videos/orig0.mp4', 'videos/orig0_cropped.mp4', 'videos/orig0_reencoded.mp4', 'videos/unrelated0.mp4']
+
+    def ask(client, path):
+        answer = client.post('/search', data={'path': path, 'k': 5, 'rerank': 0.5, 'segments': 'true'})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    with running.client() as client:
+        alone = {path: ask(client, path) for path in paths}
+    requests = [paths[i % len(paths)] for i in range(24)]
+
+    def one_client(number):
+        with running.client(timeout=600) as client:
+            return [(path, ask(client, path)) for path in requests[number::12]]
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = [pair for answered in pool.map(one_client, range(12)) for pair in answered]
+    assert len(answers) == len(requests)
+    for path, answer in answers:
+        assert answer == alone[path], path
 
 
 def test_search_with_an_upload(service):

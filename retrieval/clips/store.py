@@ -1,6 +1,6 @@
 """Window vectors in Milvus: a second collection beside the coarse one, one row per
 window, keyed by video id and window start."""
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -89,17 +89,27 @@ class ClipVectors:
         for i in range(0, len(vectors), SEARCH_BATCH):
             batch = np.asarray(vectors[i:i + SEARCH_BATCH], np.float32)
             try:
+                # The window is read from its primary key, the one field asked for: Milvus
+                # Lite's search costs grow with each field it returns (all, vectors included,
+                # when none is named).
                 results = self.client.search(self.collection, data=batch.tolist(), anns_field='vector', limit=limit,
-                                             output_fields=['video', 'start'], search_params={'metric_type': 'IP'})
+                                             output_fields=['id'], search_params={'metric_type': 'IP'})
             except Exception as error:
                 raise ClipIndexError(f'searching the clip collection {self.collection} failed: {error}') from error
             for q, hits in zip(query_starts[i:i + SEARCH_BATCH], results):
-                out.append(WindowHits(float(q), [h['entity']['video'] for h in hits],
-                                      [h['entity']['start'] * time_step for h in hits],
+                windows = [parse_row_id(h['id']) for h in hits]
+                out.append(WindowHits(float(q), [video for video, _ in windows],
+                                      [start * time_step for _, start in windows],
                                       [float(h['distance']) for h in hits]))
         return out
 
 
 def row_id(video_id: str, start: int) -> str:
     return f'{video_id}:{start}'
+
+
+def parse_row_id(text: str) -> Tuple[str, int]:
+    """(video id, start frame) of a ``row_id``."""
+    video_id, start = text.rsplit(':', 1)
+    return video_id, int(start)
 
