@@ -51,7 +51,9 @@ def machine() -> str:
     except OSError:
         pass
     gpu = f', {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ''
-    return f'{cpu}, {os.cpu_count()} cores{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads'
+    # The vector instructions decide bf16's speed: without AVX-512 it is emulated.
+    return (f'{cpu} ({torch.backends.cpu.get_cpu_capability()}), {os.cpu_count()} cores{gpu}; '
+            f'torch {torch.__version__}, {torch.get_num_threads()} threads')
 
 
 def update_benchmarks(name: str, markdown: str) -> None:

@@ -183,3 +183,22 @@ def test_precision_is_checked(dns, hub_dir):
         dns.DistillAndSelect('cg_student', feature_extractor=None, device='cpu', precision='fp16')
     with pytest.raises(ValueError, match='precision'):
         dns.DistillAndSelect('cg_student', feature_extractor=None, device='cpu', precision='int8')
+
+
+@pytest.mark.parametrize('capability, precision, warned', [
+    ('AVX2', 'bf16', True), ('DEFAULT', 'bf16', True), ('AVX512', 'bf16', False), ('AVX2', 'fp32', False)])
+def test_bf16_without_avx512_warns_that_it_runs_emulated(dns, hub_dir, monkeypatch, capability, precision, warned):
+    """On an x86 CPU without AVX-512, oneDNN emulates bf16: the extractor runs several
+    times slower than in fp32, which a user asking for bf16 to go faster must hear of."""
+    import platform
+    import warnings
+    core = __import__(f'{dns.__name__}.core', fromlist=['core'])
+    monkeypatch.setattr(platform, 'machine', lambda: 'x86_64')
+    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability', lambda: capability)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        dns.DnS('att', device='cpu', precision=precision)
+    emulated = [w for w in caught if issubclass(w.category, core.EmulatedPrecisionWarning)]
+    assert len(emulated) == int(warned), [str(w.message) for w in caught]
+    if warned:
+        assert capability in str(emulated[0].message) and "'fp32'" in str(emulated[0].message)
