@@ -79,6 +79,10 @@ class LiteHost:
     def pid(self) -> int:
         return self._process.pid
 
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
     def open(self, folder: str) -> str:
         """Serve ``folder`` (closing any other); its URI. A folder another process holds
         is waited for, up to ``LOCK_WAIT_S``, as pymilvus's own Lite connection does."""

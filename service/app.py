@@ -91,6 +91,11 @@ class Service:
         requests. Milvus is (re)opened and synced here, by one request at a time."""
         with self._slots:
             with self._state:
+                host = self.index.lite_host
+                if host is not None and not host.alive:
+                    # Its Milvus Lite process died (killed, out of memory): every search
+                    # would fail until the idle release. Reopen now, through a fresh one.
+                    self.index.release_vectors()
                 self.index.vectors()
                 self._active += 1
             try:
@@ -188,9 +193,12 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
     @app.get('/health')
     def health():
         """Alive; ``busy`` while a request uses the index; the upload workers: their
-        pids, those busy with an upload, uploads waiting, workers replaced so far."""
+        pids, those busy with an upload, uploads waiting, workers replaced so far; the
+        pid of the process serving Milvus Lite (null with a Milvus server)."""
         s = service()
-        return {'status': 'ok', 'busy': s.busy, 'workers': s.workers.describe()}
+        host = s.index.lite_host
+        return {'status': 'ok', 'busy': s.busy, 'workers': s.workers.describe(),
+                'milvus_lite_pid': host.pid if host is not None else None}
 
     @app.post('/search')
     def search_endpoint(video: Annotated[Optional[UploadFile], File(description='a video file to search with')] = None,

@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 
+from support.processes import descendants
 from support.service_process import ServiceProcess
 
 WORKER_TIMEOUT_S = 30  # the limit under test for the hang: far above an 8-second test clip's second or two
@@ -190,3 +191,32 @@ def test_an_upload_past_the_memory_cap_fails_with_422_and_its_worker_is_replaced
         state = wait_for(client, lambda w: len(w['pids']) == 1 and pid not in w['pids'], 'a new worker')
         assert state['replaced'] >= 1
         assert search_by_path(client).status_code == 200
+
+
+def test_a_killed_milvus_lite_process_is_replaced_and_searches_go_on(service):
+    """Milvus Lite runs in a process of the service's own: killed, the next request
+    gets a fresh one, with everything the index held."""
+    running, _ = service
+    with running.client() as client:
+        before = search_by_path(client)
+        assert before.status_code == 200, before.text
+        pid = client.get('/health').json()['milvus_lite_pid']
+        assert pid in descendants(running.process.pid)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + GUARD_S
+        while pid in descendants(running.process.pid) and _state(pid) != 'Z':  # until the kernel ends it
+            assert time.monotonic() < deadline, 'the killed Milvus Lite process never ended'
+            time.sleep(0.1)
+        after = search_by_path(client)
+        assert after.status_code == 200, after.text
+        assert after.json() == before.json()
+        fresh = client.get('/health').json()['milvus_lite_pid']
+        assert fresh != pid and fresh in descendants(running.process.pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f'/proc/{pid}/stat') as stat:
+            return stat.read().rsplit(')', 1)[1].split()[0]
+    except OSError:  # gone already
+        return 'gone'
