@@ -11,10 +11,8 @@ the lock whatever way the parent ended.
 """
 import multiprocessing
 import threading
-import time
-from typing import Optional
 
-from .vector_store import LOCK_WAIT_S, VectorStoreError
+from .vector_store import LiteLocked, VectorStoreError, wait_for_lite
 
 START_TIMEOUT_S = 120.0   # importing gRPC and Milvus Lite in the child (a hang guard)
 ANSWER_TIMEOUT_S = 120.0  # opening or closing a folder (a hang guard)
@@ -85,18 +83,15 @@ class LiteHost:
 
     def open(self, folder: str) -> str:
         """Serve ``folder`` (closing any other); its URI. A folder another process holds
-        is waited for, up to ``LOCK_WAIT_S``, as pymilvus's own Lite connection does."""
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
+        is waited for (``vector_store.wait_for_lite``), as pymilvus's own Lite connection is."""
+        def attempt() -> str:
             status, value = self._ask(('open', folder), f'opening {folder}')
-            if status == 'ok':
-                return f'http://127.0.0.1:{value}'
-            if status != LOCKED:
+            if status == LOCKED:
+                raise LiteLocked(value)
+            if status != 'ok':
                 raise VectorStoreError(f'cannot open the Milvus Lite database {folder}: {value}')
-            if time.monotonic() > deadline:
-                raise VectorStoreError(f'the Milvus Lite database {folder} stayed in use by another process for '
-                                       f'{LOCK_WAIT_S} s ({value})')
-            time.sleep(0.5)
+            return f'http://127.0.0.1:{value}'
+        return wait_for_lite(attempt, folder)
 
     def close(self) -> None:
         """Let go of the folder being served, if any (its lock is released; a child that

@@ -3,7 +3,7 @@ Milvus server or cluster by URI."""
 import logging
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -16,6 +16,7 @@ ID_LENGTH = 64
 # Milvus caps a search's limit (topk) at 16384.
 MAX_LIMIT = 16384
 LOCK_WAIT_S = 300
+T = TypeVar('T')
 
 
 class VectorStoreError(RuntimeError):
@@ -94,21 +95,35 @@ def count_rows(client: 'MilvusClient', collection: str) -> int:
     return int(result[0]['count(*)'])
 
 
-def _connect(client_class, uri: str, token: Optional[str], lite: bool):
-    """A Milvus Lite folder admits one process at a time (it holds a lock while open);
-    commands hold it for seconds, so a second process waits its turn."""
+class LiteLocked(Exception):
+    """A Milvus Lite folder another process holds; the message says what was tried."""
+
+
+def wait_for_lite(attempt: Callable[[], T], uri: str) -> T:
+    """``attempt()``, again while it raises ``LiteLocked``: a Milvus Lite folder admits one
+    process at a time (it holds a lock while open); commands hold it for seconds, so a
+    second process waits its turn, up to ``LOCK_WAIT_S``."""
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
+        try:
+            return attempt()
+        except LiteLocked as locked:
+            if time.monotonic() > deadline:
+                raise VectorStoreError(f'the Milvus Lite database {uri} stayed in use by another process for '
+                                       f'{LOCK_WAIT_S} s ({locked})') from locked
+            time.sleep(0.5)
+
+
+def _connect(client_class, uri: str, token: Optional[str], lite: bool):
+    def attempt():
         try:
             with _quiet('milvus_lite'), _quiet('pymilvus'):
                 return client_class(uri=uri, token=token or '')
         except Exception as error:  # pymilvus wraps the Lite lock error in its own types
             if not lite:
                 raise VectorStoreError(f'cannot connect to Milvus at {uri}: {error}') from error
-            if time.monotonic() > deadline:
-                raise VectorStoreError(f'the Milvus Lite database {uri} stayed in use by another process for '
-                                       f'{LOCK_WAIT_S} s ({error})') from error
-            time.sleep(0.5)
+            raise LiteLocked(str(error)) from error
+    return wait_for_lite(attempt, uri)
 
 
 @contextmanager
