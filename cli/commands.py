@@ -3,6 +3,7 @@ models, call the retrieval API (or start the service), print the answer."""
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,10 +16,17 @@ def _open(args, create: bool = False, **settings) -> VideoIndex:
                       **settings)
 
 
+def compile_default(command: str) -> bool:
+    """Whether ``command`` compiles the feature extractor when neither --compile nor
+    --no-compile is given: indexing jobs are long, and compiling pays after a few hundred
+    frames; a search, a service's upload or a dedup would wait on it."""
+    return command == 'index' and os.environ.get('DNS_COMPILE', '1') != '0'
+
+
 def _model_options(args) -> dict:
     """The keyword arguments of ``DnS`` given on the command line."""
-    return {'device': args.device, 'precision': args.precision, 'batch_size': args.batch_size,
-            'compile': args.compile}
+    compile = compile_default(args.command) if args.compile is None else args.compile
+    return {'device': args.device, 'precision': args.precision, 'batch_size': args.batch_size, 'compile': compile}
 
 
 def _models(index: VideoIndex, args) -> DnS:

@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'autocast of the feature extractor (default: {defaults.PRECISION})')
     common.add_argument('--batch-size', type=int, default=defaults.BATCH_SIZE,
                         help=f'frames per batch (default: {defaults.BATCH_SIZE})')
-    common.add_argument('--compile', action=argparse.BooleanOptionalAction, default=False,
+    # Its default depends on the command (commands.compile_default): set_defaults on one
+    # subcommand would change this action's default for all of them, parents sharing it.
+    common.add_argument('--compile', action=argparse.BooleanOptionalAction, default=None,
                         help='compile the feature extractor with torch.compile: 1.3x the frames/s on CPU after '
                         'a one-time cost (default: on for `dns index` unless DNS_COMPILE=0, off for the others)')
     common.add_argument('-v', '--verbose', action='store_true')
@@ -48,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--exact-decode', action='store_true', help='decode every frame and resize full-size '
                    'frames (no skipping, no scaling while converting): slower, the same sampled frames')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
-    # Indexing jobs are long: compiling pays after a few hundred frames.
-    p.set_defaults(run=run.run_index, compile=os.environ.get('DNS_COMPILE', '1') != '0')
+    p.set_defaults(run=run.run_index)
 
     p = commands.add_parser('search', parents=[common], help='the videos most similar to a query video')
     p.add_argument('query', metavar='QUERY_VIDEO')

@@ -1,5 +1,6 @@
 """The `dns` command as users run it: a subprocess of the command that setup installs
 in .venv/bin, on real video files, a real Milvus Lite database."""
+import importlib
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from support.checkout import PACKAGE
 from support.corpus import make_corpus
 
 DNS = Path(sys.executable).with_name('dns')
@@ -93,3 +95,27 @@ def test_clear_errors(workdir, tmp_path):
     assert "made with fine = 'bin', not 'att'" in other.stderr
     query = dns('search', 'videos/absent.mp4', cwd=root, expect=1)
     assert 'absent.mp4' in query.stderr and 'no such file' in query.stderr
+
+
+@pytest.mark.parametrize('argv, unset, with_zero', [
+    (['index', 'videos'], True, False),
+    (['search', 'q.mp4'], False, False),
+    (['serve'], False, False),
+    (['dedup'], False, False),
+    (['index', '--no-compile', 'videos'], False, False),
+    (['serve', '--compile'], True, True),
+])
+def test_only_indexing_compiles_unless_told(monkeypatch, argv, unset, with_zero):
+    """`dns index` compiles by default (DNS_COMPILE=0 turns that off); a search, the
+    service's upload workers and the rest do not, whatever was set up for indexing:
+    compiling takes 20 s and more, and a query is a few seconds of frames."""
+    parser = importlib.import_module(f'{PACKAGE}.cli.parser')
+    commands = importlib.import_module(f'{PACKAGE}.cli.commands')
+    for env, expected in ((None, unset), ('0', with_zero)):
+        if env is None:
+            monkeypatch.delenv('DNS_COMPILE', raising=False)
+        else:
+            monkeypatch.setenv('DNS_COMPILE', env)
+        # The index command's parser is built too, before the one asked for is parsed.
+        args = parser.build_parser().parse_args(argv)
+        assert commands._model_options(args)['compile'] is expected, (argv, env)
