@@ -19,7 +19,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
 
 import httpx
 import numpy as np
@@ -55,13 +54,20 @@ class Outcome:
                 self.times.append(seconds)
                 self.errors += status != 200
 
+    @classmethod
+    def merged(cls, outcomes) -> 'Outcome':
+        out = cls()
+        for o in outcomes:
+            out.times += o.times
+            out.errors += o.errors
+            out.busy += o.busy
+        return out
 
-def run_clients(running: ServiceProcess, client_count: int, per_client: int, plan,
-                outcome: Optional[Outcome] = None) -> tuple:
+
+def run_clients(running: ServiceProcess, client_count: int, per_client: int, plan) -> tuple:
     """``client_count`` threads with a client each send ``per_client`` requests; the
-    i-th request of client c is ``plan(c, i)(client)``. Returns the outcome (``outcome``
-    with these requests added, when given) and the wall time."""
-    outcome = outcome or Outcome()
+    i-th request of client c is ``plan(c, i)(client)``. Returns the outcome and the wall time."""
+    outcome = Outcome()
     # Made before the clock starts: building an HTTP client costs milliseconds of CPU
     # (its TLS context), which 20 or 100 of them would take from the service being timed.
     https = [running.client(timeout=600) for _ in range(client_count)]
@@ -130,20 +136,16 @@ def main() -> None:
                      # One client in five posts an upload first; the rest browse and search.
                      'page traffic with searches and uploads':
                          lambda c, i: upload if (i == 0 and c % 5 == 0) else page[i % len(page)]}
-            done = {}  # (requests, clients): (outcome, wall time)
-            rates = {1: [], 20: []}  # searches by path, round by round
+            rounds = {1: [], 20: []}  # searches by path: (outcome, wall time) of each round
             with tree_peak(running.process.pid) as memory:
                 # Untimed: the first run at 20 clients pays for the threads that the service,
                 # its Milvus Lite process and this script start on demand.
                 run_clients(running, 20, 2, plans[BY_PATH])
                 for _ in range(ROUNDS):
-                    for clients in rates:
-                        outcome, wall = done.get((BY_PATH, clients), (Outcome(), 0.0))
-                        answered = len(outcome.times)
-                        _, round_wall = run_clients(running, clients, PER_CLIENT[BY_PATH][clients], plans[BY_PATH],
-                                                    outcome)
-                        done[BY_PATH, clients] = outcome, wall + round_wall
-                        rates[clients].append((len(outcome.times) - answered) / round_wall)
+                    for clients, runs in rounds.items():
+                        runs.append(run_clients(running, clients, PER_CLIENT[BY_PATH][clients], plans[BY_PATH]))
+                done = {(BY_PATH, clients): (Outcome.merged(o for o, _ in runs), sum(w for _, w in runs))
+                        for clients, runs in rounds.items()}
                 for clients in CLIENTS:
                     for name, plan in plans.items():
                         if (name, clients) not in done:
@@ -151,6 +153,7 @@ def main() -> None:
                         rows.append(row(name, clients, *done[name, clients]))
                         print(rows[-1], flush=True)
             by_path_rate = {r[1]: float(r[5]) for r in rows if r[0] == BY_PATH}
+            rates = {clients: [len(o.times) / w for o, w in runs] for clients, runs in rounds.items()}
             per_round = ', '.join(f'{many / one:.2f}' for one, many in zip(rates[1], rates[20]))
             notes.append(f'Searches by path: 20 clients get {by_path_rate[20] / by_path_rate[1]:.2f}x the requests/s '
                          f'of one ({ROUNDS} alternating rounds of one client then 20; round by round {per_round}), '
