@@ -3,36 +3,35 @@
 A copied segment shows in the similarity matrix S [Tq, Tt] as a line of high cells: a
 diagonal for a copy played at the original speed, a line of another slope for one played
 faster or slower. Finding it is the local-alignment problem of sequence comparison
-(Smith and Waterman, 1981) with similarities for substitution scores:
+(Smith and Waterman, 1981). Its substitution scores are the similarities as evidence,
+Z = ``background.standardized(S)``: how many robust standard deviations each cell stands
+above the background of its row and its column (nearly every cell of a pair pairs
+unrelated frames, and how similar those are varies from pair to pair):
 
-    H[i, j] = max(0, S[i, j] - offset + max(H[i-1, j-1],             one frame each
+    H[i, j] = max(0, Z[i, j] - margin + max(H[i-1, j-1],             one frame each
                                              H[i-1, j-2] - gap,       the target skips one
                                              H[i-2, j-1] - gap,       the query skips one
                                              0))                      a segment starts here
 
-    offset = min(median(S) + margin, MAX_OFFSET)
-
-A cell above ``offset`` extends a segment, a cell below it costs, so a segment ends where
-the copy ends: through noise it would lose more than it gains. The median of S is the
-pair's background: nearly every cell of a pair pairs unrelated frames, and how similar
-unrelated frames are varies from pair to pair (two dark videos, two news studios), so
-a fixed offset would stretch segments over the similar background of some pairs. Where
-most cells are high, the median is no background but the copy itself (a copy of a
-static shot, of a short video): frames as similar as MAX_OFFSET always extend a segment.
+A cell more than ``margin`` above the background extends a segment, a cell below it
+costs, so a segment ends where the copy ends: through noise it would lose more than it
+gains.
 
 A long segment has gained enough to cross a stretch of noise to another copied piece,
 though; so a path is cut where more than ``max_gap`` of its frames in a row are below
-the offset, and each piece is a segment of its own. The three moves admit slopes from
+the margin, and each piece is a segment of its own. The three moves admit slopes from
 1/2 to 2 (slow motion to double speed) and let a path bridge a few damaged
 frames, which a path of fixed slope cannot. The best cell of H ends the best segment;
 tracing its moves back gives the segment's frames. Its cells are then masked and the
 rows below recomputed, for the next segment, so one pair yields every copied piece,
 wherever they are and however many.
 
-A segment's score is its mean frame similarity, shrunk towards 0 for short segments:
-``sum(S on the path) / (cells + PRIOR_CELLS)``. A long segment scores close to its mean
-similarity, on the scale of the fine student's similarities (copies 0.3 to 1); a match
-of a frame or two, which noise produces, has to be very similar to count.
+A segment's score is its mean evidence, shrunk towards 0 for short segments:
+``sum(Z on the path) / (cells + PRIOR_CELLS)``, in standard deviations above the pair's
+background. Measured against each pair's own background, a threshold carries from one
+collection to another far better than on the similarity scale (docs/localization.md has
+the figures); a match of a frame or two, which noise produces, has to stand out far to
+count.
 
 Each row of H depends only on the two rows above it, so the recurrence runs a row at a
 time over whole numpy rows: O(Tq Tt) work and memory of 9 bytes a cell, no Python loop
@@ -43,26 +42,27 @@ from typing import List, Optional
 import numpy as np
 
 from ..defaults import SEGMENT_THRESHOLD
+from .background import standardized
 from .segment import Segment
 from .similarity_matrix import check_similarity_matrix
 
-# Frame similarities less than MARGIN above the pair's background count against a segment.
-# The fine students put unrelated frames around 0.05 and copied frames from 0.3 up; the
-# offset lies between, nearer the noise, so that heavily transformed copies still extend
-# their segment (0.12 measured best of 0.06 to 0.2 on the partial-copy corpus).
-DEFAULT_MARGIN = 0.12
-MAX_OFFSET = 0.3
-# Cost of a frame skipped by the query or the target (a slope other than 1).
-DEFAULT_GAP = 0.05
+# Cells less than this many standard deviations above the background count against a
+# segment: low enough that heavily transformed copies still extend their segment (1.5 to
+# 2.5 compared on the tuning corpus; 2 best).
+DEFAULT_MARGIN = 2.0
+# Cost of a frame skipped by the query or the target (a slope other than 1), in the same
+# units: about one spread of unrelated frames' similarities (1 and 2.5 compared on the
+# tuning corpus; 1 best).
+DEFAULT_GAP = 1.0
 # Segments scoring at least this are copies, unless the index holds a calibrated value
 # (`dns evaluate --calibrate`).
 DEFAULT_THRESHOLD = SEGMENT_THRESHOLD
-# A pseudo-cell of zero similarity added to every segment's mean: a 1-frame match of
-# similarity 0.6 scores 0.3, a 4-frame one 0.48, a 30-frame one 0.58.
+# A pseudo-cell of zero evidence added to every segment's mean: a 1-frame match 8 standard
+# deviations above the background scores 4, a 4-frame one 6.4, a 30-frame one 7.7.
 PRIOR_CELLS = 1
 DEFAULT_MAX_SEGMENTS = 20
 DEFAULT_MIN_FRAMES = 2
-# Frames in a row below the offset that a segment bridges (damaged or re-edited frames).
+# Frames in a row below the margin that a segment bridges (damaged or re-edited frames).
 DEFAULT_MAX_GAP = 3
 
 _START, _DIAGONAL, _TARGET_SKIPS, _QUERY_SKIPS = 0, 1, 2, 3
@@ -78,13 +78,13 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
 
     threshold: the least score of a segment that counts (None: every segment found, for
         choosing a threshold from their scores).
-    margin: how far above the pair's background (the median of ``sim``) a frame
-        similarity must be to extend a segment.
-    gap: the cost of a frame skipped by one of the videos.
+    margin: how many robust standard deviations above its row's and column's background
+        a frame similarity must be to extend a segment.
+    gap: the cost of a frame skipped by one of the videos, in the same units.
     max_segments: at most this many segments are looked for and returned.
     min_frames: a segment spans at least this many frames of each video (or the whole
         of a shorter video).
-    max_gap: frames in a row below the offset inside one segment; more cut it.
+    max_gap: frames in a row below the margin inside one segment; more cut it.
     """
     sim = check_similarity_matrix(sim)
     if max_segments < 1:
@@ -99,18 +99,18 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
     if sim.size == 0:
         return segments
     min_frames = min(min_frames, *sim.shape)
-    offset = np.float32(min(np.median(sim) + margin, MAX_OFFSET))
-    aligner = _Aligner(sim - offset, np.float32(gap))
+    evidence = standardized(sim)
+    aligner = _Aligner(evidence - np.float32(margin), np.float32(gap))
     for _ in range(max_segments):
         path = aligner.best_path()
         if path is None:
             break
-        pieces = _cut(*path, sim[path] - offset, max_gap)
+        pieces = _cut(*path, evidence[path] - np.float32(margin), max_gap)
         aligner.mask([(rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) for rows, cols in pieces])
         for rows, cols in pieces:
             if rows[-1] - rows[0] + 1 < min_frames or cols[-1] - cols[0] + 1 < min_frames:
                 continue
-            score = float(sim[rows, cols].sum() / (len(rows) + PRIOR_CELLS))
+            score = float(evidence[rows, cols].sum() / (len(rows) + PRIOR_CELLS))
             if threshold is None or score >= threshold:
                 segments.append(Segment(int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1, score))
         if len(segments) >= max_segments:
@@ -120,7 +120,7 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
 
 def _cut(rows: np.ndarray, cols: np.ndarray, gains: np.ndarray, max_gap: int):
     """The pieces of a path between its runs of more than ``max_gap`` cells below the
-    offset, each trimmed to its best-scoring stretch (a stray noisy cell next to a run
+    margin, each trimmed to its best-scoring stretch (a stray noisy cell next to a run
     of low ones is no part of the copy)."""
     pieces, start, low = [], None, 0
     for n, gain in enumerate(gains):
@@ -189,7 +189,7 @@ class _Aligner:
 
     def best_path(self):
         """(rows, cols) of the cells of the best remaining path, start first; None when
-        no cell is above the offset."""
+        no cell is above the margin."""
         h = self.score[2:, 2:]
         flat = int(np.argmax(h))
         i, j = divmod(flat, h.shape[1])

@@ -8,6 +8,7 @@ import pytest
 from conftest import PACKAGE
 
 localization = importlib.import_module(f'{PACKAGE}.localization')
+standardized = importlib.import_module(f'{PACKAGE}.localization.background').standardized
 find_segments = localization.find_segments
 Segment = localization.Segment
 
@@ -32,8 +33,46 @@ def test_a_diagonal_is_one_segment_with_exact_spans():
     sim = draw_line(noise(60, 80), 10, 30, 20)
     (segment,) = find_segments(sim)
     assert spans(segment) == (10, 30, 30, 50)
-    # The mean similarity on the path, shrunk by the prior's zero cell.
-    assert segment.score == pytest.approx(0.6 * 20 / 21, abs=1e-5)
+    # The mean evidence on the path, shrunk by the prior's zero cell: 0.6 against a
+    # background of 0.05 +- 0.05 is about 11 standard deviations.
+    evidence = standardized(sim)[np.arange(10, 30), np.arange(30, 50)]
+    assert segment.score == pytest.approx(evidence.sum() / 21, rel=1e-5)
+    assert 9 < segment.score < 12
+
+
+def test_a_copy_scores_the_same_whatever_the_pairs_background():
+    """The same copy in a pair of unrelated frames around 0.05 and in one where they are
+    alike (around 0.12) and the copy stands out half as much: one score, in standard
+    deviations above each pair's background. On the similarity scale, 0.8 against 0.5."""
+    sim = draw_line(noise(60, 80, seed=11, level=0.0) * 2 + 0.05, 10, 30, 20, value=0.8)
+    alike = 0.1 + 0.5 * sim
+    (segment,), (same,) = find_segments(sim), find_segments(alike)
+    assert spans(segment) == spans(same) == (10, 30, 30, 50)
+    assert same.score == pytest.approx(segment.score, rel=1e-3)
+    on_similarity_scale = [s[np.arange(10, 30), np.arange(30, 50)].mean() for s in (sim, alike)]
+    assert on_similarity_scale == pytest.approx([0.8, 0.5])
+
+
+def test_evidence_is_measured_against_the_row_and_the_column():
+    """A target frame that resembles every query frame somewhat (a dark frame, a title
+    card) stands out in each row but not in its own column: no evidence there."""
+    sim = noise(40, 40, seed=12)
+    sim[:, 25] = 0.2
+    sim[7, 30] = 0.2
+    z = standardized(sim)
+    assert z[7, 30] > 2.5 and abs(z[7, 25]) < 0.5
+    # A high background is no background but the copy itself (a static shot): capped.
+    assert standardized(np.full((5, 5), 0.9)).min() > 10
+
+
+def test_a_query_of_a_few_frames_is_measured_against_its_rows():
+    """Four query frames: a column of four cells has no background (the copied cell is a
+    quarter of it), so the rows, 60 cells long, give it."""
+    sim = draw_line(noise(4, 60, seed=13), 0, 20, 4, value=0.35)
+    row_z = (sim - np.median(sim, axis=1, keepdims=True)) / np.maximum(
+        1.4826 * np.median(np.abs(sim - np.median(sim, axis=1, keepdims=True)), axis=1, keepdims=True), 0.04)
+    assert np.allclose(standardized(sim), row_z, atol=1e-5)
+    assert [spans(s) for s in find_segments(sim)] == [(0, 4, 20, 24)]
 
 
 def test_several_pieces_short_and_long_best_first():
@@ -83,17 +122,17 @@ def test_unrelated_videos_have_no_segment():
 
 
 def test_threshold_none_returns_every_segment_found_for_calibration():
-    sim = draw_line(noise(60, 60, seed=5), 0, 0, 20, value=0.25)  # a weak copy
-    assert find_segments(sim) == []                                # below the default 0.3
+    sim = draw_line(noise(60, 60, seed=5), 0, 0, 20, value=0.19)  # a weak copy
+    assert find_segments(sim) == []                                # below the default 3
     weak, *others = find_segments(sim, threshold=None)   # noise makes segments too, all weaker
-    assert spans(weak) == (0, 20, 0, 20) and weak.score < 0.3
+    assert spans(weak) == (0, 20, 0, 20) and weak.score < 3
     assert all(other.score < weak.score / 2 for other in others)
     assert find_segments(sim, threshold=weak.score) == [weak]
 
 
-def test_a_one_or_two_frame_match_must_be_very_similar():
+def test_a_one_or_two_frame_match_must_stand_out_far():
     sim = noise(40, 40, seed=6)
-    sim[10, 20] = sim[11, 21] = 0.4    # two similar frames: noise, by the prior
+    sim[10, 20] = sim[11, 21] = 0.25   # two frames 4 standard deviations up: noise, by the prior
     assert find_segments(sim) == []
     sim[10, 20] = sim[11, 21] = 0.95   # two near-identical frames
     assert [spans(s) for s in find_segments(sim)] == [(10, 12, 20, 22)]
@@ -111,7 +150,7 @@ def test_a_copy_of_a_static_shot_is_found_whole():
     frame matches any other, so the segments cover both videos whole."""
     sim = np.random.default_rng(8).uniform(0.85, 0.9, (20, 30)).astype(np.float32)
     best, *rest = find_segments(sim)
-    assert (best.query_start, best.query_end) == (0, 20) and best.score > 0.8
+    assert (best.query_start, best.query_end) == (0, 20) and best.score > 10
     covered = set()
     for segment in [best, *rest]:
         covered |= set(range(segment.target_start, segment.target_end))
