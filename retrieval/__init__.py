@@ -9,7 +9,7 @@ from .evaluate import (CurvePoint, DecisionReport, GroundTruth, ThresholdPoint, 
                        evaluate_copies, evaluate_segments, load_ground_truth, plot_curve, plot_precision_recall,
                        represent_queries)
 from .fine_store import CorruptFeaturesError
-from .index import AddResult, IndexSettings, IndexSettingsError, Thresholds, VideoIndex
+from .index import AddResult, IndexSettings, IndexSettingsError, StaleThresholdWarning, Thresholds, VideoIndex
 from .ingest import add_file, find_videos, index_files, query_representation, represent_file
 from .results import decisions_json, dedup_json, search_json, write_decisions_csv
 from .search import Match, search
@@ -19,7 +19,8 @@ from .thumbnails import ThumbnailKeeper
 from .vector_store import VectorStoreError
 
 __all__ = ['AddResult', 'CorruptFeaturesError', 'CurvePoint', 'Decision', 'DecisionReport', 'DuplicateGroup',
-           'GroundTruth', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'ThresholdPoint',
+           'GroundTruth', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'StaleThresholdWarning',
+           'ThresholdPoint',
            'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex', 'VideoRepresentation', 'add_file',
            'average_precision', 'copied_segments', 'decisions_json', 'dedup_json', 'draw_pair', 'evaluate',
            'evaluate_copies', 'evaluate_segments', 'find_duplicates', 'find_videos', 'index_files',

@@ -3,6 +3,7 @@ the review's thumbnails and (by default) the Milvus Lite database of the coarse 
 What goes in is made by retrieval/ingest.py; nothing here decodes or runs a network."""
 import os
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
@@ -21,6 +22,10 @@ CATALOG_FILE = 'catalog.sqlite'
 LITE_FILE = 'milvus.db'
 THUMBS_FOLDER = 'thumbs'
 SYNC_BATCH = 1000
+
+
+class StaleThresholdWarning(UserWarning):
+    """The index holds a threshold calibrated for scores of an earlier version."""
 
 
 class IndexSettingsError(ValueError):
@@ -44,6 +49,8 @@ class Thresholds:
     segment: float               # least score of a copied segment
     copy_calibrated: bool = False
     segment_calibrated: bool = False
+    # A segment threshold the index holds in an older unit of segment scores (not used).
+    stale_segment: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,17 @@ class VideoIndex:
     def thresholds(self) -> Thresholds:
         meta = self.catalog.meta()
         copy, segment = meta.get('copy_threshold'), meta.get('segment_threshold')
+        stale = None
+        if segment is not None and meta.get('segment_scale') != defaults.SEGMENT_SCALE:
+            # Calibrated on another unit of segment scores: meaningless on this one.
+            stale, segment = float(segment), None
+            warnings.warn(f'the index in {self.folder} holds a segment threshold ({stale:g}) calibrated for '
+                          f'segment scores of an earlier version; the default {defaults.SEGMENT_THRESHOLD:g} is '
+                          f'used until `dns evaluate --calibrate` measures a new one', StaleThresholdWarning,
+                          stacklevel=2)
         return Thresholds(defaults.COPY_THRESHOLD if copy is None else float(copy),
                           defaults.SEGMENT_THRESHOLD if segment is None else float(segment),
-                          copy is not None, segment is not None)
+                          copy is not None, segment is not None, stale)
 
     def calibrate(self, copy: Optional[float] = None, segment: Optional[float] = None) -> Thresholds:
         """Store measured thresholds in the index (None: keep what it holds)."""
@@ -114,6 +129,8 @@ class VideoIndex:
                 if not np.isfinite(value):
                     raise ValueError(f'{name} must be a finite number, got {value}')
                 values[name] = repr(float(value))
+        if segment is not None:
+            values['segment_scale'] = defaults.SEGMENT_SCALE
         self.catalog.set_meta(values)
         return self.thresholds()
 

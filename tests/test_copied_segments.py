@@ -24,6 +24,7 @@ retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
 DnS = importlib.import_module(PACKAGE).DnS
 add_file = retrieval.add_file
 localization = importlib.import_module(f'{PACKAGE}.localization')
+defaults = importlib.import_module(f'{PACKAGE}.defaults')
 DNS = Path(sys.executable).with_name('dns')
 # Kinds whose pieces the test model finds at the default threshold (measured: see the
 # README's localization table); picture in picture, a quarter of the frame, it does not.
@@ -135,13 +136,33 @@ def test_evaluate_segments_and_calibrate(partial, tmp_path):
         assert (stored.copy, stored.segment) == (copies.best.threshold, report.best.threshold)
         assert stored.copy_calibrated and stored.segment_calibrated
         # Search uses the stored threshold: above every segment's score, none is kept.
-        index.calibrate(segment=2.0)
+        index.calibrate(segment=1000.0)
         source = corpus.sources[0]
         matches = retrieval.search(index, models, query_of(index, source), k=None, rerank=1.0, segments=True)
         assert all(m.segments == [] for m in matches)
     finally:  # the module's other tests use the defaults
-        index.catalog.db.execute("DELETE FROM meta WHERE key IN ('copy_threshold', 'segment_threshold')")
+        index.catalog.db.execute("DELETE FROM meta WHERE key IN ('copy_threshold', 'segment_threshold', "
+                                 "'segment_scale')")
     assert not index.thresholds().segment_calibrated
+
+
+def test_a_threshold_of_an_earlier_score_scale_is_kept_but_not_used(partial):
+    """An index calibrated before segment scores were standard deviations holds a
+    threshold on the similarity scale (0.3 or so): applied now it would keep noise. The
+    default stands, with a warning, until the index is calibrated again; the stored value
+    stays in the index."""
+    _, _, index, _ = partial
+    index.catalog.set_meta({'segment_threshold': '0.31'})  # as an earlier version wrote it
+    try:
+        with pytest.warns(retrieval.StaleThresholdWarning, match='0.31.*dns evaluate --calibrate'):
+            thresholds = index.thresholds()
+        assert thresholds.segment == defaults.SEGMENT_THRESHOLD and not thresholds.segment_calibrated
+        assert thresholds.stale_segment == pytest.approx(0.31)
+        assert index.catalog.meta()['segment_threshold'] == '0.31'
+        recalibrated = index.calibrate(segment=4.5)
+        assert (recalibrated.segment, recalibrated.segment_calibrated, recalibrated.stale_segment) == (4.5, True, None)
+    finally:
+        index.catalog.db.execute("DELETE FROM meta WHERE key IN ('segment_threshold', 'segment_scale')")
 
 
 def test_bad_segment_ground_truth_is_named(tmp_path):
