@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from support.corpus import center_crop, read_frames, resize, speedup_indices
-from support.held_out_corpus import (BRIGHTEN, CONTRAST, HELD_OUT_FPS, HELD_OUT_KINDS, HELD_OUT_SIZE, add_banner,
-                                     broadcast_scene, filmed_scene, make_held_out_corpus, pip_corner_box)
+from support.held_out_corpus import (BRIGHTEN, CONTRAST, HELD_OUT_FPS, HELD_OUT_KINDS, HELD_OUT_SIZE,
+                                     HELD_OUT_SOURCE_SECONDS, add_banner, broadcast_scene, draw_plan, filmed_scene,
+                                     make_held_out_corpus, pip_corner_box)
 
 
 def mad(a, b) -> float:
@@ -61,8 +62,39 @@ def test_files_sizes_and_rates(held_out, decoded):
 def test_ground_truth_matches_the_decoded_frames(held_out, decoded):
     """Inside each true span the host shows the edited source frames; a frame earlier or
     later in either video matches worse, so the spans are exact to the frame."""
-    fps = held_out.fps
-    for ins in held_out.insertions:
+    check_ground_truth(held_out, decoded)
+
+
+def test_a_drawn_corpus_is_another_corpus_with_exact_ground_truth(tmp_path, held_out):
+    drawn = make_held_out_corpus(tmp_path / 'drawn', plan_seed=1, hosts=5)
+    decoded = {path: read_frames(path) for path in [*drawn.sources, *drawn.hosts]}
+    assert len(drawn.hosts) == 5 and drawn.insertions
+    check_ground_truth(drawn, decoded)
+    fixed_source = read_frames(held_out.sources[0])
+    assert mad(decoded[drawn.sources[0]], fixed_source[:len(decoded[drawn.sources[0]])]) > 20
+
+
+def test_drawn_plans_are_seeded_and_fit():
+    plan = draw_plan(1, 21)
+    assert plan == draw_plan(1, 21) and plan != draw_plan(2, 21)
+    kinds = [p.kind for _, pieces in plan for p in pieces]
+    assert len(set(kinds)) >= 5 and any(not pieces for _, pieces in plan)
+    for host_seconds, pieces in plan:
+        if any(p.kind in ('bright_reencoded', 'reencoded') for p in pieces):
+            assert len(pieces) == 1  # the whole host is re-encoded
+        end = 0
+        for p in pieces:
+            length = p.query[1] - p.query[0]
+            shown = length / 1.5 if p.kind == 'speedup' else length
+            assert 0 <= p.query[0] and p.query[1] <= HELD_OUT_SOURCE_SECONDS and 3 <= shown <= 5 + 1e-9
+            assert p.at >= end + 2 - 1e-9 and p.at + shown <= host_seconds
+            assert all(abs(t * HELD_OUT_FPS - round(t * HELD_OUT_FPS)) < 1e-6 for t in (*p.query, p.at))
+            end = p.at + shown
+
+
+def check_ground_truth(corpus, decoded):
+    fps = corpus.fps
+    for ins in corpus.insertions:
         source, host = decoded[ins.source], decoded[ins.host]
         q0, q1 = round(ins.query_start * fps), round(ins.query_end * fps)
         t0, t1 = round(ins.target_start * fps), round(ins.target_end * fps)
@@ -110,4 +142,8 @@ def test_bad_arguments_are_named(tmp_path):
         make_held_out_corpus(tmp_path, seconds=10)
     with pytest.raises(ValueError, match='even'):
         make_held_out_corpus(tmp_path, size=(143, 176))
+    with pytest.raises(ValueError, match='plan_seed'):
+        make_held_out_corpus(tmp_path, plan_seed=0)
+    with pytest.raises(ValueError, match='hosts'):
+        make_held_out_corpus(tmp_path, plan_seed=1, hosts=0)
     assert not list(tmp_path.iterdir())  # nothing written before the arguments are checked

@@ -23,7 +23,7 @@ Deterministic: the same arguments give the same frames and the same ground truth
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, NamedTuple, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -70,15 +70,62 @@ _WHOLE_HOST_CRF = {'bright_reencoded': CRF_BRIGHT, 'reencoded': CRF_REENCODED}
 assert all(len(pieces) == 1 for _, pieces in _HOST_PLAN if any(p.kind in _WHOLE_HOST_CRF for p in pieces))
 
 
+def draw_plan(seed: int, hosts: int, sources: int = 3, seconds: float = HELD_OUT_SOURCE_SECONDS,
+              fps: int = HELD_OUT_FPS) -> Tuple[Tuple[float, Tuple[_Piece, ...]], ...]:
+    """A plan like the fixed one, drawn from ``seed``: ``hosts`` hosts of 28 to 40 s; a
+    seventh of them hold nothing, a seventh two plain pieces of one source 2 to 4 s apart
+    in the host and 2 to 5 s in the source, the rest one piece of an edit drawn from HELD_OUT_KINDS; pieces of 3 to 5 s (4 to 7 s
+    of the source when sped up), at times on the 1/fps grid."""
+    rng = np.random.default_rng([seed, hosts])
+    grid = lambda low, high: round(float(rng.integers(int(low * fps), int(high * fps) + 1)) / fps, 6)  # noqa: E731
+    plan = []
+    for _ in range(hosts):
+        host_seconds = float(rng.integers(28, 41))
+        draw = rng.random()
+        if draw < 1 / 7:
+            plan.append((host_seconds, ()))
+            continue
+        count = 2 if draw < 2 / 7 else 1
+        source = int(rng.integers(sources))
+        kinds = ['plain'] * 2 if count == 2 else [str(rng.choice(HELD_OUT_KINDS))]
+        pieces, at = [], grid(2, host_seconds - 14)
+        for kind in kinds:
+            length = grid(4, 7) if kind == 'speedup' else grid(3, 5)
+            if pieces and pieces[-1].query[1] + 2 + length <= seconds:  # after the first in the source too
+                start = grid(pieces[-1].query[1] + 2, min(seconds - length, pieces[-1].query[1] + 5))
+            else:
+                start = grid(0, seconds - length)
+            pieces.append(_Piece(kind, source, (start, round(start + length, 6)), at))
+            shown = length / SPEEDUP if kind == 'speedup' else length
+            at = round(at + shown + grid(2, 4), 6)
+        plan.append((max(host_seconds, float(np.ceil(at + 1))), tuple(pieces)))
+    return tuple(plan)
+
+
 def make_held_out_corpus(folder, sources: int = 3, seconds: float = HELD_OUT_SOURCE_SECONDS,
-                         fps: int = HELD_OUT_FPS, size=HELD_OUT_SIZE) -> PartialCorpus:
-    """Write ``source{i}.mp4`` (queries, ``seconds`` long) and ``host{j}.mp4`` (targets: ten
-    hosts, two of them with no insertion) into ``folder`` and return the description."""
+                         fps: int = HELD_OUT_FPS, size=HELD_OUT_SIZE, plan_seed: Optional[int] = None,
+                         hosts: int = 10) -> PartialCorpus:
+    """Write ``source{i}.mp4`` (queries, ``seconds`` long) and ``host{j}.mp4`` (targets) into
+    ``folder`` and return the description. Without ``plan_seed``, the fixed plan: ten
+    hosts, two of them with no insertion. With it, :func:`draw_plan` of ``hosts`` hosts, and
+    sources and hosts drawn from seeds of their own (``plan_seed`` 1 to 9), so a drawn
+    corpus shares no video with the fixed one or with another seed's."""
     if not isinstance(sources, int) or sources < 3:
         raise ValueError(f'sources must be an integer >= 3 (the plan uses three), got {sources!r}')
     if not isinstance(fps, int) or fps < 1:
         raise ValueError(f'fps must be a positive integer, got {fps!r}')
-    latest = max(p.query[1] for _, pieces in _HOST_PLAN for p in pieces)
+    if plan_seed is None:
+        host_plan, source_seed, host_seed = _HOST_PLAN, _SOURCE_SEED, _HOST_SEED
+    else:
+        if isinstance(plan_seed, bool) or not isinstance(plan_seed, int) or not 1 <= plan_seed <= 9:
+            raise ValueError(f'plan_seed must be an integer from 1 to 9, got {plan_seed!r}')
+        if isinstance(hosts, bool) or not isinstance(hosts, int) or not 1 <= hosts <= 99:
+            raise ValueError(f'hosts must be an integer from 1 to 99, got {hosts!r}')
+        if sources > 99:
+            raise ValueError(f'a drawn plan takes at most 99 sources, got {sources}')
+        host_plan = draw_plan(plan_seed, hosts, sources, seconds, fps)
+        source_seed, host_seed = _SOURCE_SEED + 100 * plan_seed, _HOST_SEED + 100 * plan_seed
+    latest = max((p.query[1] for _, pieces in host_plan for p in pieces), default=0)
     if not isinstance(seconds, (int, float)) or not seconds >= latest:
         raise ValueError(f'seconds must be at least {latest} (where the latest piece ends), got {seconds!r}')
     h, w = size
@@ -88,11 +135,11 @@ def make_held_out_corpus(folder, sources: int = 3, seconds: float = HELD_OUT_SOU
     folder.mkdir(parents=True, exist_ok=True)
     corpus = PartialCorpus(folder, fps=fps)
     source_frames = int(round(seconds * fps))
-    scenes = [filmed_scene(source_frames, h, w, fps, seed=_SOURCE_SEED + i) for i in range(sources)]
+    scenes = [filmed_scene(source_frames, h, w, fps, seed=source_seed + i) for i in range(sources)]
     for i, scene in enumerate(scenes):
         corpus.sources.append(make_video(folder / f'source{i}.mp4', scene, fps=fps))
-    for j, (host_seconds, pieces) in enumerate(_HOST_PLAN):
-        frames = broadcast_scene(int(round(host_seconds * fps)), h, w, fps, seed=_HOST_SEED + j)
+    for j, (host_seconds, pieces) in enumerate(host_plan):
+        frames = broadcast_scene(int(round(host_seconds * fps)), h, w, fps, seed=host_seed + j)
         host = folder / f'host{j}.mp4'
         crf = None
         for piece in pieces:
