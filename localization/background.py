@@ -15,9 +15,10 @@ every query frame), a cell says the same thing on every pair:
 with spread the median absolute deviation scaled to a normal's standard deviation. Median
 and MAD, because the copy itself is in the row: a mean and a standard deviation would be
 pulled up by it. The minimum, because a copied frame stands out both ways; a target frame
-that matches every query frame (a blank, a logo card) stands out in its row only.
+that somewhat resembles every query frame (a dark frame, a title card) stands out in its
+row only.
 
-Two guards keep the scale meaningful where the background is not noise:
+Three guards keep the scale meaningful where the background is not noise:
 - A row whose median is high is no background but the copy (a copy of a static shot, a
   one-second video): the background is capped at BACKGROUND_CAP, which unrelated frames
   of the fine students do not reach (they lie around 0.05, copies from 0.3 up).

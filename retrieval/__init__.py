@@ -20,9 +20,8 @@ from .vector_store import VectorStoreError
 
 __all__ = ['AddResult', 'CorruptFeaturesError', 'CurvePoint', 'Decision', 'DecisionReport', 'DuplicateGroup',
            'GroundTruth', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'StaleThresholdWarning',
-           'ThresholdPoint',
-           'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex', 'VideoRepresentation', 'add_file',
-           'average_precision', 'copied_segments', 'decisions_json', 'dedup_json', 'draw_pair', 'evaluate',
-           'evaluate_copies', 'evaluate_segments', 'find_duplicates', 'find_videos', 'index_files',
+           'ThresholdPoint', 'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex', 'VideoRepresentation',
+           'add_file', 'average_precision', 'copied_segments', 'decisions_json', 'dedup_json', 'draw_pair',
+           'evaluate', 'evaluate_copies', 'evaluate_segments', 'find_duplicates', 'find_videos', 'index_files',
            'load_ground_truth', 'pair_view', 'plot_curve', 'plot_precision_recall', 'query_representation',
            'represent_file', 'represent_queries', 'search', 'search_json', 'write_decisions_csv']

@@ -74,8 +74,9 @@ def draw_plan(seed: int, hosts: int, sources: int = 3, seconds: float = HELD_OUT
               fps: int = HELD_OUT_FPS) -> Tuple[Tuple[float, Tuple[_Piece, ...]], ...]:
     """A plan like the fixed one, drawn from ``seed``: ``hosts`` hosts of 28 to 40 s; a
     seventh of them hold nothing, a seventh two plain pieces of one source 2 to 4 s apart
-    in the host and 2 to 5 s in the source, the rest one piece of an edit drawn from HELD_OUT_KINDS; pieces of 3 to 5 s (4 to 7 s
-    of the source when sped up), at times on the 1/fps grid."""
+    in the host and 2 to 5 s in the source, the rest one piece of an edit drawn from
+    HELD_OUT_KINDS; pieces of 3 to 5 s (4 to 7 s of the source when sped up), at times on
+    the 1/fps grid."""
     rng = np.random.default_rng([seed, hosts])
     grid = lambda low, high: round(float(rng.integers(int(low * fps), int(high * fps) + 1)) / fps, 6)  # noqa: E731
     plan = []
