@@ -204,7 +204,7 @@ def test_a_killed_milvus_lite_process_is_replaced_and_searches_go_on(service):
         assert pid in descendants(running.process.pid)
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + GUARD_S
-        while pid in descendants(running.process.pid) and _state(pid) != 'Z':  # until the kernel ends it
+        while pid in descendants(running.process.pid) and not _dead(pid):  # until the kernel ends it
             assert time.monotonic() < deadline, 'the killed Milvus Lite process never ended'
             time.sleep(0.1)
         after = search_by_path(client)
@@ -214,9 +214,13 @@ def test_a_killed_milvus_lite_process_is_replaced_and_searches_go_on(service):
         assert fresh != pid and fresh in descendants(running.process.pid)
 
 
-def _state(pid: int) -> str:
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie whose every thread has exited. A killed process's main thread is
+    a zombie while its other threads still exit, and until the last has, the kernel does
+    not report the death to the parent: the service would still see it running."""
     try:
         with open(f'/proc/{pid}/stat') as stat:
-            return stat.read().rsplit(')', 1)[1].split()[0]
+            state = stat.read().rsplit(')', 1)[1].split()[0]
+        return state == 'Z' and os.listdir(f'/proc/{pid}/task') == [str(pid)]
     except OSError:  # gone already
-        return 'gone'
+        return True
