@@ -105,7 +105,7 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
         path = aligner.best_path()
         if path is None:
             break
-        pieces = _cut(*path, evidence[path] - np.float32(margin), max_gap)
+        pieces = _cut(*path, aligner.gain[path], max_gap)  # the path's cells are not masked yet
         aligner.mask([(rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) for rows, cols in pieces])
         for rows, cols in pieces:
             if rows[-1] - rows[0] + 1 < min_frames or cols[-1] - cols[0] + 1 < min_frames:

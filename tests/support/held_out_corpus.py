@@ -86,9 +86,8 @@ def draw_plan(seed: int, hosts: int, sources: int = 3, seconds: float = HELD_OUT
         if draw < 1 / 7:
             plan.append((host_seconds, ()))
             continue
-        count = 2 if draw < 2 / 7 else 1
         source = int(rng.integers(sources))
-        kinds = ['plain'] * 2 if count == 2 else [str(rng.choice(HELD_OUT_KINDS))]
+        kinds = ['plain', 'plain'] if draw < 2 / 7 else [str(rng.choice(HELD_OUT_KINDS))]
         pieces, at = [], grid(2, host_seconds - 14)
         for kind in kinds:
             length = grid(4, 7) if kind == 'speedup' else grid(3, 5)
