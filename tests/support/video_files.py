@@ -36,12 +36,32 @@ def make_video(path, frames: np.ndarray, fps: int = 5, codec: str = 'libx264', *
             stream.options = ({'crf': str(crf)} if x264_defaults
                               else {'crf': str(crf), 'preset': 'veryfast', 'g': str(2 * fps)})
         for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
+            frame = av.VideoFrame.from_ndarray(yuv420p(rgb), format='yuv420p')
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())  # flush
     return path
+
+
+def yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """An RGB frame (uint8 [H, W, 3], H and W even) as yuv420p planes in one uint8
+    [H * 3 / 2, W] array (PyAV's layout): BT.601 limited range, as decoders assume, each
+    chroma sample the mean of a 2x2 block. Converted here rather than by FFmpeg's swscale,
+    whose result for the same frames differed from one process to another, so that the
+    same frames always make the same file and a corpus the same figures."""
+    x = np.asarray(rgb, np.float32)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    luma = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    cb = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    cr = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    h, w = luma.shape
+
+    def half(plane):
+        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = [np.clip(np.rint(p), 0, 255).astype(np.uint8).ravel() for p in (luma, half(cb), half(cr))]
+    return np.concatenate(planes).reshape(h * 3 // 2, w)
 
 
 def moving_scene(n_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -92,7 +112,7 @@ def make_video_with_pts(path, frames: np.ndarray, pts_ms, *, rotation=None) -> P
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for rgb, pts in zip(frames, pts_ms):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
+            frame = av.VideoFrame.from_ndarray(yuv420p(rgb), format='yuv420p')
             frame.pts = int(pts)
             frame.time_base = time_base
             container.mux(stream.encode(frame))
