@@ -35,13 +35,15 @@ DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
 # --- where copies start (the defaults; `dns evaluate --calibrate` stores measured ones)
 COPY_THRESHOLD = 0.75     # a pair's search score: a fine similarity of 0.5 (s/2 + 0.5)
 # A copied segment's score: standard deviations above its pair's background (see
-# localization/background.py). Set against backgrounds alone: 1 in 100 simulated unrelated
+# localization/background.py), less what chance reaches in a pair of its size
+# (localization/alignment.py). Set against backgrounds alone: 1 in 100 simulated unrelated
 # 1-minute pairs whose neighbouring frames look alike has a segment scoring more
 # (benchmarks/localization.py prints it); within the best F1 of the tuning corpus (1.4 to 3).
 SEGMENT_THRESHOLD = 2.6
 # The unit of segment scores. A threshold calibrated in another unit is kept in the index
 # but not used: the index's segment threshold is the default until it is calibrated again.
-SEGMENT_SCALE = 'robust-z'
+# 'robust-z' (no size offset) came before this one.
+SEGMENT_SCALE = 'robust-z-size'
 
 # --- the service
 HOST = '127.0.0.1'        # loopback only unless asked, and then with a token

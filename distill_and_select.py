@@ -105,7 +105,8 @@ class DistillAndSelect(NNOperator):
         frame-to-frame similarity matrix, best first. Each ``Segment`` gives frame
         indices, half-open: query frames [query_start, query_end) appear as target frames
         [target_start, target_end); ``score`` says how far the match stands above the
-        pair's background, in robust standard deviations. Only segments scoring at least ``threshold`` are returned
+        pair's background, in robust standard deviations, beyond what chance reaches in a
+        pair of this size. Only segments scoring at least ``threshold`` are returned
         (None: all found). A sped-up or slowed-down copy (up to 2x) is a segment whose
         spans differ in length; several pieces of one video in another are several
         segments; unrelated videos have none."""

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from common import ROOT, benchmark_parser, machine, markdown_table, package, update_benchmarks
-from support.segment_scoring import TIME_STEP, compare, kind_scores, pair_matrices, truth_of, tune  # noqa: E402
+from support.segment_scoring import (TIME_STEP, compare, kind_scores, pair_matrices, truth_of, tune,  # noqa: E402
+                                     unrelated_similarities)
 
 
 def hour_long_pair(frames: int = 3600) -> Dict[str, float]:
@@ -47,25 +48,39 @@ def hour_long_pair(frames: int = 3600) -> Dict[str, float]:
     return out
 
 
-def unrelated_pair_scores(frames: int, correlation: float, pairs: int, seed: int = 0) -> np.ndarray:
-    """The best segment score of each of ``pairs`` simulated unrelated pairs of ``frames``
-    x ``frames`` sampled frames: similarities 0.05 +- 0.05 whose neighbouring frames look
-    alike (Gaussian correlation over ``correlation`` frames, as within a shot; 0: none).
-    Where a threshold stands against the false segments that backgrounds alone make."""
+def unrelated_pair_scores(query_frames: int, target_frames: int, correlation: float, pairs: int,
+                          seed: int = 0) -> np.ndarray:
+    """The best segment score of each of ``pairs`` simulated unrelated pairs of
+    ``query_frames`` x ``target_frames`` sampled frames (``unrelated_similarities``):
+    where a threshold stands against the false segments that backgrounds alone make."""
     loc = importlib.import_module(f'{package().__name__}.localization')
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, query_frames, target_frames])
     best = []
     for _ in range(pairs):
-        noise = rng.normal(0, 1, (frames, frames))
-        if correlation:
-            taps = np.arange(-3 * correlation, 3 * correlation + 1)
-            kernel = np.exp(-0.5 * (taps / correlation) ** 2)
-            for axis in (0, 1):
-                noise = np.apply_along_axis(lambda line: np.convolve(line, kernel, 'same'), axis, noise)
-            noise /= noise.std()
-        found = loc.find_segments((0.05 + 0.05 * noise).astype(np.float32), threshold=None)
-        best.append(found[0].score if found else 0.0)
+        found = loc.find_segments(unrelated_similarities(query_frames, target_frames, correlation, rng),
+                                  threshold=None)
+        best.append(max((s.score for s in found), default=0.0))
     return np.array(best)
+
+
+# (query frames, target frames, correlation, pairs) of the simulated unrelated pairs.
+UNRELATED_PAIRS = ((60, 60, 0, 200), (60, 60, 2, 200), (300, 300, 2, 100), (20, 3600, 2, 40), (1200, 1200, 2, 20),
+                   (3600, 3600, 2, 10))
+
+
+def unrelated_pairs_table() -> str:
+    """The 99th percentile of the best segment score of simulated unrelated pairs of each
+    size, with and without the size offset, beside the default threshold."""
+    loc = importlib.import_module(f'{package().__name__}.localization')
+    rows = []
+    for query_frames, target_frames, correlation, pairs in UNRELATED_PAIRS:
+        scores = unrelated_pair_scores(query_frames, target_frames, correlation, pairs)
+        offset = loc.chance_offset(query_frames, target_frames)
+        rows.append((f'{query_frames:,} x {target_frames:,}', correlation or 'none', pairs,
+                     f'{np.quantile(scores + offset, 0.99):.2f}', f'{offset:.2f}', f'{np.quantile(scores, 0.99):.2f}'))
+    return markdown_table(['unrelated pair (sampled frames)', 'frames alike over', 'pairs',
+                           'best segment, 99th percentile, no size offset', 'size offset',
+                           'with the offset (the score)'], rows)
 
 
 def draw_busiest_pair(corpus, matrices, out_path) -> None:
@@ -155,20 +170,17 @@ def main():
                  ', '.join(f'{name} {seconds:.2f} s' for name, seconds in hour.items()) + '.')
     best_line = ('Best threshold of the local alignment: ' +
                  ', '.join(f'{name} corpus {value}' for name, value in best.items()) + '.')
-    noise = {(frames, corr): unrelated_pair_scores(frames, corr, pairs)
-             for frames, corr, pairs in ((60, 0, 200), (60, 2, 200), (300, 2, 40))}
     default = importlib.import_module(f'{package().__name__}.defaults').SEGMENT_THRESHOLD
-    noise_line = ('Best segment score of simulated unrelated pairs (similarities 0.05 +- 0.05), 99th '
-                  'percentile: ' + ', '.join(f'{frames} frames{" correlated over " + str(corr) if corr else ""} '
-                                             f'{np.quantile(scores, 0.99):.2f}'
-                                             for (frames, corr), scores in noise.items()) +
-                  f' (default threshold {default:g}).')
-    print(hour_line, best_line, noise_line, sep='\n')
+    noise_table = unrelated_pairs_table()
+    noise_line = (f'Simulated unrelated pairs (similarities 0.05 +- 0.05), against the default threshold '
+                  f'{default:g}:')
+    print(hour_line, best_line, noise_line, noise_table, sep='\n')
     if not args.print_only:
         sizes = ', '.join(f'{name}: {len(m)} pairs ({len(c.sources)} sources x {len(c.hosts)} hosts, '
                           f'{len(c.insertions)} inserted pieces)' for name, (c, m, _) in data.items())
         update_benchmarks('localization', f'{table}\n\n{kind_table}\n\n{sizes}; frames sampled every '
-                          f'{TIME_STEP:g} s. {best_line} {noise_line} {hour_line} {args.device}: {machine()}.')
+                          f'{TIME_STEP:g} s. {best_line} {hour_line} {args.device}: {machine()}.\n\n{noise_line}\n\n'
+                          f'{noise_table}')
 
 
 if __name__ == '__main__':

@@ -135,5 +135,6 @@ def _segment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--segments', action='store_true', help='add the copied segments of each pair: where the copy '
                    'is in both videos, in seconds')
     p.add_argument('--segment-threshold', type=float, metavar='T',
-                   help='least score of a copied segment, in standard deviations above its pair\'s background '
+                   help='least score of a copied segment, in standard deviations above its pair\'s background and '
+                   'what chance reaches in a pair of its size '
                    f'(default: the index\'s calibrated threshold, else {defaults.SEGMENT_THRESHOLD:g})')

@@ -4,7 +4,7 @@ network, the field's baseline), and how well found segments match the true ones.
 
 Only numpy and the standard library are needed here.
 """
-from .alignment import find_segments
+from .alignment import chance_offset, find_segments
 from .metrics import SegmentScores, ThresholdPoint, best_threshold, precision_recall_curve, segment_scores
 from .segment import Segment
 from .temporal_network import temporal_network
@@ -12,7 +12,7 @@ from .temporal_network import temporal_network
 __all__ = [
     'Segment',
     # The project's method: local alignment of the similarity matrix.
-    'find_segments',
+    'find_segments', 'chance_offset',
     # The baseline: Tan et al.'s temporal network, as VCSL runs it.
     'temporal_network',
     # Evaluation in seconds on both videos' timelines.

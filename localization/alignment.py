@@ -26,17 +26,21 @@ tracing its moves back gives the segment's frames. Its cells are then masked and
 rows below recomputed, for the next segment, so one pair yields every copied piece,
 wherever they are and however many.
 
-A segment's score is its mean evidence, shrunk towards 0 for short segments:
-``sum(Z on the path) / (cells + PRIOR_CELLS)``, in standard deviations above the pair's
-background. Measured against each pair's own background, a threshold carries from one
-collection to another far better than on the similarity scale (docs/localization.md has
-the figures); a match of a frame or two, which noise produces, has to stand out far to
-count.
+A segment's score is its mean evidence, shrunk towards 0 for short segments, less what
+chance alone reaches in a pair of this size:
+``sum(Z on the path) / (cells + PRIOR_CELLS) - chance_offset(Tq, Tt)``, in standard
+deviations above the pair's background. Measured against each pair's own background, a
+threshold carries from one collection to another far better than on the similarity scale
+(docs/localization.md has the figures); a match of a frame or two, which noise produces,
+has to stand out far to count. A bigger pair offers more places for noise to line up, so
+its best chance segment scores higher (like a BLAST hit in a bigger database): the offset
+keeps one threshold meaning the same for a 1-minute pair and a 1-hour one.
 
 Each row of H depends only on the two rows above it, so the recurrence runs a row at a
 time over whole numpy rows: O(Tq Tt) work and memory of 9 bytes a cell, no Python loop
 over cells.
 """
+import math
 from typing import List, Optional
 
 import numpy as np
@@ -60,6 +64,14 @@ DEFAULT_THRESHOLD = SEGMENT_THRESHOLD
 # A pseudo-cell of zero evidence added to every segment's mean: a 1-frame match 8 standard
 # deviations above the background scores 4, a 4-frame one 6.4, a 30-frame one 7.7.
 PRIOR_CELLS = 1
+# The best segment of unrelated pairs grows with the log of the pair's cells: in simulated
+# ones (benchmarks/localization.py) its 99th percentile goes from about 2.8 at 60 x 60
+# sampled frames to 3.2 at 600 x 600 and 3.5 at 3,600 x 3,600. Of the slopes 0.09 to 0.15
+# compared, 0.13 is the least that keeps the share of pairs up to 1,200 x 1,200 with a
+# segment above the default threshold within a few percent, as at the reference size.
+# Pairs up to the reference size, where the default threshold was set, are not offset.
+SIZE_REFERENCE_CELLS = 60 * 60
+SIZE_SLOPE = 0.13
 DEFAULT_MAX_SEGMENTS = 20
 DEFAULT_MIN_FRAMES = 2
 # Frames in a row below the margin that a segment bridges (damaged or re-edited frames).
@@ -100,6 +112,7 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
         return segments
     min_frames = min(min_frames, *sim.shape)
     evidence = standardized(sim)
+    offset = chance_offset(*sim.shape)
     aligner = _Aligner(evidence - np.float32(margin), np.float32(gap))
     for _ in range(max_segments):
         path = aligner.best_path()
@@ -110,12 +123,19 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
         for rows, cols in pieces:
             if rows[-1] - rows[0] + 1 < min_frames or cols[-1] - cols[0] + 1 < min_frames:
                 continue
-            score = float(evidence[rows, cols].sum() / (len(rows) + PRIOR_CELLS))
+            score = float(evidence[rows, cols].sum() / (len(rows) + PRIOR_CELLS)) - offset
             if threshold is None or score >= threshold:
                 segments.append(Segment(int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1, score))
         if len(segments) >= max_segments:
             break
     return sorted(segments, key=lambda s: -s.score)[:max_segments]
+
+
+def chance_offset(query_frames: int, target_frames: int) -> float:
+    """How much higher than in a pair of SIZE_REFERENCE_CELLS chance alone lets the best
+    segment of a ``query_frames`` x ``target_frames`` pair score, in standard deviations
+    (0 for pairs up to that size)."""
+    return SIZE_SLOPE * max(0.0, math.log(query_frames * target_frames / SIZE_REFERENCE_CELLS))
 
 
 def _cut(rows: np.ndarray, cols: np.ndarray, gains: np.ndarray, max_gap: int):

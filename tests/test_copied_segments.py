@@ -146,19 +146,22 @@ def test_evaluate_segments_and_calibrate(partial, tmp_path):
     assert not index.thresholds().segment_calibrated
 
 
-def test_a_threshold_of_an_earlier_score_scale_is_kept_but_not_used(partial):
+@pytest.mark.parametrize('stored, scale', [('0.31', None), ('2.9', 'robust-z')])
+def test_a_threshold_of_an_earlier_score_scale_is_kept_but_not_used(partial, stored, scale):
     """An index calibrated before segment scores were standard deviations holds a
-    threshold on the similarity scale (0.3 or so): applied now it would keep noise. The
-    default stands, with a warning, until the index is calibrated again; the stored value
-    stays in the index."""
+    threshold on the similarity scale (0.3 or so), and one calibrated before the size
+    offset a threshold in standard deviations that long pairs exceed by chance: applied
+    now either would keep noise. The default stands, with a warning, until the index is
+    calibrated again; the stored value stays in the index."""
     _, _, index, _ = partial
-    index.catalog.set_meta({'segment_threshold': '0.31'})  # as an earlier version wrote it
+    # As an earlier version wrote it.
+    index.catalog.set_meta({'segment_threshold': stored, **({'segment_scale': scale} if scale else {})})
     try:
-        with pytest.warns(retrieval.StaleThresholdWarning, match='0.31.*dns evaluate --calibrate'):
+        with pytest.warns(retrieval.StaleThresholdWarning, match=f'{stored}.*dns evaluate --calibrate'):
             thresholds = index.thresholds()
         assert thresholds.segment == defaults.SEGMENT_THRESHOLD and not thresholds.segment_calibrated
-        assert thresholds.stale_segment == pytest.approx(0.31)
-        assert index.catalog.meta()['segment_threshold'] == '0.31'
+        assert thresholds.stale_segment == pytest.approx(float(stored))
+        assert index.catalog.meta()['segment_threshold'] == stored
         recalibrated = index.calibrate(segment=4.5)
         assert (recalibrated.segment, recalibrated.segment_calibrated, recalibrated.stale_segment) == (4.5, True, None)
     finally:

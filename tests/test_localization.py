@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import PACKAGE
+from support.segment_scoring import unrelated_similarities
 
 localization = importlib.import_module(f'{PACKAGE}.localization')
+defaults = importlib.import_module(f'{PACKAGE}.defaults')
 standardized = importlib.import_module(f'{PACKAGE}.localization.background').standardized
 find_segments = localization.find_segments
 Segment = localization.Segment
@@ -33,10 +35,10 @@ def test_a_diagonal_is_one_segment_with_exact_spans():
     sim = draw_line(noise(60, 80), 10, 30, 20)
     (segment,) = find_segments(sim)
     assert spans(segment) == (10, 30, 30, 50)
-    # The mean evidence on the path, shrunk by the prior's zero cell: 0.6 against a
-    # background of 0.05 +- 0.05 is about 11 standard deviations.
+    # The mean evidence on the path, shrunk by the prior's zero cell, less the size
+    # offset: 0.6 against a background of 0.05 +- 0.05 is about 11 standard deviations.
     evidence = standardized(sim)[np.arange(10, 30), np.arange(30, 50)]
-    assert segment.score == pytest.approx(evidence.sum() / 21, rel=1e-5)
+    assert segment.score == pytest.approx(evidence.sum() / 21 - localization.chance_offset(60, 80), rel=1e-5)
     assert 9 < segment.score < 12
 
 
@@ -119,6 +121,45 @@ def test_a_few_damaged_frames_do_not_split_a_segment():
 def test_unrelated_videos_have_no_segment():
     for seed in range(5):
         assert find_segments(noise(200, 150, seed=10 + seed)) == []
+
+
+def alike_neighbours(rows, cols, seed):
+    """Unrelated frames whose neighbours look alike, as within a shot."""
+    return unrelated_similarities(rows, cols, 2, np.random.default_rng(seed))
+
+
+def test_the_size_offset_grows_with_the_log_of_the_pairs_cells():
+    offset = localization.chance_offset
+    assert offset(60, 60) == offset(10, 100) == offset(1, 1) == 0  # up to the reference size
+    slope = importlib.import_module(f'{PACKAGE}.localization.alignment').SIZE_SLOPE
+    assert offset(600, 60) == pytest.approx(slope * np.log(10))
+    assert offset(3600, 3600) == pytest.approx(slope * np.log(3600))
+    assert offset(20, 3600) < offset(300, 300) < offset(3600, 3600)
+
+
+def test_a_copy_in_a_bigger_pair_scores_its_mean_evidence_less_the_offset():
+    small = draw_line(noise(60, 60, seed=13), 10, 30, 20)
+    big = draw_line(noise(600, 600, seed=13), 10, 30, 20)
+    (copy_small,), (copy_big,) = find_segments(small), find_segments(big)
+    assert spans(copy_small) == spans(copy_big) == (10, 30, 30, 50)
+    path = np.arange(10, 30), np.arange(30, 50)
+    assert copy_small.score == pytest.approx(standardized(small)[path].sum() / 21, rel=1e-5)
+    assert copy_big.score == pytest.approx(standardized(big)[path].sum() / 21 - localization.chance_offset(600, 600),
+                                           rel=1e-5)
+
+
+def test_long_unrelated_pairs_make_no_more_false_segments_than_short_ones():
+    """Bigger pairs offer chance more places to line noise up: without the size offset,
+    nearly every one of these 10-minute pairs would hold a false segment at the default
+    threshold; with it, a few (2 of these 12), where 1 of 40 1-minute pairs holds one."""
+    def best(size, seed):
+        return max([s.score for s in find_segments(alike_neighbours(size, size, seed), threshold=None)] + [0])
+    offset = localization.chance_offset(600, 600)
+    short = np.array([best(60, seed) for seed in range(40)])
+    long = np.array([best(600, seed) for seed in range(12)])
+    threshold = defaults.SEGMENT_THRESHOLD
+    assert (long + offset >= threshold).mean() >= 0.9
+    assert (long >= threshold).mean() <= 0.2 and (short >= threshold).mean() <= 0.1
 
 
 def test_threshold_none_returns_every_segment_found_for_calibration():

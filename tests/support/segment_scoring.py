@@ -31,6 +31,22 @@ def pair_matrices(corpus, device: str = 'cpu') -> Dict[Tuple[str, str], np.ndarr
             for s in corpus.sources for h in corpus.hosts}
 
 
+def unrelated_similarities(rows: int, cols: int, correlation: float, rng: np.random.Generator) -> np.ndarray:
+    """A simulated similarity matrix of two unrelated videos: 0.05 +- 0.05, as the fine
+    students give unrelated frames, neighbouring frames alike on both axes (Gaussian
+    correlation over ``correlation`` frames, cut at 3 of them, as within a shot; 0: none)."""
+    z = rng.normal(0, 1, (rows, cols))
+    if correlation:
+        z = _smoothing(rows, correlation) @ z @ _smoothing(cols, correlation).T
+        z /= z.std()
+    return (0.05 + 0.05 * z).astype(np.float32)
+
+
+def _smoothing(frames: int, correlation: float) -> np.ndarray:
+    offsets = np.subtract.outer(np.arange(frames), np.arange(frames))
+    return np.exp(-0.5 * (offsets / correlation) ** 2) * (np.abs(offsets) <= 3 * correlation)
+
+
 def truth_of(corpus) -> Dict[Tuple[str, str], List[Tuple[float, float, float, float]]]:
     return {(q, t): [tuple(span) for span in spans] for q, targets in corpus.segments().items()
             for t, spans in targets.items()}
