@@ -148,7 +148,7 @@ def test_a_copy_in_a_bigger_pair_scores_its_mean_evidence_less_the_offset():
                                            rel=1e-5)
 
 
-def test_long_unrelated_pairs_make_no_more_false_segments_than_short_ones():
+def test_long_unrelated_pairs_rarely_hold_a_false_segment():
     """Bigger pairs offer chance more places to line noise up: without the size offset,
     nearly every one of these 10-minute pairs would hold a false segment at the default
     threshold; with it, a few (2 of these 12), where 1 of 40 1-minute pairs holds one."""
@@ -164,7 +164,7 @@ def test_long_unrelated_pairs_make_no_more_false_segments_than_short_ones():
 
 def test_threshold_none_returns_every_segment_found_for_calibration():
     sim = draw_line(noise(60, 60, seed=5), 0, 0, 20, value=0.19)  # a weak copy
-    assert find_segments(sim) == []                                # below the default 3
+    assert find_segments(sim) == []                                # below the default
     weak, *others = find_segments(sim, threshold=None)   # noise makes segments too, all weaker
     assert spans(weak) == (0, 20, 0, 20) and weak.score < 3
     assert all(other.score < weak.score / 2 for other in others)
