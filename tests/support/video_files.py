@@ -48,8 +48,9 @@ def yuv420p(rgb: np.ndarray) -> np.ndarray:
     """An RGB frame (uint8 [H, W, 3], H and W even) as yuv420p planes in one uint8
     [H * 3 / 2, W] array (PyAV's layout): BT.601 limited range, as decoders assume, each
     chroma sample the mean of a 2x2 block. Converted here rather than by FFmpeg's swscale,
-    whose result for the same frames differed from one process to another, so that the
-    same frames always make the same file and a corpus the same figures."""
+    which gave another file for the same frames in nearly every process that had loaded
+    torch, so that a corpus, and its figures, come out the same far more often (one
+    rarer difference of unknown cause remains)."""
     x = np.asarray(rgb, np.float32)
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     luma = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
