@@ -17,7 +17,7 @@ from torch import nn
 
 from . import defaults
 from .compilation import CompiledExtractor
-from .localization import Segment, find_segments
+from .localization import Segment, find_segments, library_levels
 from .model import CoarseGrainedStudent
 from .prefetch import Prefetched
 from .preprocess import check_features, check_vector, frame_batches, iter_rgb_frames, resize_center_crop
@@ -186,10 +186,18 @@ class DnS:
     def similarity_maps(self, query: Any, target: Any) -> Tuple[np.ndarray, np.ndarray]:
         return similarity_maps(self.fine_student, query, target)
 
-    def segments(self, query: Any, target: Any,
-                 threshold: Optional[float] = defaults.SEGMENT_THRESHOLD) -> List[Segment]:
-        """The copied segments of one pair (fine features), in frames, best first."""
-        return copied_segments(self.fine_student, query, target, threshold)
+    def segments(self, query: Any, target: Any, threshold: Optional[float] = defaults.SEGMENT_THRESHOLD,
+                 query_levels: Optional[np.ndarray] = None,
+                 target_levels: Optional[np.ndarray] = None) -> List[Segment]:
+        """The copied segments of one pair (fine features), in frames, best first,
+        measured against the frames' library levels where given (:func:`frame_levels` of
+        :meth:`background_matches`)."""
+        return copied_segments(self.fine_student, query, target, threshold, query_levels, target_levels)
+
+    def background_matches(self, video: Any, background: Sequence[Any]) -> List[Optional[np.ndarray]]:
+        """The best similarity of each frame of ``video`` in each ``background`` video
+        (None for copies of it): :func:`background_matches`."""
+        return background_matches(self.fine_student, video, background)
 
 
 def embed(network: nn.Module, features: torch.Tensor) -> np.ndarray:
@@ -271,12 +279,45 @@ def similarity_maps(student: nn.Module, query: Any, target: Any) -> Tuple[np.nda
 
 @torch.inference_mode()
 def copied_segments(student: nn.Module, query: Any, target: Any,
-                    threshold: Optional[float] = defaults.SEGMENT_THRESHOLD) -> List[Segment]:
+                    threshold: Optional[float] = defaults.SEGMENT_THRESHOLD,
+                    query_levels: Optional[np.ndarray] = None,
+                    target_levels: Optional[np.ndarray] = None) -> List[Segment]:
     """Where the copy is: the copied segments of one pair, from its frame-to-frame
     similarity matrix, best first, in frame indices, half-open. Only segments scoring at
-    least ``threshold`` are returned (None: all found)."""
+    least ``threshold`` are returned (None: all found). With the frames' library levels
+    (:func:`frame_levels`), cells count only as far as they rise above them."""
     device = _device_of(student)
     q = check_features(query, 'query').to(device)
     t = check_features(target, 'target').to(device)
     sim = student.frame_similarity_matrix(q, t)
-    return find_segments(sim.float().cpu().numpy(), threshold=threshold)
+    return find_segments(sim.float().cpu().numpy(), threshold=threshold, query_levels=query_levels,
+                         target_levels=target_levels)
+
+
+# A fine similarity from which two videos are copies (the default copy threshold, on the
+# fine student's scale): such a video is no background of the other.
+COPY_SIMILARITY = 2 * defaults.COPY_THRESHOLD - 1
+
+
+@torch.inference_mode()
+def background_matches(student: nn.Module, video: Any, background: Sequence[Any]) -> List[Optional[np.ndarray]]:
+    """For each ``background`` video (fine features of another video of the library), the
+    best similarity of each frame of ``video`` [T, 9, 512] in it [T]; None for a
+    background video the student judges a copy of ``video`` (fine similarity of at least
+    COPY_SIMILARITY): a copy is no background. ``localization.library_levels`` of the
+    rows kept gives the frames' library levels."""
+    device = _device_of(student)
+    v = check_features(video, 'video').to(device)
+    others = [check_features(b, f'background video {i}').to(device) for i, b in enumerate(background)]
+    if not others:
+        return []
+    similar = student.similarity(v, others).float().cpu().numpy()
+    return [None if s >= COPY_SIMILARITY else student.frame_similarity_matrix(v, o).amax(dim=1).float().cpu().numpy()
+            for o, s in zip(others, similar)]
+
+
+def frame_levels(matches: Sequence[Optional[np.ndarray]]) -> Optional[np.ndarray]:
+    """The library levels of a video's frames from its :func:`background_matches` (None:
+    too few background videos that are not copies)."""
+    kept = [m for m in matches if m is not None]
+    return library_levels(np.stack(kept)) if kept else None

@@ -44,6 +44,12 @@ SEGMENT_THRESHOLD = 2.6
 # but not used: the index's segment threshold is the default until it is calibrated again.
 # 'robust-z' (no size offset) came before this one.
 SEGMENT_SCALE = 'robust-z-size'
+# Segments measured against the library too (localization/background.py; `--segment-background`):
+# this many other indexed videos, drawn at random, give each frame its library level; those
+# the fine student judges copies of the frame's video are left out. Off by default: it
+# stops look-alikes making segments, but also a piece that three of them hold.
+SEGMENT_BACKGROUND = False
+BACKGROUND_VIDEOS = 32
 
 # --- the service
 HOST = '127.0.0.1'        # loopback only unless asked, and then with a token

@@ -1,6 +1,6 @@
 """The Towhee operator: decoded video frames in, a DnS representation out. A thin
 adapter over ``core``: it loads one network by name and speaks numpy."""
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -99,8 +99,8 @@ class DistillAndSelect(NNOperator):
             raise ValueError(f'score is for the selectors; {self.model_name} has similarity() or nothing')
         return core.selector_scores(self.model, query, target, coarse_similarity)
 
-    def segments(self, query: Any, target: Any,
-                 threshold: Optional[float] = defaults.SEGMENT_THRESHOLD) -> List[Segment]:
+    def segments(self, query: Any, target: Any, threshold: Optional[float] = defaults.SEGMENT_THRESHOLD,
+                 background: Optional[Sequence[Any]] = None) -> List[Segment]:
         """Where the copy is (fg students): the copied segments of one pair, from its
         frame-to-frame similarity matrix, best first. Each ``Segment`` gives frame
         indices, half-open: query frames [query_start, query_end) appear as target frames
@@ -109,9 +109,19 @@ class DistillAndSelect(NNOperator):
         pair of this size. Only segments scoring at least ``threshold`` are returned
         (None: all found). A sped-up or slowed-down copy (up to 2x) is a segment whose
         spans differ in length; several pieces of one video in another are several
-        segments; unrelated videos have none."""
+        segments; unrelated videos have none.
+
+        ``background``: fine features of other videos of the collection (a few dozen
+        drawn at random). A look-alike (two landscapes, two studios, a shared intro)
+        stands out of its pair as a copy does; against the background it does not: each
+        frame's similarity counts only as far as it rises above what the frame reaches
+        in the third most similar background video. Background videos that are copies of
+        the query or the target are left out for it; fewer than three left, no effect."""
         self._require('fg_', 'segments')
-        return core.copied_segments(self.model, query, target, threshold)
+        levels = (None, None) if not background else (
+            core.frame_levels(core.background_matches(self.model, query, background)),
+            core.frame_levels(core.background_matches(self.model, target, background)))
+        return core.copied_segments(self.model, query, target, threshold, *levels)
 
     def _require(self, prefix: str, method: str) -> None:
         if not self.model_name.startswith(prefix):

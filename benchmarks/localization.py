@@ -8,7 +8,9 @@ corpus: another generator, 176x144 at 5 fps, shorter pieces, other edits and str
 and a larger corpus of that generator drawn from a seed of its own (``drawn``: other
 sources, hosts and placements, 21 hosts), which no setting of the package was chosen on.
 fg_att frame similarities of the test model whose similarities mean something
-(``support.copy_model``), frames every second. Each method is tuned on one corpus and
+(``support.copy_model``), frames every second. The local alignment measures each pair
+against the library as `dns search --segments` does, the corpus's hosts being the
+library (every host but the pair's own), and also without it, as before. Each method is tuned on one corpus and
 reported on another (the tuning corpus on the held-out one, the others on the tuning
 corpus); each is also shown at its best on the corpus itself.
 Per corpus and per kind of edit: precision, recall and F1 of the predicted seconds on
@@ -27,8 +29,8 @@ import numpy as np
 import torch
 
 from common import ROOT, benchmark_parser, machine, markdown_table, package, update_benchmarks
-from support.segment_scoring import (TIME_STEP, compare, kind_scores, pair_matrices, truth_of, tune,  # noqa: E402
-                                     unrelated_similarities)
+from support.segment_scoring import (TIME_STEP, compare, fine_features, kind_scores, library_levels,  # noqa: E402
+                                     pair_matrices, truth_of, tune, unrelated_similarities)
 
 
 def hour_long_pair(frames: int = 3600) -> Dict[str, float]:
@@ -46,6 +48,25 @@ def hour_long_pair(frames: int = 3600) -> Dict[str, float]:
         assert len(method()) >= 3
         out[name] = time.perf_counter() - start
     return out
+
+
+def library_cost(device: str, videos: int, frames: int = 60) -> float:
+    """Seconds to give the frames of one ``frames``-frame video their library levels
+    against ``videos`` background videos of the same length (what `--segment-background`
+    adds per target, and once per query): one fine comparison and one frame matrix each."""
+    dns = package()
+    core = importlib.import_module(f'{dns.__name__}.core')
+    student = dns.DistillAndSelect('fg_att_student', feature_extractor=None, device=device).model
+    rng = np.random.default_rng(0)
+
+    def video():
+        v = rng.normal(size=(frames, 9, 512)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+    query, background = video(), [video() for _ in range(videos)]
+    core.frame_levels(core.background_matches(student, query, background[:2]))  # warm up
+    start = time.perf_counter()
+    core.frame_levels(core.background_matches(student, query, background))
+    return time.perf_counter() - start
 
 
 def unrelated_pair_scores(query_frames: int, target_frames: int, correlation: float, pairs: int,
@@ -108,7 +129,8 @@ DRAWN_SEED, DRAWN_HOSTS = 1, 21
 
 
 def build(folder: Path, device: str):
-    """The corpora, their matrices and ground truth: {name: (corpus, matrices, truth)}."""
+    """The corpora, their matrices, ground truth and library levels (the hosts as the
+    library): {name: (corpus, matrices, truth, levels)}."""
     from support.corpus import make_partial_corpus
     from support.held_out_corpus import make_held_out_corpus
     makers = {'tuning': make_partial_corpus, 'held-out': make_held_out_corpus,
@@ -117,9 +139,10 @@ def build(folder: Path, device: str):
     for name in CORPORA:
         corpus = makers[name](folder / name)
         start = time.perf_counter()
-        matrices = pair_matrices(corpus, device)
+        fine = fine_features(corpus, device)
+        matrices = pair_matrices(corpus, fine, device)
         print(f'{name}: {len(matrices)} pairs extracted and compared in {time.perf_counter() - start:.1f} s')
-        out[name] = (corpus, matrices, truth_of(corpus))
+        out[name] = (corpus, matrices, truth_of(corpus), library_levels(corpus, fine, device))
     return out
 
 
@@ -141,22 +164,28 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         data = build(Path(args.corpus or tmp), args.device)
         if not args.print_only:
-            corpus, matrices, _ = data['tuning']
+            corpus, matrices, _, _ = data['tuning']
             draw_busiest_pair(corpus, matrices, args.picture)
-    tuned = {name: tune(matrices, truth) for name, (_, matrices, truth) in data.items()}
+    tuned = {name: tune(matrices, truth, levels=levels) for name, (_, matrices, truth, levels) in data.items()}
     rows, kinds, best = [], [], {}
     for name, other in TUNED_ON.items():
-        corpus, matrices, truth = data[name]
-        results = compare(matrices, truth, tuned[other], wide=True)
-        best[name] = results['ours_best'].settings
-        for key, method, tuned_on in (('ours_default', 'local alignment, default', 'tuning (package default)'),
-                                      ('ours_tuned', 'local alignment', other),
-                                      ('ours_best', 'local alignment, its best here', name),
+        corpus, matrices, truth, levels = data[name]
+        results = compare(matrices, truth, tuned[other], wide=True, levels=levels)
+        alone = compare(matrices, truth)  # the pair's own background only, as before the library
+        results.update({f'alone_{key}': alone[key] for key in ('ours_default', 'ours_best')})
+        best[name] = f"{results['ours_best'].settings} with the library, {alone['ours_best'].settings} without"
+        for key, method, tuned_on in (('ours_default', 'local alignment + library, default', 'tuning (package default)'),
+                                      ('ours_tuned', 'local alignment + library', other),
+                                      ('ours_best', 'local alignment + library, its best here', name),
+                                      ('alone_ours_default', 'local alignment, default', 'tuning (package default)'),
+                                      ('alone_ours_best', 'local alignment, its best here', name),
                                       ('tn_tuned', 'temporal network', other),
                                       ('tn_best', 'temporal network, its best here', name),
                                       ('tn_best_two', 'temporal network + score threshold, best here', name)):
             rows.append(_row(name, method, tuned_on, results[key]))
-        for key, method in (('ours_default', 'local alignment, default'), ('tn_tuned', f'temporal network, tuned on {other}'),
+        for key, method in (('ours_default', 'local alignment + library, default'),
+                            ('alone_ours_default', 'local alignment, default'),
+                            ('tn_tuned', f'temporal network, tuned on {other}'),
                             ('tn_best', 'temporal network, its best here')):
             for kind, s in kind_scores(corpus, results[key].found).items():
                 kinds.append([name, kind, method, f'{s.precision:.3f}', f'{s.recall:.3f}', f'{s.f1:.3f}'])
@@ -166,8 +195,11 @@ def main():
     kind_table = markdown_table(['corpus', 'inserted piece', 'method', 'precision', 'recall', 'F1'], kinds)
     print(table, kind_table, sep='\n\n')
     hour = hour_long_pair()
+    background = importlib.import_module(f'{package().__name__}.defaults').BACKGROUND_VIDEOS
     hour_line = ('One pair of 1-hour videos (3,600 x 3,600 frames, three copied pieces): ' +
-                 ', '.join(f'{name} {seconds:.2f} s' for name, seconds in hour.items()) + '.')
+                 ', '.join(f'{name} {seconds:.2f} s' for name, seconds in hour.items()) + '. ' +
+                 f'The library levels of one 1-minute video against {background} 1-minute background videos: '
+                 f'{library_cost(args.device, background):.2f} s.')
     best_line = ('Best threshold of the local alignment: ' +
                  ', '.join(f'{name} corpus {value}' for name, value in best.items()) + '.')
     default = importlib.import_module(f'{package().__name__}.defaults').SEGMENT_THRESHOLD
@@ -177,7 +209,7 @@ def main():
     print(hour_line, best_line, noise_line, noise_table, sep='\n')
     if not args.print_only:
         sizes = ', '.join(f'{name}: {len(m)} pairs ({len(c.sources)} sources x {len(c.hosts)} hosts, '
-                          f'{len(c.insertions)} inserted pieces)' for name, (c, m, _) in data.items())
+                          f'{len(c.insertions)} inserted pieces)' for name, (c, m, _, _) in data.items())
         update_benchmarks('localization', f'{table}\n\n{kind_table}\n\n{sizes}; frames sampled every '
                           f'{TIME_STEP:g} s. {best_line} {hour_line} {args.device}: {machine()}.\n\n{noise_line}\n\n'
                           f'{noise_table}')

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 from ..core import DnS
 from ..retrieval.index import VideoIndex
@@ -27,6 +28,11 @@ def _model_options(args) -> dict:
     """The keyword arguments of ``DnS`` given on the command line."""
     compile = compile_default(args.command) if args.compile is None else args.compile
     return {'device': args.device, 'precision': args.precision, 'batch_size': args.batch_size, 'compile': compile}
+
+
+def _switch(value: Optional[str]) -> Optional[bool]:
+    """An 'on'/'off' option as a bool (None: not given)."""
+    return None if value is None else value == 'on'
 
 
 def _models(index: VideoIndex, args) -> DnS:
@@ -62,7 +68,8 @@ def run_search(args: argparse.Namespace) -> int:
         query = query_representation(index, args.query, models)
         segments = args.segments or args.csv
         matches = search(index, models, query, k=args.k, rerank=args.rerank, candidates=args.candidates,
-                         segments=segments, segment_threshold=args.segment_threshold, clips=args.clips)
+                         segments=segments, segment_threshold=args.segment_threshold, clips=args.clips,
+                         segment_background=_switch(args.segment_background))
         copy_threshold = index.thresholds().copy
     if args.json:
         from ..retrieval.results import search_json
@@ -107,7 +114,8 @@ def run_dedup(args: argparse.Namespace) -> int:
         threshold = index.thresholds().copy if args.threshold is None else args.threshold
         groups = find_duplicates(index, _models(index, args), threshold=threshold, rerank=args.rerank,
                                  neighbours=args.neighbours, segments=args.segments,
-                                 segment_threshold=args.segment_threshold)
+                                 segment_threshold=args.segment_threshold,
+                                 segment_background=_switch(args.segment_background))
         decisions = index.catalog.decisions()
     if args.json:
         from ..retrieval.results import dedup_json
@@ -168,6 +176,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     ground_truth = load_ground_truth(args.ground_truth)
     with _open(args) as index:
         models = _models(index, args)
+        background = _switch(args.segment_background)
+        if background is None:
+            background = index.thresholds().segment_background
         # Shared by the three evaluations, which fill it with the queries each one uses:
         # a query outside the index is decoded and extracted once.
         queries = {}
@@ -176,10 +187,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                              representations=queries)}
         if ground_truth.segments is not None:
             reports['segments'] = evaluate_segments(index, models, ground_truth, candidates=args.candidates,
-                                                    representations=queries)
+                                                    representations=queries, segment_background=background)
         if args.calibrate:
             index.calibrate(copy=reports['videos'].best.threshold,
-                            segment=reports['segments'].best.threshold if 'segments' in reports else None)
+                            segment=reports['segments'].best.threshold if 'segments' in reports else None,
+                            segment_background=background)
     plot_curve(curve, args.plot)
     pr_plot = str(Path(args.plot).with_name(Path(args.plot).stem + '-pr.png'))
     plot_precision_recall(reports, pr_plot)
@@ -223,7 +235,8 @@ def run_show(args: argparse.Namespace) -> int:
     from ..retrieval.show import draw_pair
     with _open(args) as index:
         similarity, found = draw_pair(index, _models(index, args), args.query, args.target, args.out,
-                                      segment_threshold=args.segment_threshold)
+                                      segment_threshold=args.segment_threshold,
+                                      segment_background=_switch(args.segment_background))
     print(f'fg similarity {similarity:.4f}, {len(found)} copied segment(s): {args.out}')
     for segment in found:
         print(f'  {_describe(segment)}')

@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--plot', default='dns-evaluate.png', help='the PNG of the curve (default: dns-evaluate.png); '
                    'the precision/recall curves go beside it, NAME-pr.png')
     p.add_argument('--calibrate', action='store_true', help='store the thresholds of best F1 in the index, where '
-                   'search, dedup, show and segments use them')
+                   'search, dedup, show and segments use them (and whether segments were measured against the '
+                   'library)')
+    _segment_background_option(p)
     p.add_argument('--json', action='store_true', help='machine-readable output')
     p.set_defaults(run=run.run_evaluate)
 
@@ -127,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--segment-threshold', type=float, metavar='T',
                    help='least score of a drawn segment (default: the index\'s calibrated threshold, else '
                    f'{defaults.SEGMENT_THRESHOLD:g})')
+    _segment_background_option(p)
     p.set_defaults(run=run.run_show)
     return parser
 
@@ -138,3 +141,13 @@ def _segment_options(p: argparse.ArgumentParser) -> None:
                    help='least score of a copied segment, in standard deviations above its pair\'s background and '
                    'what chance reaches in a pair of its size '
                    f'(default: the index\'s calibrated threshold, else {defaults.SEGMENT_THRESHOLD:g})')
+    _segment_background_option(p)
+
+
+def _segment_background_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--segment-background', choices=('on', 'off'),
+                   help='measure segments against the library too: up to '
+                   f'{defaults.BACKGROUND_VIDEOS} other indexed videos give each frame the similarity that '
+                   'look-alikes reach, and a match must rise above it; look-alikes (two landscapes, two studios) '
+                   'stop making segments, and so does a piece three of those videos hold (default: as the index '
+                   'was calibrated, else off)')

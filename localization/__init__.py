@@ -5,6 +5,7 @@ network, the field's baseline), and how well found segments match the true ones.
 Only numpy and the standard library are needed here.
 """
 from .alignment import chance_offset, find_segments
+from .background import library_levels
 from .metrics import SegmentScores, ThresholdPoint, best_threshold, precision_recall_curve, segment_scores
 from .segment import Segment
 from .temporal_network import temporal_network
@@ -12,7 +13,7 @@ from .temporal_network import temporal_network
 __all__ = [
     'Segment',
     # The project's method: local alignment of the similarity matrix.
-    'find_segments', 'chance_offset',
+    'find_segments', 'chance_offset', 'library_levels',
     # The baseline: Tan et al.'s temporal network, as VCSL runs it.
     'temporal_network',
     # Evaluation in seconds on both videos' timelines.

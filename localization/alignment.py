@@ -84,7 +84,9 @@ _STEPS = {_DIAGONAL: (1, 1), _TARGET_SKIPS: (1, 2), _QUERY_SKIPS: (2, 1)}
 
 def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOLD, margin: float = DEFAULT_MARGIN,
                   gap: float = DEFAULT_GAP, max_segments: int = DEFAULT_MAX_SEGMENTS,
-                  min_frames: int = DEFAULT_MIN_FRAMES, max_gap: int = DEFAULT_MAX_GAP) -> List[Segment]:
+                  min_frames: int = DEFAULT_MIN_FRAMES, max_gap: int = DEFAULT_MAX_GAP,
+                  query_levels: Optional[np.ndarray] = None,
+                  target_levels: Optional[np.ndarray] = None) -> List[Segment]:
     """The copied segments in a frame-to-frame similarity matrix ``sim`` [Tq, Tt], in
     frame indices (half-open), best first.
 
@@ -97,6 +99,9 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
     min_frames: a segment spans at least this many frames of each video (or the whole
         of a shorter video).
     max_gap: frames in a row below the margin inside one segment; more cut it.
+    query_levels, target_levels: the library levels of the query's frames [Tq] and the
+        target's [Tt] (``background.library_levels``; None: the pair's background alone).
+        A cell extends a segment only as far as it rises above both.
     """
     sim = check_similarity_matrix(sim)
     if max_segments < 1:
@@ -107,11 +112,13 @@ def find_segments(sim: np.ndarray, threshold: Optional[float] = DEFAULT_THRESHOL
         raise ValueError(f'gap must be >= 0, got {gap}')
     if max_gap < 0:
         raise ValueError(f'max_gap must be >= 0, got {max_gap}')
+    query_levels = _checked_levels(query_levels, sim.shape[0], 'query')
+    target_levels = _checked_levels(target_levels, sim.shape[1], 'target')
     segments: List[Segment] = []
     if sim.size == 0:
         return segments
     min_frames = min(min_frames, *sim.shape)
-    evidence = standardized(sim)
+    evidence = standardized(sim, query_levels, target_levels, at_level=margin)
     offset = chance_offset(*sim.shape)
     aligner = _Aligner(evidence - np.float32(margin), np.float32(gap))
     for _ in range(max_segments):
@@ -136,6 +143,17 @@ def chance_offset(query_frames: int, target_frames: int) -> float:
     segment of a ``query_frames`` x ``target_frames`` pair score, in standard deviations
     (0 for pairs up to that size)."""
     return SIZE_SLOPE * max(0.0, math.log(query_frames * target_frames / SIZE_REFERENCE_CELLS))
+
+
+def _checked_levels(levels: Optional[np.ndarray], frames: int, video: str) -> Optional[np.ndarray]:
+    if levels is None:
+        return None
+    levels = np.asarray(levels, dtype=np.float32)
+    if levels.shape != (frames,):
+        raise ValueError(f'{video}_levels must have one value per {video} frame ({frames}), got shape {levels.shape}')
+    if not np.isfinite(levels).all():
+        raise ValueError(f'{video}_levels must be finite')
+    return levels
 
 
 def _cut(rows: np.ndarray, cols: np.ndarray, gains: np.ndarray, max_gap: int):

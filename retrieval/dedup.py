@@ -38,13 +38,15 @@ class DuplicateGroup:
 
 def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
                     rerank: float = defaults.DEDUP_RERANK, neighbours: int = defaults.NEIGHBOURS,
-                    segments: bool = False, segment_threshold: Optional[float] = None) -> List[DuplicateGroup]:
+                    segments: bool = False, segment_threshold: Optional[float] = None,
+                    segment_background: Optional[bool] = None) -> List[DuplicateGroup]:
     """Groups of videos linked by search scores >= ``threshold`` (transitively; None:
     the index's calibrated threshold, else 0.75), each video's ``neighbours`` nearest by
     cg similarity considered. With ``rerank=1`` (the default) every considered pair is
     scored by the fg student, s/2 + 0.5; files with the same content are duplicates with
     score 1. ``segments=True`` adds the copied segments of each pair (a in b, seconds)
-    scoring at least ``segment_threshold`` (None: the index's).
+    scoring at least ``segment_threshold`` (None: the index's), against the library too
+    with ``segment_background`` (None: as the index was calibrated).
 
     Reviewers' decisions (``index.catalog.decide``) win over scores: a pair marked
     'not_copy' is never joined, one marked 'copy' always is (its score None when it
@@ -78,7 +80,8 @@ def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = No
             if segments and key not in found:
                 new_pairs[key] = match.video_id
         if new_pairs:  # each pair is localized once, from whichever side meets it first
-            located = copied_segments(index, dns, query, set(new_pairs.values()), segment_threshold)
+            located = copied_segments(index, dns, query, set(new_pairs.values()), segment_threshold,
+                                      background=segment_background)
             for key, other in new_pairs.items():
                 # Kept as segments of a in b: the query here may be b.
                 found[key] = [s if key[0] == own_paths[0] else _swap(s) for s in located.get(other, [])]

@@ -185,10 +185,12 @@ def evaluate_copies(index: VideoIndex, dns: DnS, ground_truth: Union[GroundTruth
 
 def evaluate_segments(index: VideoIndex, dns: DnS, ground_truth: GroundTruth,
                       candidates: Optional[int] = None,
-                      representations: Optional[Mapping[str, VideoRepresentation]] = None) -> DecisionReport:
+                      representations: Optional[Mapping[str, VideoRepresentation]] = None,
+                      segment_background: Optional[bool] = None) -> DecisionReport:
     """Copied segments of every (query, indexed video) pair against the true segments:
     precision and recall of the predicted seconds on both timelines, at the index's
-    segment threshold and at the threshold of best F1."""
+    segment threshold and at the threshold of best F1; measured against the library too
+    with ``segment_background`` (None: as the index was calibrated)."""
     if ground_truth.segments is None:
         raise ValueError('segment evaluation needs segment ground truth: {query: {target: [[qs, qe, ts, te], ...]}}')
     _indexed_positives(index, ground_truth)  # reports what is missing
@@ -199,7 +201,8 @@ def evaluate_segments(index: VideoIndex, dns: DnS, ground_truth: GroundTruth,
         representation = representations[query]
         matches = search(index, dns, representation, k=None, rerank=0, candidates=candidates,
                          exclude_paths=[query])
-        found = copied_segments(index, dns, representation, {m.video_id for m in matches}, all_found=True)
+        found = copied_segments(index, dns, representation, {m.video_id for m in matches}, all_found=True,
+                                background=segment_background)
         for m in matches:
             if found.get(m.video_id):
                 predictions[(query, os.path.abspath(m.path))] = found[m.video_id]

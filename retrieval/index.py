@@ -51,6 +51,8 @@ class Thresholds:
     segment_calibrated: bool = False
     # A segment threshold the index holds in an older unit of segment scores (not used).
     stale_segment: Optional[float] = None
+    # Segments measured against the library too (retrieval.segments), as calibrated.
+    segment_background: bool = defaults.SEGMENT_BACKGROUND
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,16 @@ class VideoIndex:
                           f'segment scores of an earlier version; the default {defaults.SEGMENT_THRESHOLD:g} is '
                           f'used until `dns evaluate --calibrate` measures a new one', StaleThresholdWarning,
                           stacklevel=2)
+        background = meta.get('segment_background')
         return Thresholds(defaults.COPY_THRESHOLD if copy is None else float(copy),
                           defaults.SEGMENT_THRESHOLD if segment is None else float(segment),
-                          copy is not None, segment is not None, stale)
+                          copy is not None, segment is not None, stale,
+                          defaults.SEGMENT_BACKGROUND if background is None else background == 'on')
 
-    def calibrate(self, copy: Optional[float] = None, segment: Optional[float] = None) -> Thresholds:
-        """Store measured thresholds in the index (None: keep what it holds)."""
+    def calibrate(self, copy: Optional[float] = None, segment: Optional[float] = None,
+                  segment_background: Optional[bool] = None) -> Thresholds:
+        """Store measured thresholds in the index (None: keep what it holds), and with a
+        segment threshold whether its segments were measured against the library."""
         values = {}
         for name, value in (('copy_threshold', copy), ('segment_threshold', segment)):
             if value is not None:
@@ -131,6 +137,8 @@ class VideoIndex:
                 values[name] = repr(float(value))
         if segment is not None:
             values['segment_scale'] = defaults.SEGMENT_SCALE
+            if segment_background is not None:
+                values['segment_background'] = 'on' if segment_background else 'off'
         self.catalog.set_meta(values)
         return self.thresholds()
 

@@ -38,7 +38,8 @@ class Match:
 def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[int] = defaults.K,
            rerank: float = defaults.RERANK, candidates: Optional[int] = defaults.CANDIDATES,
            exclude_paths: Collection[str] = (), segments: bool = False,
-           segment_threshold: Optional[float] = None, clips: bool = True) -> List[Match]:
+           segment_threshold: Optional[float] = None, clips: bool = True,
+           segment_background: Optional[bool] = None) -> List[Match]:
     """The ``k`` best matches of ``query`` (None: all candidates).
 
     1. The ``candidates`` videos nearest by cg similarity, from Milvus (None: the whole index);
@@ -50,7 +51,9 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     Files that share one content are separate matches with the same scores;
     ``exclude_paths`` (e.g. the query's own file) are left out. ``segments=True`` adds
     each returned match's copied segments (seconds) scoring at least
-    ``segment_threshold`` (None: the index's threshold).
+    ``segment_threshold`` (None: the index's threshold), measured against the library too
+    with ``segment_background`` (``segments.copied_segments``; None: as the index was
+    calibrated).
     """
     if not 0 <= rerank <= 1:
         raise ValueError(f'rerank must be a fraction in [0, 1], got {rerank}')
@@ -94,7 +97,8 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     matches = matches if k is None else matches[:k]
     if segments:
         from .segments import copied_segments
-        found = copied_segments(index, dns, query, {m.video_id for m in matches}, segment_threshold)
+        found = copied_segments(index, dns, query, {m.video_id for m in matches}, segment_threshold,
+                                background=segment_background)
         for match in matches:
             match.segments = found.get(match.video_id, [])
     return matches

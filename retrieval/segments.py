@@ -1,30 +1,46 @@
-"""Where a copy is: the copied segments of indexed pairs, in seconds."""
+"""Where a copy is: the copied segments of indexed pairs, in seconds, measured against
+the pair's own background and against the rest of the library."""
 import logging
-from typing import Dict, Iterable, List, Optional
+import random
+from typing import Dict, Iterable, List, Optional, Tuple
 
+import numpy as np
+
+from .. import defaults
 from ..localization import Segment
 from .fine_store import CorruptFeaturesError
 from .index import VideoIndex
-from ..core import DnS, VideoRepresentation
+from ..core import DnS, VideoRepresentation, frame_levels
 
 log = logging.getLogger(__name__)
 
 
 def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
                     target_ids: Iterable[str], threshold: Optional[float] = None,
-                    all_found: bool = False) -> Dict[str, List[Segment]]:
+                    all_found: bool = False,
+                    background: Optional[bool] = None) -> Dict[str, List[Segment]]:
     """The copied segments of ``query`` in each indexed video of ``target_ids``, in
     seconds on both timelines (a sampled frame spans one time step), best first.
 
     threshold: the least segment score (None: the index's calibrated threshold, else the
         default). ``all_found=True`` keeps every segment found whatever its score, for
         choosing a threshold.
+    background: measure each pair against the library too (``localization.background``):
+        up to BACKGROUND_VIDEOS indexed videos other than its target
+        (:func:`background_sample`) give each frame of both videos its library level
+        (copies of a video are no background of it). Look-alikes then stop making
+        segments, and so does a piece that three or more of those videos hold. None: as
+        the index was calibrated (``Thresholds.segment_background``; off by default).
     A target whose fine features are damaged is logged and left out.
     """
     if threshold is None and not all_found:
         threshold = index.thresholds().segment
     step = index.settings.time_step
     records = index.catalog.videos(list(target_ids))
+    if background is None:
+        background = index.thresholds().segment_background
+    background = background_sample(index) if background else {}
+    query_matches = background_matches(dns, query.fine, background)
     out = {}
     for video_id, record in records.items():
         try:
@@ -32,6 +48,38 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
         except CorruptFeaturesError as error:
             log.warning('%s; its segments are left out', error)
             continue
-        found = dns.segments(query.fine, target, threshold=None if all_found else threshold)
+        query_levels, target_levels = pair_levels(dns, query_matches, target, video_id, background)
+        found = dns.segments(query.fine, target, threshold=None if all_found else threshold,
+                             query_levels=query_levels, target_levels=target_levels)
         out[video_id] = [segment.to_seconds(step) for segment in found]
+    return out
+
+
+def background_matches(dns: DnS, video: np.ndarray, background: Dict[str, np.ndarray]
+                       ) -> Dict[str, Optional[np.ndarray]]:
+    """``DnS.background_matches`` of one video, by background video id."""
+    return dict(zip(background, dns.background_matches(video, list(background.values()))))
+
+
+def pair_levels(dns: DnS, query_matches: Dict[str, Optional[np.ndarray]], target: np.ndarray,
+                target_id: Optional[str], background: Dict[str, np.ndarray]
+                ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """The library levels of a pair's query and target frames: every background video but
+    the target itself (``query_matches``: :func:`background_matches` of the query)."""
+    others = {other: fine for other, fine in background.items() if other != target_id}
+    return (frame_levels([query_matches[other] for other in others]),
+            frame_levels(list(background_matches(dns, target, others).values())))
+
+
+def background_sample(index: VideoIndex, size: int = defaults.BACKGROUND_VIDEOS) -> Dict[str, np.ndarray]:
+    """The fine features of up to ``size`` indexed videos drawn at random, the same draw
+    for the same videos indexed (reproducible results); damaged ones are left out."""
+    ids = sorted(index.catalog.video_ids())
+    chosen = random.Random(len(ids)).sample(ids, min(size, len(ids)))
+    out = {}
+    for video_id, record in sorted(index.catalog.videos(chosen).items()):
+        try:
+            out[video_id] = index.fine(record)
+        except CorruptFeaturesError as error:
+            log.warning('%s; it is left out of the background', error)
     return out

@@ -10,15 +10,19 @@ from ..localization import Segment
 from .index import VideoIndex
 from ..core import DnS, VideoRepresentation
 from .ingest import query_representation
+from .segments import background_matches, background_sample, pair_levels
 
 
 def draw_pair(index: VideoIndex, dns: DnS, query: str, target: str, out_path: Union[str, os.PathLike],
-              segment_threshold: Optional[float] = None) -> Tuple[float, List[Segment]]:
+              segment_threshold: Optional[float] = None,
+              segment_background: Optional[bool] = None) -> Tuple[float, List[Segment]]:
     """Write the heatmap PNG of (query, target); return the fg similarity and the copied
     segments (seconds) drawn on it, those scoring at least ``segment_threshold`` (None:
-    the index's threshold)."""
+    the index's threshold), against the library too with ``segment_background`` (None:
+    as the index was calibrated)."""
     view = pair_view(index, dns, query_representation(index, query, dns),
-                     query_representation(index, target, dns), segment_threshold)
+                     query_representation(index, target, dns), segment_threshold, segment_background,
+                     index.video_id_of(target))
     view.plot(query, target, out_path)
     return view.similarity, view.segments_in_seconds()
 
@@ -42,14 +46,22 @@ class PairView:
 
 
 def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: VideoRepresentation,
-              segment_threshold: Optional[float] = None) -> PairView:
+              segment_threshold: Optional[float] = None, segment_background: Optional[bool] = None,
+              target_id: Optional[str] = None) -> PairView:
     """What the fg student sees in one pair, and the copied segments scoring at least
-    ``segment_threshold`` (None: the index's threshold)."""
+    ``segment_threshold`` (None: the index's threshold), measured as search measures them
+    (``segments.copied_segments``; ``target_id``: the target's id if it is indexed, which
+    is then no background of the pair)."""
     if segment_threshold is None:
         segment_threshold = index.thresholds().segment
+    if segment_background is None:
+        segment_background = index.thresholds().segment_background
     frames, comparator = dns.similarity_maps(query.fine, target.fine)
     similarity = float(dns.fine_similarity(query.fine, target.fine))
-    found = dns.segments(query.fine, target.fine, threshold=segment_threshold)
+    background = background_sample(index) if segment_background else {}
+    levels = pair_levels(dns, background_matches(dns, query.fine, background), target.fine, target_id, background)
+    found = dns.segments(query.fine, target.fine, threshold=segment_threshold, query_levels=levels[0],
+                         target_levels=levels[1])
     return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine)
 
 

@@ -371,7 +371,7 @@ def _pair_view(s: Service, a: str, b: str, segment_threshold):
     """Inside the caller's ``s.using()``."""
     records = [_record(s.index, video_id) for video_id in (a, b)]
     return pair_view(s.index, s.models, s.index.representation(a), s.index.representation(b),
-                     segment_threshold), records
+                     segment_threshold, target_id=b), records
 
 
 def is_loopback(host: str) -> bool:

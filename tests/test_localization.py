@@ -232,3 +232,52 @@ def test_bad_parameters_are_named():
         find_segments(np.zeros((4, 4)), max_segments=0)
     with pytest.raises(ValueError, match='min_frames'):
         find_segments(np.zeros((4, 4)), min_frames=0)
+
+
+def test_library_levels_are_each_frames_third_best_video():
+    best = np.array([[0.9, 0.1], [0.5, 0.2], [0.3, 0.6], [0.2, 0.4]], dtype=np.float32)  # [videos, frames]
+    np.testing.assert_allclose(localization.library_levels(best), [0.3, 0.2])
+    np.testing.assert_allclose(localization.library_levels(best, rank=1), [0.9, 0.6])
+    # Fewer videos than the rank: too few to tell a look-alike from a copy.
+    assert localization.library_levels(best[:2]) is None
+    assert localization.library_levels(np.zeros((0, 5))) is None
+
+
+@pytest.mark.parametrize('bad, kwargs, message', [
+    (np.zeros(4), {}, r'\[videos, frames\]'),
+    (np.full((3, 2), np.nan), {}, 'finite'),
+    (np.zeros((3, 2)), {'rank': 0}, 'rank'),
+])
+def test_bad_library_matches_are_named(bad, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        localization.library_levels(bad, **kwargs)
+
+
+def test_a_look_alike_is_no_segment_against_the_library_and_a_copy_still_is():
+    """Two lines of the same height in one pair: a look-alike whose frames reach as much
+    in other videos of the library, and a copy that rises far above what they reach. The
+    pair's own background cannot tell them apart; the library levels can."""
+    sim = draw_line(draw_line(noise(60, 80), 5, 10, 15, value=0.55), 35, 50, 15, value=0.55)
+    query_levels = np.full(60, 0.1, np.float32)
+    query_levels[5:20] = 0.55        # the look-alike's query frames match as well elsewhere
+    target_levels = np.full(80, 0.1, np.float32)
+    alone = find_segments(sim)
+    assert sorted(spans(s) for s in alone) == [(5, 20, 10, 25), (35, 50, 50, 65)]
+    against = find_segments(sim, query_levels=query_levels, target_levels=target_levels)
+    assert [spans(s) for s in against] == [(35, 50, 50, 65)]
+    copy = next(s for s in alone if s.query_start == 35)
+    assert against[0].score == pytest.approx(copy.score, rel=1e-6)  # far above the levels: as before
+    # The target's levels count as well, and a cell counts against the higher of the two.
+    target_levels[50:65] = 0.55
+    assert find_segments(sim, query_levels=query_levels, target_levels=target_levels) == []
+    assert find_segments(sim, target_levels=target_levels) == [s for s in alone if s.query_start == 5]
+
+
+def test_bad_library_levels_are_named():
+    sim = noise(10, 12)
+    with pytest.raises(ValueError, match=r'query_levels must have one value per query frame \(10\)'):
+        find_segments(sim, query_levels=np.zeros(12))
+    with pytest.raises(ValueError, match=r'target_levels must have one value per target frame \(12\)'):
+        find_segments(sim, target_levels=np.zeros((12, 1)))
+    with pytest.raises(ValueError, match='target_levels must be finite'):
+        find_segments(sim, target_levels=np.full(12, np.inf))

@@ -19,16 +19,40 @@ def _localization():
     return importlib.import_module(f'{package().__name__}.localization')
 
 
-def pair_matrices(corpus, device: str = 'cpu') -> Dict[Tuple[str, str], np.ndarray]:
-    """The fg_att frame-to-frame similarity matrix of every (source, host) pair, from the
-    videos decoded at one frame a second. The weights in torch.hub's cache are used."""
+Pair = Tuple[str, str]
+Levels = Tuple[Optional[np.ndarray], Optional[np.ndarray]]
+
+
+def fine_features(corpus, device: str = 'cpu') -> Dict[str, np.ndarray]:
+    """The fg_att features of every video of the corpus, decoded at one frame a second.
+    The weights in torch.hub's cache are used."""
     dns = package()
     decode = importlib.import_module(f'{dns.__name__}.video_decode').VideoDecoder(time_step=TIME_STEP)
     extractor = dns.DistillAndSelect('feature_extractor', device=device)
     student = dns.DistillAndSelect('fg_att_student', feature_extractor=None, device=device)
-    fine = {str(p): student(extractor(decode(str(p)))) for p in [*corpus.sources, *corpus.hosts]}
+    return {str(p): student(extractor(decode(str(p)))) for p in [*corpus.sources, *corpus.hosts]}
+
+
+def pair_matrices(corpus, fine: Dict[str, np.ndarray], device: str = 'cpu') -> Dict[Pair, np.ndarray]:
+    """The fg_att frame-to-frame similarity matrix of every (source, host) pair."""
+    student = package().DistillAndSelect('fg_att_student', feature_extractor=None, device=device)
     return {(str(s), str(h)): student.similarity_maps(fine[str(s)], fine[str(h)])[0]
             for s in corpus.sources for h in corpus.hosts}
+
+
+def library_levels(corpus, fine: Dict[str, np.ndarray], device: str = 'cpu') -> Dict[Pair, Levels]:
+    """The library levels of both videos of every (source, host) pair as `dns search
+    --segments` gives them when the hosts are the library: every host other than the
+    pair's own is background (the corpora hold fewer than BACKGROUND_VIDEOS)."""
+    dns = package()
+    core = importlib.import_module(f'{dns.__name__}.core')
+    student = dns.DistillAndSelect('fg_att_student', feature_extractor=None, device=device).model
+    hosts = [str(h) for h in corpus.hosts]
+    background = [fine[h] for h in hosts]
+    matches = {video: dict(zip(hosts, core.background_matches(student, fine[video], background)))
+               for video in [*map(str, corpus.sources), *hosts]}
+    return {(str(s), h): tuple(core.frame_levels([matches[video][o] for o in hosts if o != h]) for video in (str(s), h))
+            for s in corpus.sources for h in hosts}
 
 
 def unrelated_similarities(rows: int, cols: int, correlation: float, rng: np.random.Generator) -> np.ndarray:
@@ -85,6 +109,22 @@ def _located(method, matrices) -> Tuple[Dict[Tuple[str, str], list], float]:
     return found, 1000 * (time.perf_counter() - start) / len(matrices)
 
 
+def _aligned(matrices, levels: Optional[Dict[Pair, Levels]]) -> Tuple[Dict[Tuple[str, str], list], float]:
+    """The local alignment's segments of every pair, all of them (no threshold), measured
+    against the library where ``levels`` are given."""
+    loc = _localization()
+    start = time.perf_counter()
+    found = {pair: [s.to_seconds(TIME_STEP) for s in
+                    loc.find_segments(sim, threshold=None, **_levels_of(levels, pair))]
+             for pair, sim in matrices.items()}
+    return found, 1000 * (time.perf_counter() - start) / len(matrices)
+
+
+def _levels_of(levels: Optional[Dict[Pair, Levels]], pair: Pair) -> dict:
+    query, target = (None, None) if levels is None else levels[pair]
+    return {'query_levels': query, 'target_levels': target}
+
+
 def _kept(found, threshold: float):
     return {pair: [s for s in segments if s.score >= threshold] for pair, segments in found.items()}
 
@@ -107,26 +147,30 @@ def _temporal_network_runs(matrices, truth, wide: bool):
     return runs, best
 
 
-def tune(matrices, truth, wide: bool = True) -> Tuple[float, TnParams]:
+def tune(matrices, truth, wide: bool = True, levels: Optional[Dict[Pair, Levels]] = None) -> Tuple[float, TnParams]:
     """The settings of best F1 on one corpus, to be used on another: the local
-    alignment's segment threshold and the temporal network's parameters (``wide``: node
-    threshold, top-k and step; otherwise the node threshold only)."""
+    alignment's segment threshold (against the library where ``levels`` are given) and
+    the temporal network's parameters (``wide``: node threshold, top-k and step;
+    otherwise the node threshold only)."""
     loc = _localization()
-    found, _ = _located(lambda sim: loc.find_segments(sim, threshold=None), matrices)
+    found, _ = _aligned(matrices, levels)
     return loc.best_threshold(found, truth).threshold, _temporal_network_runs(matrices, truth, wide)[1]
 
 
-def compare(matrices, truth, tuned: Optional[Tuple[float, TnParams]] = None, wide: bool = False) -> Dict[str, Result]:
+def compare(matrices, truth, tuned: Optional[Tuple[float, TnParams]] = None, wide: bool = False,
+            levels: Optional[Dict[Pair, Levels]] = None) -> Dict[str, Result]:
     """Both methods on one corpus. The local alignment at its default threshold
     (``ours_default``) and at its best on this data (``ours_best``); the temporal network
     at its best parameters on this data (``tn_best``: the node threshold, and with
     ``wide`` also top-k and step), and with its segment scores thresholded at their best
     too (``tn_best_two``, generous to the baseline). With ``tuned`` (:func:`tune` on
-    another corpus): both methods at those settings (``ours_tuned``, ``tn_tuned``)."""
+    another corpus): both methods at those settings (``ours_tuned``, ``tn_tuned``). With
+    ``levels`` (:func:`library_levels`), the local alignment measures against the library
+    as search does."""
     loc = _localization()
     scores = loc.segment_scores
     default = loc.alignment.DEFAULT_THRESHOLD
-    found, ms = _located(lambda sim: loc.find_segments(sim, threshold=None), matrices)
+    found, ms = _aligned(matrices, levels)
     best = loc.best_threshold(found, truth).threshold
     results = {'ours_default': Result(f'{default:.3f}', scores(found, truth, default), _kept(found, default), ms),
                'ours_best': Result(f'{best:.3f}', scores(found, truth, best), _kept(found, best), ms)}
