@@ -33,12 +33,12 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
         the index was calibrated (``Thresholds.segment_background``; off by default).
     A target whose fine features are damaged is logged and left out.
     """
-    if threshold is None and not all_found:
-        threshold = index.thresholds().segment
+    if (threshold is None and not all_found) or background is None:
+        stored = index.thresholds()
+        threshold = stored.segment if threshold is None and not all_found else threshold
+        background = stored.segment_background if background is None else background
     step = index.settings.time_step
     records = index.catalog.videos(list(target_ids))
-    if background is None:
-        background = index.thresholds().segment_background
     background = background_sample(index) if background else {}
     query_matches = background_matches(dns, query.fine, background)
     out = {}

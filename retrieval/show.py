@@ -52,10 +52,10 @@ def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: V
     ``segment_threshold`` (None: the index's threshold), measured as search measures them
     (``segments.copied_segments``; ``target_id``: the target's id if it is indexed, which
     is then no background of the pair)."""
-    if segment_threshold is None:
-        segment_threshold = index.thresholds().segment
-    if segment_background is None:
-        segment_background = index.thresholds().segment_background
+    if segment_threshold is None or segment_background is None:
+        stored = index.thresholds()
+        segment_threshold = stored.segment if segment_threshold is None else segment_threshold
+        segment_background = stored.segment_background if segment_background is None else segment_background
     frames, comparator = dns.similarity_maps(query.fine, target.fine)
     similarity = float(dns.fine_similarity(query.fine, target.fine))
     background = background_sample(index) if segment_background else {}

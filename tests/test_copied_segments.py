@@ -15,14 +15,12 @@ import numpy as np
 import pytest
 
 from conftest import PACKAGE
-from support.copy_model import use_hub
+from support.copy_model import copy_model_index
 from support.corpus import make_partial_corpus
 
 from support.segment_scoring import compare, coverage, truth_of
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
-DnS = importlib.import_module(PACKAGE).DnS
-add_file = retrieval.add_file
 localization = importlib.import_module(f'{PACKAGE}.localization')
 defaults = importlib.import_module(f'{PACKAGE}.defaults')
 DNS = Path(sys.executable).with_name('dns')
@@ -35,11 +33,7 @@ FOUND_KINDS = {'plain', 'reencoded', 'cropped_logo', 'flipped', 'speedup'}
 def partial(copy_model_hub, tmp_path_factory):
     root = tmp_path_factory.mktemp('partial')
     corpus = make_partial_corpus(root / 'videos')
-    with use_hub(copy_model_hub):
-        index = retrieval.VideoIndex(root / 'dns-index', create=True, fine='att')
-        models = DnS(index.settings.fine, device='cpu')
-    for path in [*corpus.sources, *corpus.hosts]:
-        add_file(index, str(path), models)
+    index, models = copy_model_index(root / 'dns-index', copy_model_hub, [*corpus.sources, *corpus.hosts])
     yield root, corpus, index, models
     index.close()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PACKAGE
-from support.copy_model import use_hub
+from support.copy_model import copy_model_index, use_hub
 from support.held_out_corpus import make_held_out_corpus
 from support.segment_scoring import coverage, truth_of
 
@@ -29,11 +29,7 @@ def held_out(copy_model_hub, tmp_path_factory):
     """The held-out corpus with its hosts indexed (the sources are the queries)."""
     root = tmp_path_factory.mktemp('held-out-library')
     corpus = make_held_out_corpus(root / 'videos')
-    with use_hub(copy_model_hub):
-        index = retrieval.VideoIndex(root / 'dns-index', create=True, fine='att')
-        models = package.DnS(index.settings.fine, device='cpu')
-    for path in corpus.hosts:
-        retrieval.add_file(index, str(path), models)
+    index, models = copy_model_index(root / 'dns-index', copy_model_hub, corpus.hosts)
     queries = {source: retrieval.query_representation(index, str(source), models) for source in corpus.sources}
     yield root, corpus, index, models, queries
     index.close()

@@ -119,6 +119,18 @@ def use_hub(hub_dir: Union[str, Path]) -> Iterator[Path]:
             os.environ['TORCH_HOME'] = previous_home
 
 
+def copy_model_index(folder: Union[str, Path], hub_dir: Union[str, Path], videos) -> tuple:
+    """A new att index in ``folder`` holding ``videos``, made with the copy model under
+    ``hub_dir``; returns (index, DnS models)."""
+    retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
+    with use_hub(hub_dir):
+        index = retrieval.VideoIndex(folder, create=True, fine='att')
+        models = import_checkout().DnS(index.settings.fine, device='cpu')
+    for path in videos:
+        retrieval.add_file(index, str(path), models)
+    return index, models
+
+
 def golden_backbone() -> Dict[str, torch.Tensor]:
     """The golden ResNet-50 state dict (golden_weights' rule)."""
     shapes = {k: list(v.shape) for k, v in resnet50().state_dict().items()}
