@@ -308,12 +308,19 @@ def background_matches(student: nn.Module, video: Any, background: Sequence[Any]
     rows kept gives the frames' library levels."""
     device = _device_of(student)
     v = check_features(video, 'video').to(device)
-    others = [check_features(b, f'background video {i}').to(device) for i, b in enumerate(background)]
-    if not others:
-        return []
-    similar = student.similarity(v, others).float().cpu().numpy()
-    return [None if s >= COPY_SIMILARITY else student.frame_similarity_matrix(v, o).amax(dim=1).float().cpu().numpy()
-            for o, s in zip(others, similar)]
+    out: List[Optional[np.ndarray]] = []
+    for i, b in enumerate(background):
+        other = check_features(b, f'background video {i}').to(device)
+        # One comparison gives both: the frame matrix and the comparator's output, whose
+        # Chamfer similarity is the pair's fine similarity.
+        frames, comparator = similarity_maps(student, v, other)
+        if comparator.max(axis=1).mean() >= COPY_SIMILARITY:
+            out.append(None)
+        elif len(frames) == len(v):
+            out.append(frames.max(axis=1))
+        else:  # a video of fewer frames than the comparator takes was stretched: its own rows
+            out.append(student.frame_similarity_matrix(v, other).amax(dim=1).float().cpu().numpy())
+    return out
 
 
 def frame_levels(matches: Sequence[Optional[np.ndarray]]) -> Optional[np.ndarray]:

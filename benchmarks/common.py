@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Tuple
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,13 @@ def matmul_peak(dtype: torch.dtype, m: int = 4096, n: int = 4096, k: int = 512) 
         wall, cpu = min(wall, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
     flop = 2 * m * n * k / 1e9
     return flop / wall, flop / cpu
+
+
+def region_features(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Random unit region vectors [frames, 9, 512], float32: the feature extractor's
+    output shape, for timing what follows it."""
+    x = rng.standard_normal((frames, 9, 512)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
 def timed(fn):

@@ -28,8 +28,8 @@ from typing import Dict
 import numpy as np
 import torch
 
-from common import ROOT, benchmark_parser, machine, markdown_table, package, update_benchmarks
-from support.segment_scoring import (TIME_STEP, compare, fine_features, kind_scores, library_levels,  # noqa: E402
+from common import ROOT, benchmark_parser, machine, markdown_table, package, region_features, update_benchmarks
+from support.segment_scoring import (TIME_STEP, alignment_results, compare, fine_features, kind_scores, library_levels,  # noqa: E402
                                      pair_matrices, truth_of, tune, unrelated_similarities)
 
 
@@ -58,11 +58,7 @@ def library_cost(device: str, videos: int, frames: int = 60) -> float:
     core = importlib.import_module(f'{dns.__name__}.core')
     student = dns.DistillAndSelect('fg_att_student', feature_extractor=None, device=device).model
     rng = np.random.default_rng(0)
-
-    def video():
-        v = rng.normal(size=(frames, 9, 512)).astype(np.float32)
-        return v / np.linalg.norm(v, axis=-1, keepdims=True)
-    query, background = video(), [video() for _ in range(videos)]
+    query, background = region_features(rng, frames), [region_features(rng, frames) for _ in range(videos)]
     core.frame_levels(core.background_matches(student, query, background[:2]))  # warm up
     start = time.perf_counter()
     core.frame_levels(core.background_matches(student, query, background))
@@ -171,8 +167,8 @@ def main():
     for name, other in TUNED_ON.items():
         corpus, matrices, truth, levels = data[name]
         results = compare(matrices, truth, tuned[other], wide=True, levels=levels)
-        alone = compare(matrices, truth)  # the pair's own background only, as before the library
-        results.update({f'alone_{key}': alone[key] for key in ('ours_default', 'ours_best')})
+        alone = alignment_results(matrices, truth)  # the pair's own background only, as before the library
+        results.update({f'alone_{key}': result for key, result in alone.items()})
         best[name] = f"{results['ours_best'].settings} with the library, {alone['ours_best'].settings} without"
         for key, method, tuned_on in (('ours_default', 'local alignment + library, default', 'tuning (package default)'),
                                       ('ours_tuned', 'local alignment + library', other),

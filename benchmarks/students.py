@@ -9,7 +9,8 @@ import time
 import numpy as np
 import torch
 
-from common import benchmark_parser, machine, markdown_table, package, update_benchmarks, use_timing_weights
+from common import (benchmark_parser, machine, markdown_table, package, region_features, update_benchmarks,
+                    use_timing_weights)
 
 
 def timed(fn, repeats=2):
@@ -30,13 +31,9 @@ def main():
     use_timing_weights()
     dns = package()
     rng = np.random.default_rng(0)
-
-    def features(t):
-        x = rng.standard_normal((t, 9, 512)).astype(np.float32)
-        return x / np.linalg.norm(x, axis=-1, keepdims=True)
     lengths = rng.integers(args.frames - 10, args.frames + 11, args.targets)
-    videos = [features(t) for t in lengths]
-    query = features(args.frames)
+    videos = [region_features(rng, t) for t in lengths]
+    query = region_features(rng, args.frames)
 
     rows = []
     for student in ('fg_att_student', 'fg_bin_student', 'cg_student'):

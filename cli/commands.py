@@ -173,12 +173,11 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..retrieval.evaluate import (evaluate, evaluate_copies, evaluate_segments, load_ground_truth, plot_curve,
                            plot_precision_recall)
+    from ..retrieval.segments import segment_settings
     ground_truth = load_ground_truth(args.ground_truth)
     with _open(args) as index:
         models = _models(index, args)
-        background = _switch(args.segment_background)
-        if background is None:
-            background = index.thresholds().segment_background
+        _, background = segment_settings(index, None, _switch(args.segment_background))
         # Shared by the three evaluations, which fill it with the queries each one uses:
         # a query outside the index is decoded and extracted once.
         queries = {}

@@ -33,10 +33,7 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
         the index was calibrated (``Thresholds.segment_background``; off by default).
     A target whose fine features are damaged is logged and left out.
     """
-    if (threshold is None and not all_found) or background is None:
-        stored = index.thresholds()
-        threshold = stored.segment if threshold is None and not all_found else threshold
-        background = stored.segment_background if background is None else background
+    threshold, background = segment_settings(index, threshold, background)
     step = index.settings.time_step
     records = index.catalog.videos(list(target_ids))
     background = background_sample(index) if background else {}
@@ -53,6 +50,17 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
                              query_levels=query_levels, target_levels=target_levels)
         out[video_id] = [segment.to_seconds(step) for segment in found]
     return out
+
+
+def segment_settings(index: VideoIndex, threshold: Optional[float], background: Optional[bool]
+                     ) -> Tuple[float, bool]:
+    """The segment threshold and whether to measure against the library: those given,
+    else the index's (as calibrated, else the defaults)."""
+    if threshold is not None and background is not None:
+        return threshold, background
+    stored = index.thresholds()
+    return (stored.segment if threshold is None else threshold,
+            stored.segment_background if background is None else background)
 
 
 def background_matches(dns: DnS, video: np.ndarray, background: Dict[str, np.ndarray]

@@ -10,7 +10,7 @@ from ..localization import Segment
 from .index import VideoIndex
 from ..core import DnS, VideoRepresentation
 from .ingest import query_representation
-from .segments import background_matches, background_sample, pair_levels
+from .segments import background_matches, background_sample, pair_levels, segment_settings
 
 
 def draw_pair(index: VideoIndex, dns: DnS, query: str, target: str, out_path: Union[str, os.PathLike],
@@ -52,10 +52,7 @@ def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: V
     ``segment_threshold`` (None: the index's threshold), measured as search measures them
     (``segments.copied_segments``; ``target_id``: the target's id if it is indexed, which
     is then no background of the pair)."""
-    if segment_threshold is None or segment_background is None:
-        stored = index.thresholds()
-        segment_threshold = stored.segment if segment_threshold is None else segment_threshold
-        segment_background = stored.segment_background if segment_background is None else segment_background
+    segment_threshold, segment_background = segment_settings(index, segment_threshold, segment_background)
     frames, comparator = dns.similarity_maps(query.fine, target.fine)
     similarity = float(dns.fine_similarity(query.fine, target.fine))
     background = background_sample(index) if segment_background else {}

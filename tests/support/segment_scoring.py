@@ -42,17 +42,19 @@ def pair_matrices(corpus, fine: Dict[str, np.ndarray], device: str = 'cpu') -> D
 
 def library_levels(corpus, fine: Dict[str, np.ndarray], device: str = 'cpu') -> Dict[Pair, Levels]:
     """The library levels of both videos of every (source, host) pair as `dns search
-    --segments` gives them when the hosts are the library: every host other than the
-    pair's own is background (the corpora hold fewer than BACKGROUND_VIDEOS)."""
+    --segments --segment-background on` gives them when the hosts are the library: every
+    host other than the pair's own is background (the corpora hold fewer than
+    BACKGROUND_VIDEOS)."""
     dns = package()
-    core = importlib.import_module(f'{dns.__name__}.core')
-    student = dns.DistillAndSelect('fg_att_student', feature_extractor=None, device=device).model
-    hosts = [str(h) for h in corpus.hosts]
-    background = [fine[h] for h in hosts]
-    matches = {video: dict(zip(hosts, core.background_matches(student, fine[video], background)))
-               for video in [*map(str, corpus.sources), *hosts]}
-    return {(str(s), h): tuple(core.frame_levels([matches[video][o] for o in hosts if o != h]) for video in (str(s), h))
-            for s in corpus.sources for h in hosts}
+    segments = importlib.import_module(f'{dns.__name__}.retrieval.segments')
+    models = dns.DnS('att', device=device)
+    background = {str(h): fine[str(h)] for h in corpus.hosts}
+    out = {}
+    for source in map(str, corpus.sources):
+        query_matches = segments.background_matches(models, fine[source], background)
+        for host in background:
+            out[(source, host)] = segments.pair_levels(models, query_matches, fine[host], host, background)
+    return out
 
 
 def unrelated_similarities(rows: int, cols: int, correlation: float, rng: np.random.Generator) -> np.ndarray:
@@ -157,6 +159,22 @@ def tune(matrices, truth, wide: bool = True, levels: Optional[Dict[Pair, Levels]
     return loc.best_threshold(found, truth).threshold, _temporal_network_runs(matrices, truth, wide)[1]
 
 
+def alignment_results(matrices, truth, levels: Optional[Dict[Pair, Levels]] = None,
+                      tuned_threshold: Optional[float] = None) -> Dict[str, Result]:
+    """The local alignment on one corpus, against the library where ``levels`` are
+    given: at its default threshold (``ours_default``), at its best on this data
+    (``ours_best``) and at ``tuned_threshold`` (``ours_tuned``) if given."""
+    loc = _localization()
+    scores = loc.segment_scores
+    found, ms = _aligned(matrices, levels)
+    thresholds = {'ours_default': loc.alignment.DEFAULT_THRESHOLD,
+                  'ours_best': loc.best_threshold(found, truth).threshold}
+    if tuned_threshold is not None:
+        thresholds['ours_tuned'] = tuned_threshold
+    return {key: Result(f'{t:.3f}', scores(found, truth, t), _kept(found, t), None if key == 'ours_tuned' else ms)
+            for key, t in thresholds.items()}
+
+
 def compare(matrices, truth, tuned: Optional[Tuple[float, TnParams]] = None, wide: bool = False,
             levels: Optional[Dict[Pair, Levels]] = None) -> Dict[str, Result]:
     """Both methods on one corpus. The local alignment at its default threshold
@@ -169,11 +187,7 @@ def compare(matrices, truth, tuned: Optional[Tuple[float, TnParams]] = None, wid
     as search does."""
     loc = _localization()
     scores = loc.segment_scores
-    default = loc.alignment.DEFAULT_THRESHOLD
-    found, ms = _aligned(matrices, levels)
-    best = loc.best_threshold(found, truth).threshold
-    results = {'ours_default': Result(f'{default:.3f}', scores(found, truth, default), _kept(found, default), ms),
-               'ours_best': Result(f'{best:.3f}', scores(found, truth, best), _kept(found, best), ms)}
+    results = alignment_results(matrices, truth, levels, None if tuned is None else tuned[0])
     runs, params = _temporal_network_runs(matrices, truth, wide)
     results['tn_best'] = Result(str(params), scores(runs[params][0], truth), *runs[params])
     cuts = {p: loc.best_threshold(f, truth) for p, (f, _) in runs.items() if any(f.values())}
@@ -182,9 +196,7 @@ def compare(matrices, truth, tuned: Optional[Tuple[float, TnParams]] = None, wid
     results['tn_best_two'] = Result(f'{params}, score {cut:.3f}', scores(runs[params][0], truth, cut),
                                     _kept(runs[params][0], cut), None)
     if tuned is not None:
-        threshold, params = tuned
-        results['ours_tuned'] = Result(f'{threshold:.3f}', scores(found, truth, threshold),
-                                       _kept(found, threshold), None)
+        params = tuned[1]
         if params not in runs:
             runs[params] = _located(lambda sim: loc.temporal_network(sim, params.threshold, top_k=params.top_k,
                                                                      max_step=params.max_step), matrices)
