@@ -14,7 +14,10 @@ library (every host but the pair's own), and also without it, as before. Each me
 reported on another (the tuning corpus on the held-out one, the others on the tuning
 corpus); each is also shown at its best on the corpus itself.
 Per corpus and per kind of edit: precision, recall and F1 of the predicted seconds on
-both timelines (``localization.metrics``), and the time per hour-long pair. Writes its
+both timelines (``localization.metrics``), and the time per hour-long pair. Per kind,
+too, what the similarities allow any method: how far each piece's copy stands above its
+look-alikes (``segment_scoring.copy_contrast``), and the scores of an oracle that returns
+exactly the pieces standing above them (``contrast_ceiling``). Writes its
 tables into docs/benchmarks.md (block ``localization``).
 
     .venv/bin/python benchmarks/localization.py [--print-only] [--corpus DIR]
@@ -29,8 +32,9 @@ import numpy as np
 import torch
 
 from common import ROOT, benchmark_parser, machine, markdown_table, package, region_features, update_benchmarks
-from support.segment_scoring import (TIME_STEP, alignment_results, compare, fine_features, kind_scores, library_levels,  # noqa: E402
-                                     pair_matrices, truth_of, tune, unrelated_similarities)
+from support.segment_scoring import (TIME_STEP, alignment_results, compare, contrast_ceiling,  # noqa: E402
+                                     copy_contrast, fine_features, kind_scores, library_levels, pair_matrices,
+                                     truth_of, tune, unrelated_similarities)
 
 
 def hour_long_pair(frames: int = 3600) -> Dict[str, float]:
@@ -98,6 +102,33 @@ def unrelated_pairs_table() -> str:
     return markdown_table(['unrelated pair (sampled frames)', 'frames alike over', 'pairs',
                            'best segment, 99th percentile, no size offset', 'size offset',
                            'with the offset (the score)'], rows)
+
+
+# The unit of the library measure (localization.background): how far apart unrelated
+# frames' similarities spread.
+SPREAD_FLOOR = importlib.import_module(f'{package().__name__}.localization.background').SPREAD_FLOOR
+
+
+def contrast_tables(data) -> str:
+    """Per corpus and kind of piece: the copies' similarity against their look-alikes'
+    (means over the pieces), how many pieces stand above them; then per corpus the
+    oracle's scores (``contrast_ceiling``)."""
+    rows, ceilings = [], []
+    for name, (corpus, matrices, _, _) in data.items():
+        contrasts = copy_contrast(corpus, matrices)
+        for kind in sorted({c.kind for c in contrasts}):
+            of_kind = [c for c in contrasts if c.kind == kind]
+            rows.append([name, kind, len(of_kind), f'{np.mean([c.copy for c in of_kind]):.3f}',
+                         f'{np.mean([c.look_alike for c in of_kind]):.3f}',
+                         sum(c.copy > c.look_alike for c in of_kind)])
+        for margin in (0.0, SPREAD_FLOOR):
+            s = contrast_ceiling(corpus, contrasts, margin)
+            ceilings.append([name, f'{margin:g}', f'{sum(c.copy > c.look_alike + margin for c in contrasts)} '
+                             f'of {len(contrasts)}', f'{s.precision:.3f}', f'{s.recall:.3f}', f'{s.f1:.3f}'])
+    return (markdown_table(['corpus', 'inserted piece', 'pieces', 'copy similarity', 'look-alike similarity',
+                            'pieces above their look-alikes'], rows) + '\n\n' +
+            markdown_table(['corpus', 'oracle takes pieces above their look-alikes by more than',
+                            'pieces it takes', 'oracle precision', 'oracle recall', 'oracle F1'], ceilings))
 
 
 def draw_busiest_pair(corpus, matrices, out_path) -> None:
@@ -189,7 +220,15 @@ def main():
                            rows)
     kinds.sort(key=lambda r: (CORPORA.index(r[0]), r[1]))
     kind_table = markdown_table(['corpus', 'inserted piece', 'method', 'precision', 'recall', 'F1'], kinds)
-    print(table, kind_table, sep='\n\n')
+    contrast = contrast_tables(data)
+    contrast_line = ('What the similarities allow: a copy\'s similarity is the mean over its source frames of '
+                     'each one\'s best match within a frame of where the host shows it; its look-alikes\', the '
+                     'higher of the means of its source frames\' best matches in hosts holding nothing of that '
+                     'source and of its host frames\' best matches in the other sources. The oracle returns, for '
+                     'every piece above its look-alikes (by more than nothing, or than the spread of unrelated '
+                     f'frames\' similarities, {SPREAD_FLOOR:g}), exactly the frames sampled inside it (every '
+                     f'{TIME_STEP:g} s), and nothing else:')
+    print(table, kind_table, contrast_line, contrast, sep='\n\n')
     hour = hour_long_pair()
     background = importlib.import_module(f'{package().__name__}.defaults').BACKGROUND_VIDEOS
     hour_line = ('One pair of 1-hour videos (3,600 x 3,600 frames, three copied pieces): ' +
@@ -208,7 +247,7 @@ def main():
                           f'{len(c.insertions)} inserted pieces)' for name, (c, m, _, _) in data.items())
         update_benchmarks('localization', f'{table}\n\n{kind_table}\n\n{sizes}; frames sampled every '
                           f'{TIME_STEP:g} s. {best_line} {hour_line} {args.device}: {machine()}.\n\n{noise_line}\n\n'
-                          f'{noise_table}')
+                          f'{noise_table}\n\n{contrast_line}\n\n{contrast}')
 
 
 if __name__ == '__main__':

@@ -240,3 +240,33 @@ def test_bad_input_is_a_value_error(predictions, truth, message):
 def test_a_nan_threshold_is_a_value_error():
     with pytest.raises(ValueError, match='threshold'):
         segment_scores({}, {}, threshold=float('nan'))
+
+
+def test_copy_contrast_and_its_ceiling():
+    """The benchmark's measure of what the similarities allow: a piece well above the
+    best matches of its frames elsewhere counts, a piece below them (a picture in
+    picture the features miss) does not, and the oracle on the first alone scores it."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from support.corpus import Insertion, PartialCorpus
+    from support.segment_scoring import contrast_ceiling, copy_contrast
+
+    a, b, x, y = (Path(f'/corpus/{name}.mp4') for name in ('a', 'b', 'x', 'y'))
+    corpus = PartialCorpus(Path('/corpus'), sources=[a, b], hosts=[x, y], insertions=[
+        Insertion(a, x, 'plain', 2.0, 5.0, 4.0, 7.0),
+        Insertion(b, x, 'pip', 0.0, 3.0, 10.0, 13.0)])
+    rng = np.random.default_rng(0)
+    matrices = {(str(s), str(h)): rng.uniform(0.0, 0.1, (12, 14)).astype(np.float32)
+                for s in (a, b) for h in (x, y)}
+    for i in range(3):
+        matrices[(str(a), str(x))][2 + i, 4 + i] = 0.8
+        matrices[(str(b), str(x))][i, 10 + i] = 0.2   # the copy, weak
+        matrices[(str(b), str(y))][i, 5] = 0.3        # a look-alike of its frames
+    plain, pip = copy_contrast(corpus, matrices)
+    assert plain.kind == 'plain' and plain.copy == pytest.approx(0.8) and plain.look_alike < 0.1
+    assert pip.kind == 'pip' and pip.copy == pytest.approx(0.2) and pip.look_alike == pytest.approx(0.3)
+    ceiling = contrast_ceiling(corpus, [plain, pip])
+    assert ceiling.precision == pytest.approx(1.0)
+    assert ceiling.recall == pytest.approx(0.5 * 0.5)  # half of each axis's true seconds
+    assert contrast_ceiling(corpus, [plain, replace(pip, copy=0.5)]).recall == pytest.approx(1.0)

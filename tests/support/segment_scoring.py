@@ -3,6 +3,7 @@ similarity matrices of its pairs, its ground truth, and the project's method aga
 temporal network, each at its default settings, at its best on the corpus, and at the
 settings tuned on another corpus."""
 import importlib
+import math
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -222,3 +223,62 @@ def coverage(found: List, span) -> float:
     pair = ('query', 'target')
     scores = _localization().segment_scores({pair: found}, {pair: [tuple(span)]})
     return scores.query_recall * scores.target_recall
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """How one inserted piece stands in the frame similarities: ``copy``, the mean over its
+    source frames of each one's best match within a frame of where the host shows it;
+    ``look_alike``, the higher of two means: its source frames' best matches in the hosts
+    that hold nothing of that source, and its host frames' best matches in the other
+    sources. No method that reads only these similarities can find a piece whose copy is
+    no higher than its look-alikes without also finding them."""
+    kind: str
+    copy: float
+    look_alike: float
+
+
+def copy_contrast(corpus, matrices: Dict[Pair, np.ndarray]) -> List[Contrast]:
+    """:class:`Contrast` of every inserted piece of ``corpus`` (frames every TIME_STEP s)."""
+    holding: Dict[str, set] = {}
+    for insertion in corpus.insertions:
+        holding.setdefault(str(insertion.source), set()).add(str(insertion.host))
+    out = []
+    for insertion in corpus.insertions:
+        source, host = str(insertion.source), str(insertion.host)
+        sim = matrices[(source, host)]
+        q0, q1, t0, t1 = (s / TIME_STEP for s in insertion.segment())
+        rows = np.arange(int(np.floor(q0)), min(int(np.ceil(q1)), sim.shape[0]))
+        cols = np.arange(int(np.floor(t0)), min(int(np.ceil(t1)), sim.shape[1]))
+        if not len(rows) or not len(cols):
+            raise ValueError(f'{insertion.kind} piece {insertion.segment()} lies outside its pair {sim.shape}')
+        # Where the host shows each source frame, on the piece's own slope (a speed-up's too).
+        shown = t0 + (rows - q0) * (t1 - t0) / (q1 - q0)
+        centres = np.minimum(np.round(shown).astype(int), sim.shape[1] - 1)
+        copy = [sim[r, max(0, c - 1):c + 2].max() for r, c in zip(rows, centres)]
+        unrelated_hosts = [str(h) for h in corpus.hosts if str(h) not in holding[source]]
+        other_sources = [str(s) for s in corpus.sources if str(s) != source]
+        looks = [np.mean(np.max([matrices[(source, h)][rows].max(axis=1) for h in unrelated_hosts], axis=0))
+                 if unrelated_hosts else -np.inf,
+                 np.mean(np.max([matrices[(s, host)][:, cols].max(axis=0) for s in other_sources], axis=0))
+                 if other_sources else -np.inf]
+        out.append(Contrast(insertion.kind, float(np.mean(copy)), float(max(looks))))
+    return out
+
+
+def contrast_ceiling(corpus, contrasts: List[Contrast], margin: float = 0.0):
+    """Segment scores (``localization.SegmentScores``) of an oracle that knows the truth
+    but reads these similarities: for every piece whose copy stands more than ``margin``
+    above its look-alikes (``contrasts``, :func:`copy_contrast`), exactly the frames
+    sampled inside it (every TIME_STEP s from 0), in seconds as the methods report them;
+    nothing else. No method on these similarities and this frame sampling is expected to
+    do better."""
+    loc = _localization()
+    found: Dict[Pair, list] = {}
+    for insertion, contrast in zip(corpus.insertions, contrasts, strict=True):
+        pair = (str(insertion.source), str(insertion.host))
+        found.setdefault(pair, [])
+        if contrast.copy > contrast.look_alike + margin:
+            first_last = [math.ceil(s / TIME_STEP - 1e-9) for s in insertion.segment()]
+            found[pair].append(loc.Segment(*first_last, 1.0).to_seconds(TIME_STEP))
+    return loc.segment_scores(found, truth_of(corpus))
