@@ -162,6 +162,28 @@ def run_decisions(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_remove(args: argparse.Namespace) -> int:
+    if not args.paths and not args.missing:
+        raise ValueError('give the indexed files or folders to remove, or --missing')
+    with _open(args) as index:
+        files = index.files_at(args.paths) if args.paths else []
+        if args.missing:
+            files = sorted(set(files) | set(index.missing_files()))
+        if args.dry_run:
+            for file in files:
+                print(f'would remove {file.given}')
+            print(f'{len(files)} file(s) would be removed; nothing changed')
+            return 0
+        removal = index.remove(files)
+        index.sync()  # Milvus forgets the removed videos' vectors now, not at the next search
+        index.clips().sync()
+        for given in removal.files:
+            print(f'removed {given}')
+        print(f'removed {len(removal.files)} file(s), {len(removal.videos)} video(s) with them; '
+              f'the index holds {len(index)} videos')
+    return 0
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from ..service.app import serve
     from ..service.options import serving_options

@@ -6,8 +6,8 @@ from .. import defaults
 from ..service.options import add_serving_options
 from . import commands as run
 
-DESCRIPTION = """The `dns` command: index a collection of videos, search it, find its duplicates,
-evaluate it against a ground truth, look at one pair, and serve it to reviewers."""
+DESCRIPTION = """The `dns` command: index a collection of videos (and forget files), search it, find
+its duplicates, evaluate it against a ground truth, look at one pair, and serve it to reviewers."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help='record a decision on the pair of files A and B (paths as given at index time): copy, '
                    'not_copy, or none to forget it')
     p.set_defaults(run=run.run_decisions)
+
+    p = commands.add_parser('remove', parents=[common], help='forget indexed files and folders of them (the '
+                            'files are not touched); a video leaves the index with its last file')
+    p.add_argument('paths', nargs='*', metavar='PATH', help='an indexed file, or a folder: every indexed file below '
+                   'it (the files need not exist any more)')
+    p.add_argument('--missing', action='store_true', help='also every indexed file that no longer exists')
+    p.add_argument('--dry-run', action='store_true', help='list what would be removed; change nothing')
+    p.set_defaults(run=run.run_remove)
 
     p = commands.add_parser('serve', parents=[common], help='the search service and the review page (HTTP)')
     p.add_argument('--host', default=defaults.HOST, help=f'address to bind (default: {defaults.HOST}; any other needs '

@@ -9,7 +9,8 @@ from .evaluate import (CurvePoint, DecisionReport, GroundTruth, ThresholdPoint, 
                        evaluate_copies, evaluate_segments, load_ground_truth, plot_curve, plot_precision_recall,
                        represent_queries)
 from .fine_store import CorruptFeaturesError
-from .index import AddResult, IndexSettings, IndexSettingsError, StaleThresholdWarning, Thresholds, VideoIndex
+from .index import (AddResult, IndexedFile, IndexSettings, IndexSettingsError, Removal, StaleThresholdWarning,
+                    Thresholds, VideoIndex)
 from .ingest import add_file, find_videos, index_files, query_representation, represent_file
 from .results import decisions_json, dedup_json, search_json, write_decisions_csv
 from .search import Match, search
@@ -19,8 +20,9 @@ from .thumbnails import ThumbnailKeeper
 from .vector_store import VectorStoreError
 
 __all__ = ['AddResult', 'CorruptFeaturesError', 'CurvePoint', 'Decision', 'DecisionReport', 'DuplicateGroup',
-           'GroundTruth', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'StaleThresholdWarning',
-           'ThresholdPoint', 'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex', 'VideoRepresentation',
+           'GroundTruth', 'IndexedFile', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'Removal',
+           'StaleThresholdWarning', 'ThresholdPoint', 'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex',
+           'VideoRepresentation',
            'add_file', 'average_precision', 'copied_segments', 'decisions_json', 'dedup_json', 'draw_pair',
            'evaluate', 'evaluate_copies', 'evaluate_segments', 'find_duplicates', 'find_videos', 'index_files',
            'load_ground_truth', 'pair_view', 'plot_curve', 'plot_precision_recall', 'query_representation',

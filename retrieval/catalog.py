@@ -5,6 +5,7 @@ features are on disk, so a crash at any point leaves either the whole video or n
 of it. Milvus holds a copy of the coarse vectors for search, synchronised from here
 (``synced``): the catalog is what a damaged or missing Milvus collection is rebuilt from.
 """
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -142,6 +143,29 @@ class Catalog:
             previous = self.video_of(abspath)
             self.db.execute('INSERT OR REPLACE INTO paths VALUES (?, ?, ?)', (abspath, given, video_id))
             return self._drop_if_orphan(previous, video_id)
+
+    def remove_paths(self, abspaths: Sequence[str]) -> List[str]:
+        """Forget the files at ``abspaths`` in one transaction; return the ids of the
+        videos no path holds any more (their rows go now, their files and vectors may)."""
+        orphans = []
+        with self.transaction():
+            for abspath in abspaths:
+                previous = self.video_of(abspath)
+                self.db.execute('DELETE FROM paths WHERE abspath = ?', (abspath,))
+                if (orphan := self._drop_if_orphan(previous, None)) is not None:
+                    orphans.append(orphan)
+        return orphans
+
+    def indexed_paths(self, abspath: Optional[str] = None) -> List[Tuple[str, str]]:
+        """(absolute path, path as given) of every indexed file, or of those at
+        ``abspath`` or below it, in order of absolute path."""
+        if abspath is None:
+            return list(self.db.execute('SELECT abspath, given FROM paths ORDER BY abspath'))
+        # Below a folder: the prefix "folder/" compared as text, so that LIKE's wildcards in
+        # a path mean nothing.
+        below = abspath.rstrip(os.sep) + os.sep
+        return list(self.db.execute('SELECT abspath, given FROM paths WHERE abspath = ? OR substr(abspath, 1, ?) = ? '
+                                    'ORDER BY abspath', (abspath, len(below), below)))
 
     def video_of(self, abspath: str) -> Optional[str]:
         """The id of the video at an absolute path, or None."""

@@ -6,13 +6,13 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from .. import defaults
 from ..core import FINE_STUDENTS, VideoRepresentation
-from .catalog import Catalog, VideoRecord
+from .catalog import Catalog, UnknownFileError, VideoRecord
 from .fine_store import FineStore
 from .thumbnails import ThumbnailStore
 from .vector_store import CoarseVectors
@@ -60,6 +60,17 @@ class AddResult:
     status: str          # 'indexed', 'skipped' (content already indexed)
     video_id: str
     frames: int
+
+
+class IndexedFile(NamedTuple):
+    abspath: str
+    given: str           # the path as given at index time
+
+
+@dataclass(frozen=True)
+class Removal:
+    files: List[str]     # the removed files, paths as given at index time
+    videos: List[str]    # ids of the videos that left the index (no other file held them)
 
 
 class VideoIndex:
@@ -197,16 +208,53 @@ class VideoIndex:
                                            width=representation.width or None,
                                            height=representation.height or None, thumbnails=thumbnails)
         self._drop_files(orphan)
+        self._keep_search_current()
+        return AddResult('indexed', video_id, representation.frames)
+
+    def _keep_search_current(self) -> None:
         if self._vectors is not None:  # this session searches too: keep Milvus current
             self.sync()
             if self._clips is not None and self._clips.is_open:
                 self._clips.sync_quietly()
-        return AddResult('indexed', video_id, representation.frames)
 
     def _drop_files(self, orphan: Optional[str]) -> None:
         if orphan is not None:
             self.fine_store.remove(orphan)
             self.thumbnails.remove(orphan)
+
+    def files_at(self, paths: Sequence) -> List[IndexedFile]:
+        """The indexed files at each of ``paths`` (paths or :class:`IndexedFile`) or, for
+        a folder, below it (the files need not exist any more), each once. Raises
+        UnknownFileError naming every path that is no indexed file and holds none."""
+        found: Dict[str, IndexedFile] = {}
+        unknown = []
+        for path in paths:
+            path = path.abspath if isinstance(path, IndexedFile) else path
+            files = self.catalog.indexed_paths(os.path.abspath(os.fspath(path)))
+            if not files:
+                unknown.append(os.fspath(path))
+            found.update((abspath, IndexedFile(abspath, given)) for abspath, given in files)
+        if unknown:
+            raise UnknownFileError(f'not an indexed file, nor a folder holding one: {", ".join(map(repr, unknown))}')
+        return sorted(found.values())
+
+    def missing_files(self) -> List[IndexedFile]:
+        """The indexed files that no longer exist (deleted or moved since)."""
+        return [IndexedFile(abspath, given) for abspath, given in self.catalog.indexed_paths()
+                if not os.path.exists(abspath)]
+
+    def remove(self, paths: Sequence) -> Removal:
+        """Forget the indexed files at ``paths`` (files or folders, :meth:`files_at`; an
+        unknown one removes nothing). A video leaves the index with its last file: its
+        catalog row in one transaction, then its fine features and thumbnails, then its
+        vectors at the next sync. Reviewers' decisions on the files are kept: they apply
+        again if the files are indexed again."""
+        files = self.files_at(paths)
+        orphans = self.catalog.remove_paths([f.abspath for f in files])
+        for orphan in orphans:
+            self._drop_files(orphan)
+        self._keep_search_current()
+        return Removal([f.given for f in files], orphans)
 
     # --- reading
     def representation(self, video_id: str) -> VideoRepresentation:

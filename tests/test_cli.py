@@ -4,22 +4,13 @@ import importlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from support.checkout import PACKAGE
+from support.cli import dns
 from support.corpus import make_corpus
-
-DNS = Path(sys.executable).with_name('dns')
-
-
-def dns(*args, cwd, expect=0, timeout=300):
-    result = subprocess.run([str(DNS), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == expect, f'exit {result.returncode}\n{result.stdout}\n{result.stderr}'
-    return result
 
 
 @pytest.fixture(scope='module')
