@@ -161,11 +161,15 @@ class Catalog:
         ``abspath`` or below it, in order of absolute path."""
         if abspath is None:
             return list(self.db.execute('SELECT abspath, given FROM paths ORDER BY abspath'))
-        # Below a folder: the prefix "folder/" compared as text, so that LIKE's wildcards in
-        # a path mean nothing.
+        exact = self.db.execute('SELECT abspath, given FROM paths WHERE abspath = ?', (abspath,)).fetchall()
+        if exact:
+            return exact
+        # Below a folder: the paths from "folder/" up to "folder0" ('0' follows the
+        # separator), a range the primary key's index answers without a scan.
         below = abspath.rstrip(os.sep) + os.sep
-        return list(self.db.execute('SELECT abspath, given FROM paths WHERE abspath = ? OR substr(abspath, 1, ?) = ? '
-                                    'ORDER BY abspath', (abspath, len(below), below)))
+        after = below[:-1] + chr(ord(os.sep) + 1)
+        return list(self.db.execute('SELECT abspath, given FROM paths WHERE abspath >= ? AND abspath < ? '
+                                    'ORDER BY abspath', (below, after)))
 
     def video_of(self, abspath: str) -> Optional[str]:
         """The id of the video at an absolute path, or None."""
