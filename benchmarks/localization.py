@@ -120,10 +120,10 @@ def contrast_tables(data) -> str:
             of_kind = [c for c in contrasts if c.kind == kind]
             rows.append([name, kind, len(of_kind), f'{np.mean([c.copy for c in of_kind]):.3f}',
                          f'{np.mean([c.look_alike for c in of_kind]):.3f}',
-                         sum(c.copy > c.look_alike for c in of_kind)])
+                         sum(c.stands_above() for c in of_kind)])
         for margin in (0.0, SPREAD_FLOOR):
             s = contrast_ceiling(corpus, contrasts, margin)
-            ceilings.append([name, f'{margin:g}', f'{sum(c.copy > c.look_alike + margin for c in contrasts)} '
+            ceilings.append([name, f'{margin:g}', f'{sum(c.stands_above(margin) for c in contrasts)} '
                              f'of {len(contrasts)}', f'{s.precision:.3f}', f'{s.recall:.3f}', f'{s.f1:.3f}'])
     return (markdown_table(['corpus', 'inserted piece', 'pieces', 'copy similarity', 'look-alike similarity',
                             'pieces above their look-alikes'], rows) + '\n\n' +

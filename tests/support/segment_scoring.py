@@ -237,6 +237,10 @@ class Contrast:
     copy: float
     look_alike: float
 
+    def stands_above(self, margin: float = 0.0) -> bool:
+        """Whether the copy stands more than ``margin`` above its look-alikes."""
+        return self.copy > self.look_alike + margin
+
 
 def copy_contrast(corpus, matrices: Dict[Pair, np.ndarray]) -> List[Contrast]:
     """:class:`Contrast` of every inserted piece of ``corpus`` (frames every TIME_STEP s)."""
@@ -278,7 +282,7 @@ def contrast_ceiling(corpus, contrasts: List[Contrast], margin: float = 0.0):
     for insertion, contrast in zip(corpus.insertions, contrasts, strict=True):
         pair = (str(insertion.source), str(insertion.host))
         found.setdefault(pair, [])
-        if contrast.copy > contrast.look_alike + margin:
+        if contrast.stands_above(margin):
             first_last = [math.ceil(s / TIME_STEP - 1e-9) for s in insertion.segment()]
             found[pair].append(loc.Segment(*first_last, 1.0).to_seconds(TIME_STEP))
     return loc.segment_scores(found, truth_of(corpus))
