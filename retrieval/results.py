@@ -24,7 +24,8 @@ def dedup_json(threshold: float, groups: Iterable[DuplicateGroup],
 
 
 def decisions_json(decisions: Mapping[Tuple[str, str], Decision]) -> List[Dict]:
-    return [{name: getattr(d, name) for name in DECISION_COLUMNS} for d in decisions.values()]
+    # bulk: the id of the group action that wrote it (None: decided by hand).
+    return [{**{name: getattr(d, name) for name in DECISION_COLUMNS}, 'bulk': d.bulk} for d in decisions.values()]
 
 
 def write_decisions_csv(decisions: Mapping[Tuple[str, str], Decision], out: TextIO) -> int:
