@@ -9,7 +9,7 @@ import os
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -49,7 +49,9 @@ ADDED_VIDEO_COLUMNS = (('duration', 'REAL'),     # seconds
                        ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'))
 # A decision written by a group action carries the action's id (NULL: decided by hand), so
 # that one undo reverts the whole action and a later action never overrides a hand's.
-ADDED_DECISION_COLUMNS = (('bulk', 'TEXT'),)
+# score, segments: what the reviewer was shown (the grouping score; the copied segments as
+# JSON [[a_start, a_end, b_start, b_end], ...] in seconds); reviewer: the name they gave.
+ADDED_DECISION_COLUMNS = (('bulk', 'TEXT'), ('score', 'REAL'), ('segments', 'TEXT'), ('reviewer', 'TEXT'))
 RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at'
 DECISIONS = ('copy', 'not_copy')
 
@@ -81,6 +83,9 @@ class Decision:
     decision: str          # 'copy' or 'not_copy'
     decided_at: float      # seconds since the epoch
     bulk: Optional[str] = None  # the group action that wrote it; None: decided by hand
+    score: Optional[float] = None     # the score the reviewer was shown
+    segments: Optional[str] = None    # the copied segments shown, JSON (seconds)
+    reviewer: Optional[str] = None
 
 
 class Catalog:
@@ -236,12 +241,15 @@ class Catalog:
         return out
 
     # --- reviewers' decisions on pairs
-    def decide(self, pairs: Iterable[Tuple[str, str]], decision: Optional[str],
-               bulk: bool = False) -> Tuple[List[Decision], Optional[str]]:
+    def decide(self, pairs: Iterable[Tuple[str, str]], decision: Optional[str], bulk: bool = False,
+               reviewer: Optional[str] = None,
+               shown: Optional[Dict[Tuple[str, str], Tuple[Optional[float], Optional[str]]]] = None,
+               ) -> Tuple[List[Decision], Optional[str]]:
         """Record ``decision`` ('copy', 'not_copy'; None forgets it) on each pair of
         paths (as given at index time), in one transaction; return what was recorded and,
         with ``bulk``, the id of this group action: it then decides only the pairs not
-        decided yet (a reviewer's own decision stands), and ``undo_bulk`` reverts it."""
+        decided yet (a reviewer's own decision stands), and ``undo_bulk`` reverts it.
+        ``shown``: (score, segments JSON) the reviewer saw, by ``pair_key``."""
         if decision is not None and decision not in DECISIONS:
             raise ValueError(f'a decision is one of {", ".join(DECISIONS)} (or none), got {decision!r}')
         if bulk and decision is None:
@@ -264,10 +272,13 @@ class Catalog:
                 if bulk:
                     decided = set(self.db.execute('SELECT a, b FROM decisions'))
                     keys = [key for key in keys if key not in decided]
-                self.db.executemany('INSERT OR REPLACE INTO decisions (a, b, decision, decided_at, bulk) '
-                                    'VALUES (?, ?, ?, ?, ?)',
-                                    [(a, b, decision, now, action) for a, b in keys])
-        return ([] if decision is None else [Decision(a, b, decision, now, action) for a, b in keys]), action
+                shown = shown or {}
+                made = [Decision(a, b, decision, now, action, *shown.get((a, b), (None, None)), reviewer)
+                        for a, b in keys]
+                self.db.executemany('INSERT OR REPLACE INTO decisions (a, b, decision, decided_at, bulk, score, '
+                                    'segments, reviewer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                                    [astuple(d) for d in made])
+        return ([] if decision is None else made), action
 
     def undo_bulk(self, action: str) -> List[Tuple[str, str]]:
         """Forget the decisions group action ``action`` wrote that no reviewer has changed
@@ -279,7 +290,7 @@ class Catalog:
 
     def decisions(self) -> Dict[Tuple[str, str], Decision]:
         return {(row[0], row[1]): Decision(*row) for row in self.db.execute(
-            'SELECT a, b, decision, decided_at, bulk FROM decisions ORDER BY a, b')}
+            'SELECT a, b, decision, decided_at, bulk, score, segments, reviewer FROM decisions ORDER BY a, b')}
 
     # --- synchronisation with Milvus
     def unsynced(self, limit: int) -> List[tuple]:

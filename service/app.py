@@ -11,6 +11,7 @@ down. At most ``max_in_flight`` requests are in at once, and ``workers`` times
 """
 import io
 import ipaddress
+import json
 import mimetypes
 import os
 import shutil
@@ -30,16 +31,16 @@ from pydantic import BaseModel, Field
 
 from .. import defaults
 from ..core import DnS
-from ..retrieval.catalog import UnknownFileError
+from ..retrieval.catalog import UnknownFileError, pair_key
 from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
 from ..retrieval.index import VideoIndex
-from ..weights import sha256_of
 from ..retrieval.lite_host import LiteHost
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
 from ..retrieval.search import search
 from ..retrieval.show import pair_view
 from ..retrieval.vector_store import MAX_LIMIT
+from ..weights import sha256_of
 from .limits import BodyLimit, InFlightLimit, TokenCheck, video_key
 from .sharing import PerThreadCatalog, StateCache
 from .workers import UploadFailure, WorkerPool, WorkerSettings, default_workers
@@ -51,12 +52,23 @@ VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a vi
 COPY_CHUNK = 1 << 20
 
 
+class Shown(BaseModel):
+    """What a reviewer saw of one pair when deciding, kept with the decision (the CSV)."""
+    a: str
+    b: str
+    score: Optional[float] = Field(None, allow_inf_nan=False)
+    segments: List[Tuple[float, float, float, float]] = Field(
+        [], max_length=100, description='copied segments, seconds: [a_start, a_end, b_start, b_end]')
+
+
 class DecisionRequest(BaseModel):
     pairs: List[Tuple[str, str]] = Field(min_length=1, max_length=10_000,
                                          description='pairs of files, paths as given at index time')
     decision: Optional[Literal['copy', 'not_copy']] = Field(description="'copy', 'not_copy', or null to forget")
     bulk: bool = Field(False, description='a group action: decide only the pairs not decided yet, undone in one '
                                          'step by DELETE /decisions/bulk/{its id}')
+    reviewer: Optional[str] = Field(None, max_length=100, description='who decides, as they name themselves')
+    shown: List[Shown] = Field([], max_length=10_000, description='what the reviewer saw of the pairs')
 
 
 class Service:
@@ -361,7 +373,10 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         s = service()
         with s.using():
             try:
-                recorded, action = s.index.catalog.decide(request.pairs, request.decision, bulk=request.bulk)
+                shown = {pair_key(p.a, p.b): (p.score, json.dumps(p.segments) if p.segments else None)
+                         for p in request.shown}
+                recorded, action = s.index.catalog.decide(request.pairs, request.decision, bulk=request.bulk,
+                                                          reviewer=request.reviewer or None, shown=shown)
             except UnknownFileError as error:
                 raise HTTPException(404, str(error))
             except ValueError as error:
@@ -380,7 +395,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
 
     @app.get('/decisions.csv', response_class=PlainTextResponse)
     def decisions_csv():
-        """The decisions as CSV: a,b,decision,decided_at."""
+        """The decisions as CSV: a,b,decision,decided_at,score,segments,reviewer."""
         s = service()
         out = io.StringIO()
         with s.using():

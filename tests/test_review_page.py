@@ -170,10 +170,20 @@ def test_keyboard_flow_plays_the_copy_and_decides_in_place(page):
                                     '.map(v => v.currentTime - Number(v.dataset.start));')
     assert all(-0.3 < lead for lead in started), started  # from the copy's start, not from 0
 
+    named = driver.find_element('css selector', '#reviewer')
+    named.send_keys('Ada')
+    driver.execute_script("arguments[0].dispatchEvent(new Event('change')); arguments[0].blur();", named)
     press(driver, 'c')
     wait_for(driver, f"return document.querySelector('{row_selector(a, b)}').dataset.decision === 'copy'")
     assert current(driver) not in (None, [a, b]), 'no auto-advance to the next undecided pair'
     assert server_decisions(running) == {(a, b): ('copy', None)}
+    with running.client() as client:  # kept with it: the score and segments shown, and who decided
+        line = client.get('/decisions.csv').text.splitlines()
+    score = float(driver.find_element('css selector', row_selector(a, b)).get_attribute('data-score'))
+    assert line[0] == 'a,b,decision,decided_at,score,segments,reviewer'
+    cells = line[1].split(',')
+    assert cells[:3] == [a, b, 'copy'] and cells[4] == f'{score:.4f}' and cells[6] == 'Ada'
+    assert f"{best['query_start']:g}-{best['query_end']:g}={best['target_start']:g}-{best['target_end']:g}" in cells[5]
     for _ in range(len(rows(driver))):  # back up to it
         if current(driver) == [a, b]:
             break

@@ -8,11 +8,12 @@
 'use strict';
 
 const TOKEN_KEY = 'dns-token';
+const REVIEWER_KEY = 'dns-reviewer';
 const LOW_MARGIN = 0.05;    // "low score": a score within this of the threshold
 const BIG_GROUP = 6;        // beyond this many videos: pairs with the representative first
 const HEALTH_POLL_MS = 2000;
 
-const state = { threshold: null, calibrated: null, current: null, records: new Map(), healthPoll: null };
+const state = { threshold: null, groups: [], current: null, records: new Map(), healthPoll: null, unreachable: false };
 
 class Unreachable extends Error {}
 
@@ -35,7 +36,9 @@ async function api(url, options = {}) {
     try { detail = JSON.stringify((await response.json()).detail); } catch (e) { /* not JSON */ }
     throw new Error(url.split('?')[0] + ': ' + response.status + ' ' + detail);
   }
-  clearError();
+  // The banner of a lost connection goes once anything answers; another error stays
+  // until the reviewer's next action succeeds.
+  if (state.unreachable || options.method) clearError();
   return response;
 }
 
@@ -80,13 +83,15 @@ function showError(error) {
   const box = document.getElementById('error');
   box.textContent = String(error.message || error);
   box.hidden = false;
-  if (error instanceof Unreachable && state.healthPoll === null) {
+  state.unreachable = error instanceof Unreachable;
+  if (state.unreachable && state.healthPoll === null) {
     state.healthPoll = setInterval(() => api('/health').catch(() => {}), HEALTH_POLL_MS);
   }
 }
 
 function clearError() {
   document.getElementById('error').hidden = true;
+  state.unreachable = false;
   if (state.healthPoll !== null) { clearInterval(state.healthPoll); state.healthPoll = null; }
 }
 
@@ -139,7 +144,7 @@ function nextUndecided(row) {
   return after.find(r => !r.dataset.decision) || null;
 }
 
-function showDecision(row, decision, bulk) {
+function showDecision(row, decision, bulk, refresh = true) {
   if (decision) row.dataset.decision = decision; else delete row.dataset.decision;
   if (bulk) row.dataset.bulk = bulk; else delete row.dataset.bulk;
   delete row.dataset.failed;
@@ -149,8 +154,7 @@ function showDecision(row, decision, bulk) {
     cell.append(element('span', { class: 'decision ' + decision, text: 'decided: ' + decision }));
     if (bulk) cell.append(element('span', { class: 'by-group', text: ' (group action)' }));
   }
-  applyFilters();
-  updateProgress();
+  if (refresh) { applyFilters(); updateProgress(); }
 }
 
 function showFailure(row, error, retry) {
@@ -160,10 +164,22 @@ function showFailure(row, error, retry) {
     element('button', { type: 'button', class: 'retry', text: 'retry', onclick: retry }));
 }
 
+// What the reviewer saw of a row, kept with the decision: its score, and the copied
+// segments if its detail was opened.
+function shown(row) {
+  return { a: row.dataset.a, b: row.dataset.b, score: row.dataset.score === '' ? null : Number(row.dataset.score),
+    segments: row.segments || [] };
+}
+
+function reviewer() {
+  return document.getElementById('reviewer').value.trim() || null;
+}
+
 async function decideRow(row, decision) {
   row.classList.add('pending');
   try {
-    await postJson('/decisions', { pairs: [[row.dataset.a, row.dataset.b]], decision });
+    await postJson('/decisions', { pairs: [[row.dataset.a, row.dataset.b]], decision, reviewer: reviewer(),
+      shown: decision ? [shown(row)] : [] });
     showDecision(row, decision, null);
     if (decision && row === state.current) select(nextUndecided(row) || row);
     refreshDecisions().catch(showError);
@@ -240,6 +256,7 @@ async function fillDetail(detail, row, group) {
   const ids = [group.video_ids[a], group.video_ids[b]];
   const [pair, recordA, recordB] = await Promise.all([api('/pairs/' + ids[0] + '/' + ids[1]).then(r => r.json()),
     record(ids[0]), record(ids[1])]);
+  row.segments = pair.segments.map(s => [s.query_start, s.query_end, s.target_start, s.target_end]);
   const best = pair.segments.reduce((x, y) => (y.score > x.score ? y : x), pair.segments[0] || null);
   const threshold = pair.threshold.toFixed(2);
   const grouped = pair.score >= pair.threshold ? 'grouped' : 'below the threshold';
@@ -337,11 +354,15 @@ async function groupAction(section, group, decision, undoGroup) {
   const words = decision === 'copy' ? 'a copy' : 'not a copy';
   if (!window.confirm('Mark the ' + open + ' undecided pair(s) of group ' + section.dataset.group + ' as ' + words + '? ' +
     (rows.length - open) + ' pair(s) already decided stay as they are. One undo reverts it all.')) return;
-  const answer = await (await postJson('/decisions', { pairs: group.pairs.map(p => [p.a, p.b]), decision, bulk: true })).json();
+  const answer = await (await postJson('/decisions', { pairs: group.pairs.map(p => [p.a, p.b]), decision, bulk: true,
+    reviewer: reviewer(), shown: rows.map(shown) })).json();
+  const byPair = new Map(rows.map(r => [r.dataset.a + '\n' + r.dataset.b, r]));
   for (const d of answer.recorded) {
-    const row = rowOf(d.a, d.b);
-    if (row) showDecision(row, d.decision, answer.bulk);
+    const row = byPair.get(d.a + '\n' + d.b);
+    if (row) showDecision(row, d.decision, answer.bulk, false);
   }
+  applyFilters();
+  updateProgress();
   undoGroup.hidden = false;
   undoGroup.textContent = 'undo the group action (' + answer.recorded.length + ' pairs)';
   undoGroup.onclick = () => undoBulk(answer.bulk, undoGroup).catch(showError);
@@ -350,10 +371,13 @@ async function groupAction(section, group, decision, undoGroup) {
 
 async function undoBulk(action, button) {
   const answer = await (await api('/decisions/bulk/' + action, { method: 'DELETE' })).json();
+  const byPair = new Map(allRows().map(r => [r.dataset.a + '\n' + r.dataset.b, r]));
   for (const d of answer.undone) {
-    const row = rowOf(d.a, d.b);
-    if (row && row.dataset.bulk === action) showDecision(row, null, null);
+    const row = byPair.get(d.a + '\n' + d.b);
+    if (row && row.dataset.bulk === action) showDecision(row, null, null, false);
   }
+  applyFilters();
+  updateProgress();
   if (button) button.hidden = true;
   refreshDecisions().catch(showError);
 }
@@ -390,7 +414,7 @@ function decisionList(decisions) {
     const when = new Date(d.decided_at * 1000).toLocaleString();
     list.append(element('li', { class: 'decided', 'data-a': d.a, 'data-b': d.b, 'data-decision': d.decision },
       element('span', { class: 'decision ' + d.decision, text: d.decision === 'copy' ? 'copy' : 'not a copy' }),
-      ' ' + d.a + ' ↔ ' + d.b + ' (' + when + (d.bulk ? ', group action' : '') + ') ',
+      ' ' + d.a + ' ↔ ' + d.b + ' (' + when + (d.reviewer ? ', ' + d.reviewer : '') + (d.bulk ? ', group action' : '') + ') ',
       element('button', { type: 'button', class: 'undo', text: 'undo', onclick: () => undoListed(d).catch(showError) })));
   }
   if (!decisions.length) list.append(element('li', { text: 'none yet' }));
@@ -515,5 +539,8 @@ document.getElementById('token-form').addEventListener('submit', event => {
 document.getElementById('export').addEventListener('click', () => exportCsv().catch(showError));
 document.getElementById('search').addEventListener('submit', event => searchUpload(event));
 for (const id of ['filter-undecided', 'filter-low']) document.getElementById(id).addEventListener('change', applyFilters);
+const named = document.getElementById('reviewer');
+named.value = localStorage.getItem(REVIEWER_KEY) || '';
+named.addEventListener('change', () => localStorage.setItem(REVIEWER_KEY, named.value.trim()));
 helpOverlay();
 load().catch(showError);
