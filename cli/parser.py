@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser('decisions', parents=[common], help='reviewers\' decisions on pairs (copy / not a '
                             'copy), which dedup follows')
-    p.add_argument('--csv', metavar='FILE', help='write them as CSV (a,b,decision,decided_at); - for stdout')
+    p.add_argument('--csv', metavar='FILE',
+                   help='write them as CSV (a,b,decision,decided_at,score,segments,reviewer); - for stdout')
     p.add_argument('--mark', nargs=3, metavar=('A', 'B', 'DECISION'),
                    help='record a decision on the pair of files A and B (paths as given at index time): copy, '
                    'not_copy, or none to forget it')
