@@ -125,6 +125,7 @@ class VideoRepresentation:
     thumbnails: Tuple[bytes, ...] = ()
     width: int = 0
     height: int = 0
+    times: Optional[np.ndarray] = None  # each sample's seconds from the first frame (None: unknown)
 
     @property
     def frames(self) -> int:

@@ -21,6 +21,7 @@ import math
 import os
 import stat
 import warnings
+from fractions import Fraction
 from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple, Union
 
 import av
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # the adapter's type; importing Towhee is the adapter's busin
     from towhee.types import VideoFrame
 
 __all__ = ['DecodeDeviceFallback', 'DecodedFrame', 'FrameDecoder', 'VideoDecodeError', 'VideoDecoder',
-           'check_video_file', 'decode_device', 'decode_frames', 'scaled_size']
+           'check_video_file', 'decode_device', 'decode_frames', 'display_size', 'scaled_size']
 
 _EPS = 1e-6  # seconds; tolerance on timestamps versus sampling times
 # Skipping: packets presented within this many frame durations after a sampling time
@@ -46,6 +47,7 @@ _SCALE_INTERPOLATION = 'BICUBIC'
 # (png_pipe, jpeg_pipe, webp_pipe, bmp_pipe, tiff_pipe, ...). A GIF of one frame too.
 _IMAGE_DEMUXERS = ('image2', 'image2pipe')
 _MOV_FORMATS = ('mov', 'mp4')
+_SEEK_MARGINS = (0.0, 2.0, 8.0, 32.0, 128.0, math.inf)  # seconds before the target, tried in turn
 _TAG_SCAN_BYTES = 8 << 20  # where to look for an MP4/MOV sample entry's codec tag
 
 
@@ -102,8 +104,17 @@ class FrameDecoder:
 
     Calling the decoder with a path returns a generator of
     ``DecodedFrame(rgb_uint8[H, W, 3], timestamp_ms, key_frame, source_size)``; timestamps are
-    ``frame.pts * time_base`` in integer milliseconds. Only kept frames are converted to RGB.
-    Sampling follows the timestamps, so variable frame rate videos are sampled correctly.
+    integer milliseconds from the first frame's (``frame.pts * time_base`` less the first
+    frame's), and ``start_time``, ``end_time`` and the sampling times count from there
+    too: an MPEG-TS starting at 1.48 s or an MP4 with a start offset is sampled at 0, 1,
+    2 s of its picture, as a file starting at 0 is. Only kept frames are converted to RGB.
+    Sampling follows the timestamps, so variable frame rate videos are sampled correctly,
+    and a hole in one shows as a jump in the kept frames' timestamps.
+
+    Display geometry: a frame whose pixels are not square (a sample aspect ratio other
+    than 1:1: DVD, broadcast, anamorphic files) comes out at its display size, as players
+    show it (the width times the ratio, by FFmpeg's bicubic scaler), and ``source_size``
+    is that display size.
 
     Skipping: with a ``time_step`` (and not ``exact``), FFmpeg skips the frames no other
     frame refers to (non-reference frames, ``skip_frame='NONREF'``: most B-frames of
@@ -190,7 +201,7 @@ class FrameDecoder:
             state = _DecodeState(self._skipping(stream))
             try:
                 for frame, ms in self._kept_frames(path, container, stream, state):
-                    yield self._convert(frame, ms)
+                    yield self._convert(frame, ms, _sample_aspect_ratio(stream))
             except (av.FFmpegError, OSError, EOFError) as e:
                 state.damage = state.damage or e
             if state.damage is not None and not state.decoded:
@@ -209,11 +220,27 @@ class FrameDecoder:
             return None
         return _SkipPolicy(stream, self.start_time or 0.0, self.time_step, window)
 
-    def _convert(self, frame, ms: int) -> DecodedFrame:
-        """One kept frame -> RGB (scaled while converting when ``short_side`` is set), upright."""
-        width, height = frame.width, frame.height
+    def _sample_origin(self, stream) -> Optional[float]:
+        """Where time 0 lies on the stream's clock, when it is known before decoding (the
+        decoder seeks): the stream's start time (else the container's). None: the first
+        decoded frame's timestamp, taken as it comes."""
+        if not self.start_time:
+            return None
+        if stream.start_time is not None:
+            return float(stream.start_time * stream.time_base)
+        container_start = stream.container.start_time
+        return container_start / 1e6 if container_start is not None else 0.0
+
+    def _convert(self, frame, ms: int, sample_aspect_ratio: Optional[Fraction] = None) -> DecodedFrame:
+        """One kept frame -> RGB at its display aspect (scaled while converting when
+        ``short_side`` is set), upright."""
+        width, height = display_size(frame.width, frame.height, sample_aspect_ratio)
         if self.short_side is None:
-            image = frame.to_ndarray(format='rgb24')
+            if (width, height) == (frame.width, frame.height):
+                image = frame.to_ndarray(format='rgb24')
+            else:  # anamorphic: its pixels widened (or narrowed) to square ones
+                image = frame.to_ndarray(width=width, height=height, format='rgb24',
+                                         interpolation=_SCALE_INTERPOLATION)
         else:
             out_width, out_height = scaled_size(width, height, self.short_side)
             image = frame.to_ndarray(width=out_width, height=out_height, format='rgb24',
@@ -224,21 +251,31 @@ class FrameDecoder:
         return DecodedFrame(image, ms, int(bool(frame.key_frame)), (height, width) if turned else (width, height))
 
     def _kept_frames(self, path, container, stream, state):
+        """(frame, milliseconds from the first frame) of the frames kept. Time 0 is the
+        first frame's timestamp, not the container's zero: an MPEG-TS starts at 1.4 s or
+        at any time of a broadcast's clock, an MP4 may carry a start offset, and sampling
+        on the container's clock would shift the sampling grid by that start."""
         start = self.start_time or 0.0
         end = math.inf if self.end_time is None else self.end_time
         step = self.time_step
         time_base = stream.time_base
         rate = stream.average_rate or stream.guessed_rate
         frame_dt = float(1 / rate) if rate else 0.0
-        self._seek(container, stream)
+        origin = self._sample_origin(stream)
+        if origin is not None and state.skip is not None:
+            state.skip.start_at(origin)
+        self._seek(container, stream, origin)
         k = 0  # index of the next sampling time start + k * step
         last = None
         for frame in self._decode(path, container, stream, state):
             if frame.pts is not None:
                 t = float(frame.pts * time_base)
             else:  # no timestamp: continue from the previous frame
-                t = 0.0 if last is None else last + frame_dt
+                t = (origin or 0.0) if last is None else last + frame_dt
             last = t
+            if origin is None:
+                origin = t
+            t -= origin
             if t >= end - _EPS:
                 return
             if t < start - _EPS:
@@ -250,11 +287,24 @@ class FrameDecoder:
                 k = max(k + 1, math.floor((t - start + _EPS) / step) + 1)
             yield frame, int(round(t * 1000))
 
-
-    def _seek(self, container, stream):
-        if self.start_time:
-            container.seek(int(self.start_time / stream.time_base), stream=stream,
-                           backward=True, any_frame=False)
+    def _seek(self, container, stream, origin: Optional[float]):
+        """Seek to the key frame at or before ``start_time``. Containers without an index
+        (MPEG-TS, MPEG-PS) are searched by timestamps and may land after it: then the
+        seek is tried again earlier and earlier, from the start at last."""
+        if not self.start_time:
+            return
+        origin = origin or 0.0
+        target = origin + self.start_time
+        for margin in _SEEK_MARGINS:
+            at = target - margin
+            if at <= origin:  # from the start: FFmpeg's seek to the stream's zero
+                container.seek(0, stream=stream, backward=True, any_frame=False)
+                return
+            container.seek(int(at / stream.time_base), stream=stream, backward=True, any_frame=False)
+            first = next((f for f in container.decode(stream) if f.pts is not None), None)
+            if first is not None and float(first.pts * stream.time_base) <= target + _EPS:
+                container.seek(int(at / stream.time_base), stream=stream, backward=True, any_frame=False)
+                return
 
     def _decode(self, path, container, stream, state):
         """The decoded frames, up to the first damage. Frame threads lose the frames still
@@ -267,9 +317,12 @@ class FrameDecoder:
         try:
             with av.open(path, mode='r') as again:
                 stream_again = again.streams[stream.index]
-                self._seek(again, stream_again)
+                self._seek(again, stream_again, self._sample_origin(stream_again))
                 # The same packets skipped: the same frames come out, in the same order.
-                skip = None if state.skip is None else _SkipPolicy(stream_again, *state.skip.sampling)
+                skip = None if state.skip is None else state.skip.again(stream_again)
+                origin = self._sample_origin(stream_again)
+                if skip is not None and origin is not None:
+                    skip.start_at(origin)
                 for i, frame in enumerate(_decode_until_damage(again, stream_again, _DecodeState(skip))):
                     if i >= done:
                         state.decoded += 1
@@ -308,20 +361,52 @@ def scaled_size(width: int, height: int, short_side: int) -> Tuple[int, int]:
     return max(1, int(short_side * width / height)), short_side
 
 
+def display_size(width: int, height: int, sample_aspect_ratio: Optional[Fraction]) -> Tuple[int, int]:
+    """(width, height) of a picture as players show it: the stored width times the sample
+    aspect ratio (a DVD's 720x576 at 16:11 is shown 1047x576, an anamorphic 480x272 at
+    4:3 640x272), the height as stored. No ratio, or 1:1: the stored size."""
+    if not sample_aspect_ratio or sample_aspect_ratio == 1:
+        return width, height
+    return max(1, int(round(width * sample_aspect_ratio))), height
+
+
+def _sample_aspect_ratio(stream) -> Optional[Fraction]:
+    """The stream's sample aspect ratio (pixel width / pixel height) as FFmpeg guesses
+    it: the container's (an MP4's ``pasp``) if set, else the codec's; None when unset."""
+    ratio = stream.sample_aspect_ratio
+    if not ratio or ratio.numerator <= 0 or ratio.denominator <= 0:
+        ratio = stream.codec_context.sample_aspect_ratio
+    if not ratio or ratio.numerator <= 0 or ratio.denominator <= 0:
+        return None
+    # Far-fetched ratios are damage, not a picture shape: ignore them.
+    return Fraction(ratio) if Fraction(1, 4) <= ratio <= 4 else None
+
+
 class _SkipPolicy:
     """Per packet, before decoding it: may FFmpeg skip it if no other frame refers to it?
     Yes unless it is presented within ``window`` seconds after a sampling time (or has
-    no timestamp). Reference frames are decoded whatever this says."""
+    no timestamp). Reference frames are decoded whatever this says. Sampling times count
+    from the first frame's timestamp: until it is known (``start_at``), every packet is
+    decoded."""
 
     def __init__(self, stream, start: float, step: float, window: float):
         self.sampling = (start, step, window)
         self.context = stream.codec_context
         self.time_base = stream.time_base
-        self.start, self.step, self.window = start, step, window
+        self.offset, self.step, self.window = start, step, window
+        self.start: Optional[float] = None  # the first sampling time, on the stream's clock
         self.skipping = False
 
+    def start_at(self, origin: float) -> None:
+        """Time 0 of the sampling is ``origin`` seconds on the stream's clock."""
+        self.start = origin + self.offset
+
+    def again(self, stream) -> '_SkipPolicy':
+        """The same policy for the same stream opened again (the same packets skipped)."""
+        return _SkipPolicy(stream, *self.sampling)
+
     def before(self, packet) -> None:
-        if packet.pts is None:
+        if packet.pts is None or self.start is None:
             needed = True
         else:
             t = float(packet.pts * self.time_base) - self.start + _EPS
@@ -329,6 +414,11 @@ class _SkipPolicy:
         if needed == self.skipping:  # FFmpeg reads it per packet (frame threads copy it)
             self.skipping = not needed
             self.context.skip_frame = 'NONREF' if self.skipping else 'DEFAULT'
+
+    def seen(self, frame) -> None:
+        """A decoded frame: the first one with a timestamp sets time 0."""
+        if self.start is None and frame.pts is not None:
+            self.start_at(float(frame.pts * self.time_base))
 
 
 class _DecodeState:
@@ -355,6 +445,8 @@ def _decode_until_damage(container, stream, state: _DecodeState):
                 state.skip.before(packet)
             for frame in stream.decode(packet):  # the last, empty packet drains
                 state.decoded += 1
+                if state.skip is not None:
+                    state.skip.seen(frame)
                 yield frame
         else:
             return

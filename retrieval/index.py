@@ -204,9 +204,11 @@ class VideoIndex:
         thumbnails = self.thumbnails.write(video_id, representation.thumbnails)
         orphan = self.catalog.commit_video(video_id, representation.frames, representation.selector,
                                            representation.coarse, fine_sha256, os.path.abspath(given), given,
-                                           duration=representation.frames * self.settings.time_step,
+                                           duration=video_duration(representation.times, representation.frames,
+                                                                   self.settings.time_step),
                                            width=representation.width or None,
-                                           height=representation.height or None, thumbnails=thumbnails)
+                                           height=representation.height or None, thumbnails=thumbnails,
+                                           times=representation.times)
         self._drop_files(orphan)
         self._keep_search_current()
         return AddResult('indexed', video_id, representation.frames)
@@ -263,7 +265,7 @@ class VideoIndex:
         if record is None:
             raise KeyError(f'video {video_id} is not in the index {self.folder}')
         return VideoRepresentation(fine=self.fine(record), coarse=self.catalog.coarse(video_id),
-                                   selector=record.selector)
+                                   selector=record.selector, times=self.catalog.times(video_id))
 
     def fine(self, record: VideoRecord) -> np.ndarray:
         """The fine representation [T, 9, 512] of a catalog record, checked against it."""
@@ -324,6 +326,22 @@ class VideoIndex:
             vectors.flush()
             self.catalog.forget_removed(removed)
         return copied
+
+
+def sample_times(times: Optional[np.ndarray], frames: int, time_step: float) -> np.ndarray:
+    """Each sample's seconds from the first frame: ``times`` as recorded, else (a video
+    indexed before times were recorded, or a query made without) sample i at i * step."""
+    if times is not None and len(times) == frames:
+        return np.asarray(times, np.float64)
+    return np.arange(frames, dtype=np.float64) * time_step
+
+
+def video_duration(times: Optional[np.ndarray], frames: int, time_step: float) -> float:
+    """Seconds from the first frame to the end of the last sample (which spans one time
+    step): a hole in a variable frame rate video counts as the time it lasts."""
+    if frames == 0:
+        return 0.0
+    return float(sample_times(times, frames, time_step)[-1] + time_step)
 
 
 def _new_settings(fine, fine_dtype, time_step, milvus_uri, collection) -> Dict[str, str]:

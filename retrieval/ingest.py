@@ -78,10 +78,13 @@ def decoded_frames(path: Union[str, os.PathLike], time_step: float, keeper: Opti
 
 
 def with_review(representation: VideoRepresentation, thumbnails: Tuple[bytes, ...], width: int,
-                height: int) -> VideoRepresentation:
-    """``representation`` with the review's thumbnails and the decoded frame size."""
+                height: int, times: Optional[Sequence[float]] = None) -> VideoRepresentation:
+    """``representation`` with the review's thumbnails, the decoded frame size (display
+    aspect) and each sample's seconds from the first frame (None: unknown)."""
     representation.thumbnails = tuple(thumbnails)
     representation.width, representation.height = int(width), int(height)
+    if times is not None and len(times) == representation.frames:
+        representation.times = np.asarray(times, np.float64)
     return representation
 
 
@@ -92,16 +95,14 @@ def represent_file(path: Union[str, os.PathLike], dns: DnS, time_step: float = d
     JPEGs taken from the decoded frames (0 for a query); decoded on the models' GPU
     (NVDEC) when they run on one. Raises VideoDecodeError, with the path and the reason,
     for a file that cannot be read, decoded or used."""
-    keeper = ThumbnailKeeper(thumbnails) if thumbnails else None
+    keeper = ThumbnailKeeper(thumbnails)  # 0: only the size and the sample times
     frames = decoded_frames(path, time_step, keeper, max_seconds, on_frame, exact=exact,
                             device=decode_device(dns.device))
     try:
         representation = dns.represent(frames)
     except ValueError as error:  # no frame in the sampled span, or frames unusable
         raise VideoDecodeError(path, str(error)) from error
-    if keeper is None:
-        return representation
-    return with_review(representation, keeper.jpegs(), keeper.width, keeper.height)
+    return with_review(representation, keeper.jpegs(), keeper.width, keeper.height, keeper.sample_times())
 
 
 def add_file(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS, on_frame: Optional[Callable[[], None]] = None,

@@ -32,7 +32,7 @@ from ..core import DnS
 from ..retrieval.catalog import UnknownFileError
 from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
-from ..retrieval.index import VideoIndex
+from ..retrieval.index import VideoIndex, video_duration
 from ..retrieval.lite_host import LiteHost
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
 from ..retrieval.search import search
@@ -282,7 +282,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         with s.using():
             view, records = _pair_view(s, a, b, segment_threshold)
         return {'a': a, 'b': b, 'similarity': view.similarity,
-                'durations': [r.frames * view.time_step for r in records],
+                'durations': [video_duration(s.index.catalog.times(r.id), r.frames, view.time_step)
+                              for r in records],
                 'segments': [s.as_dict() for s in view.segments_in_seconds()],
                 'heatmap': f'/pairs/{a}/{b}/heatmap.png'}
 
