@@ -48,8 +48,11 @@ ADDED_VIDEO_COLUMNS = (('duration', 'REAL'),     # seconds
                        ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'),
                        # float32 [frames]: each sample's seconds from the first frame;
                        # NULL (indexed before): sample i at i * time step
-                       ('times', 'BLOB'))
-RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at'
+                       ('times', 'BLOB'),
+                       # 'top,bottom,left,right': the borders cut off before the extractor,
+                       # pixels of the display size; NULL: none looked for (indexed before)
+                       ('crop', 'TEXT'))
+RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at, crop'
 DECISIONS = ('copy', 'not_copy')
 
 
@@ -71,6 +74,7 @@ class VideoRecord:
     height: Optional[int] = None
     thumbnails: int = 0
     indexed_at: Optional[float] = None
+    crop: Optional[str] = None         # 'top,bottom,left,right' cut off; None: not looked for
 
 
 @dataclass(frozen=True)
@@ -128,20 +132,26 @@ class Catalog:
     def commit_video(self, video_id: str, frames: int, selector: float, coarse: np.ndarray,
                      fine_sha256: str, abspath: str, given: str, duration: Optional[float] = None,
                      width: Optional[int] = None, height: Optional[int] = None, thumbnails: int = 0,
-                     times: Optional[np.ndarray] = None) -> Optional[str]:
+                     times: Optional[np.ndarray] = None, crop: Optional[str] = None) -> Optional[str]:
         """Record a video and its path in one transaction. Returns the id of a video
         this path held before that no path holds any more (its files can go)."""
         with self.transaction():
             previous = self.video_of(abspath)
             self.db.execute('INSERT OR REPLACE INTO videos (id, frames, selector, coarse, fine_sha256, synced, '
-                            'indexed_at, duration, width, height, thumbnails, times) '
-                            'VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)',
+                            'indexed_at, duration, width, height, thumbnails, times, crop) '
+                            'VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)',
                             (video_id, frames, selector, np.asarray(coarse, np.float32).tobytes(),
                              fine_sha256, time.time(), duration, width, height, thumbnails,
-                             None if times is None else np.asarray(times, np.float32).tobytes()))
+                             None if times is None else np.asarray(times, np.float32).tobytes(), crop))
             self.db.execute('DELETE FROM removed WHERE id = ?', (video_id,))
             self.db.execute('INSERT OR REPLACE INTO paths VALUES (?, ?, ?)', (abspath, given, video_id))
+            if self._has_table('clip_windows'):  # a video extracted again: its windows are stale
+                self.db.execute('UPDATE clip_windows SET windows = -1 WHERE video_id = ?', (video_id,))
             return self._drop_if_orphan(previous, video_id)
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (name,)).fetchone() is not None
 
     def add_path(self, video_id: str, abspath: str, given: str) -> Optional[str]:
         """Another file with the content of an indexed video."""

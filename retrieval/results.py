@@ -1,7 +1,7 @@
 """What `dns search --json`, `dns dedup --json` and `dns decisions --csv` print, built
 in one place: the service answers with exactly the same documents."""
 import csv
-from typing import Dict, Iterable, List, Mapping, TextIO, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, TextIO, Tuple
 
 from .catalog import Decision
 from .dedup import DuplicateGroup
@@ -10,9 +10,15 @@ from .search import Match
 DECISION_COLUMNS = ('a', 'b', 'decision', 'decided_at')
 
 
-def search_json(query: str, rerank: float, matches: Iterable[Match]) -> Dict:
-    """``query``: the query as the user named it (a path, or an upload's file name)."""
-    return {'query': query, 'rerank': rerank, 'results': [m.as_dict() for m in matches]}
+def search_json(query: str, rerank: float, matches: Iterable[Match], copy_threshold: Optional[float] = None) -> Dict:
+    """``query``: the query as the user named it (a path, or an upload's file name);
+    ``copy_threshold``: the index's, so that each result says whether it is a copy
+    (``copy``, as the text output's '(copy)')."""
+    out = {'query': query, 'rerank': rerank,
+           'results': [m.as_dict(copy_threshold) for m in matches]}
+    if copy_threshold is not None:
+        out['copy_threshold'] = copy_threshold
+    return out
 
 
 def dedup_json(threshold: float, groups: Iterable[DuplicateGroup],

@@ -28,6 +28,7 @@ class ThumbnailKeeper:
         self.frames = 0
         self.width = self.height = 0  # of the first frame's source (upright, display aspect)
         self.times: List[float] = []  # each frame's seconds from the video's first frame
+        self.crop: Optional[Tuple[int, int, int, int]] = None  # the borders the decoder cut
         self._stride = 1
         self._kept: Dict[int, object] = {}
 
@@ -39,6 +40,8 @@ class ThumbnailKeeper:
         for index, frame in enumerate(frames):
             if index == 0 and getattr(frame, 'source_size', None):
                 self.width, self.height = (int(v) for v in frame.source_size)
+            if index == 0 and getattr(frame, 'crop', None) is not None:
+                self.crop = tuple(int(v) for v in frame.crop)
             stamp = getattr(frame, 'timestamp', None)
             if stamp is not None:
                 self.times.append(stamp / 1000)

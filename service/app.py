@@ -19,7 +19,7 @@ import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, List, Literal, Optional, Tuple, Union
+from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
 
 from fastapi import FastAPI, File, Form, HTTPException, Path as PathParam, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -221,6 +221,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                 try:
                     query = s.workers.represent(str(saved), s.max_query_seconds)
                 except UploadFailure as error:
+                    # FFmpeg's messages name the file they read: the client's name, never the server's path.
+                    error.reason = error.reason.replace(repr(str(saved)), repr(label)).replace(str(saved), label)
                     if error.undecodable:
                         error.reason = f'cannot decode the uploaded video {label!r}: {error.reason}'
                     raise
@@ -232,7 +234,9 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                 video_id = _indexed_id(s.index, path)
                 matches = _search(s, s.index.representation(video_id), k, rerank, candidates, segments,
                                   segment_threshold)
-        return search_json(label, rerank, matches)
+        with s.using():
+            copy_threshold = s.index.thresholds().copy
+        return search_json(label, rerank, matches, copy_threshold)
 
     @app.get('/duplicates')
     def duplicates(threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
@@ -259,7 +263,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
             record = _record(s.index, video_id)
             paths = [given for given, _ in s.index.catalog.paths([video_id]).get(video_id, [])]
         return {'id': record.id, 'paths': paths, 'frames': record.frames, 'duration': record.duration,
-                'width': record.width, 'height': record.height, 'indexed_at': record.indexed_at,
+                'width': record.width, 'height': record.height, 'crop': _crop_json(record.crop),
+                'indexed_at': record.indexed_at,
                 'thumbnails': [f'/videos/{video_id}/thumbnails/{i}.jpg' for i in range(record.thumbnails)]}
 
     @app.get('/videos/{video_id}/thumbnails/{number}.jpg', response_class=FileResponse)
@@ -354,6 +359,14 @@ def _indexed_id(index: VideoIndex, path: str) -> str:
     if video_id is None:
         raise HTTPException(404, f'not an indexed file: {path!r} (give a path as it was given at index time)')
     return video_id
+
+
+def _crop_json(crop: Optional[str]) -> Optional[Dict[str, int]]:
+    """The borders cut off a video before the extractor (display pixels), None when
+    none were looked for (indexed before)."""
+    if crop is None:
+        return None
+    return dict(zip(('top', 'bottom', 'left', 'right'), (int(v) for v in crop.split(','))))
 
 
 def _record(index: VideoIndex, video_id: str):

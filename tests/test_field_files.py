@@ -11,7 +11,7 @@ from conftest import PACKAGE
 from support.copy_model import copy_model_index
 from support.corpus import varied_scene
 from support.field_files import HOLE, make_variant
-from support.video_files import load_video_decode
+from support.video_files import load_video_decode, make_video
 
 video_decode = load_video_decode()
 localization = importlib.import_module(f'{PACKAGE}.localization')
@@ -31,7 +31,7 @@ def source():
 def files(source, tmp_path_factory):
     folder = tmp_path_factory.mktemp('field')
     return {kind: make_variant(kind, folder, source, FPS)
-            for kind in ('reencode', 'ts_start', 'mp4_offset', 'vfr_hole', 'anamorphic')}
+            for kind in ('reencode', 'ts_start', 'mp4_offset', 'vfr_hole', 'anamorphic', 'letterbox', 'pillarbox')}
 
 
 def sampled(path, **options):
@@ -75,6 +75,36 @@ def test_anamorphic_frames_come_out_at_their_display_size(files, source):
     assert error < 12 and error < squeezed
 
 
+@pytest.mark.parametrize('kind, crop', [('letterbox', (6, 6, 0, 0)), ('pillarbox', (0, 0, 8, 8)),
+                                         ('reencode', (0, 0, 0, 0))])
+def test_borders_are_found_and_cut(files, source, kind, crop):
+    """Bars added around the source's 64x48 picture (6 rows, 8 columns each side) are cut:
+    the frames are the source's picture again, the crop says what was cut."""
+    frames = sampled(files[kind], crop_borders=True)
+    assert tuple(frames[0].crop) == crop and frames[0].shape == (48, 64, 3)
+    assert [nearest_source_frame(f, source) for f in frames] == [FPS * k for k in range(SECONDS)]
+    assert sampled(files[kind])[0].crop is None  # not asked: nothing looked for, nothing cut
+    scaled = sampled(files[kind], crop_borders=True, short_side=24)
+    assert scaled[0].shape[0] == 24 and abs(scaled[0].shape[1] - 32) <= 1
+
+
+def test_a_dark_picture_is_no_border(source, tmp_path):
+    """A dark scene (the source at 12 % brightness) and fades to black keep every pixel."""
+    dark = make_video(tmp_path / 'dark.mp4', (source * 0.12).astype(np.uint8), fps=FPS)
+    assert not video_decode.find_borders(str(dark))
+    faded = source.copy()
+    faded[::2] = 0  # every other frame black: they do not vote
+    assert not video_decode.borders_of([f.mean(axis=2) for f in faded])
+
+
+def test_borders_that_come_and_go_follow_the_majority():
+    picture = np.full((20, 30), 120.0)
+    barred = picture.copy()
+    barred[:4] = barred[-4:] = 0
+    assert tuple(video_decode.borders_of([barred, barred, barred, picture])) == (4, 4, 0, 0)
+    assert not video_decode.borders_of([barred, picture, picture, picture])
+
+
 def test_display_size():
     assert video_decode.display_size(480, 272, video_decode.Fraction(4, 3)) == (640, 272)
     assert video_decode.display_size(720, 576, video_decode.Fraction(64, 45)) == (1024, 576)
@@ -98,7 +128,8 @@ def test_segments_are_cut_at_holes():
 @pytest.fixture(scope='module')
 def field_index(files, copy_model_hub, tmp_path_factory):
     index, models = copy_model_index(tmp_path_factory.mktemp('field-index') / 'index', copy_model_hub,
-                                     [files['reencode'], files['ts_start'], files['vfr_hole']])
+                                     [files['reencode'], files['ts_start'], files['vfr_hole'], files['letterbox'],
+                                      files['anamorphic']])
     yield index, models
     index.close()
 
@@ -136,3 +167,62 @@ def test_an_index_without_sample_times_reads_as_before(field_index, files):
         times = np.arange(7.0) + (np.arange(7) >= 3) * 3
         with index.catalog.transaction() as db:
             db.execute('UPDATE videos SET times = ? WHERE id = ?', (times.astype(np.float32).tobytes(), vfr_id))
+
+
+def test_the_catalog_records_display_size_and_borders(field_index, files):
+    index, models = field_index
+    letterbox = index.catalog.video(index.video_id_of(files['letterbox']))
+    assert (letterbox.width, letterbox.height, letterbox.crop) == (64, 60, '6,6,0,0')
+    anamorphic = index.catalog.video(index.video_id_of(files['anamorphic']))
+    assert (anamorphic.width, anamorphic.height, anamorphic.crop) == (64, 48, '0,0,0,0')
+    query = index.representation(index.video_id_of(files['reencode']))
+    # Squeezed (its ratio ignored), the anamorphic copy scores about 0.55; with its bars,
+    # the letterboxed one 0.55 too (benchmarks/real_files.py, before these were read).
+    for kind, least in (('letterbox', 0.9), ('anamorphic', 0.75)):
+        copy = index.representation(index.video_id_of(files[kind]))
+        assert float(models.fine_similarity(query.fine, copy.fine)) > least, kind
+
+
+def test_folders_are_indexed_by_what_ffmpeg_reads_as_video(source, tmp_path):
+    """Every file under a folder in which FFmpeg reads a video is taken (an animated GIF,
+    a video without a suffix); the rest are counted as skipped, with why."""
+    from PIL import Image
+    from support.video_files import make_audio
+    folder = tmp_path / 'mixed'
+    folder.mkdir()
+    make_variant('gif', folder, source[:8], FPS, name='animated')
+    make_video(folder / 'clip.mts', source[:8], fps=FPS)
+    make_video(folder / 'plain.mp4', source[:8], fps=FPS).rename(folder / 'no-suffix')
+    Image.fromarray(source[0]).save(folder / 'still.gif')
+    make_audio(folder / 'song.m4a')
+    make_audio(folder / 'voice.m4a')
+    (folder / 'notes.txt').write_text('not a video')
+    scan = retrieval.ingest.scan_paths([str(folder)])
+    assert [p.rsplit('/', 1)[1] for p in scan.videos] == ['animated_gif.gif', 'clip.mts', 'no-suffix']
+    assert scan.skipped_summary() == ('4 skipped: not a video (.gif: a still image; 2 .m4a: audio only; '
+                                      '.txt: not a media file)')
+    assert list(retrieval.find_videos([str(folder)])) == scan.videos
+    assert retrieval.ingest.FolderScan().skipped_summary() == ''
+
+
+def test_videos_indexed_before_are_named_and_read_again_when_asked(field_index, files):
+    """A video indexed by an earlier version (no sample times recorded) that is read
+    differently now is named when met; `--reread` (index.reread) extracts it again."""
+    index, models = field_index
+    ts_id, plain_id = index.video_id_of(files['ts_start']), index.video_id_of(files['reencode'])
+    with index.catalog.transaction() as db:
+        db.execute('UPDATE videos SET times = NULL, crop = NULL WHERE id IN (?, ?)', (ts_id, plain_id))
+    result = retrieval.add_file(index, files['ts_start'], models)
+    assert result.status == 'skipped' and result.changes == ('starts at 1.48 s',)
+    assert retrieval.add_file(index, files['reencode'], models).changes == ()  # read as before
+    tally = retrieval.tally.IndexTally(1, progress=False)
+    tally.done(str(files['ts_start']), result)
+    assert '1 videos indexed by an earlier version would now be read differently' in tally.summary(5, 'att')
+    index.reread = True
+    try:
+        again = retrieval.add_file(index, files['ts_start'], models)
+    finally:
+        index.reread = False
+    assert again.status == 'indexed' and index.catalog.times(ts_id).tolist() == list(range(SECONDS))
+    assert len(index) == 5 and index.catalog.video(ts_id).crop == '0,0,0,0'
+    assert retrieval.add_file(index, files['ts_start'], models).changes == ()
