@@ -6,6 +6,8 @@ hole, an animated GIF, a rotation flag. Each maker writes one file and returns i
 """
 from __future__ import annotations
 
+import math
+
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Tuple
@@ -93,9 +95,12 @@ def make_anamorphic(path, frames: np.ndarray, fps: int, sar: Fraction = ANAMORPH
 
 
 def make_gif(path, frames: np.ndarray, fps: int) -> Path:
-    """An animated GIF (256 colours a frame)."""
-    images = [Image.fromarray(f).convert('P', palette=Image.Palette.ADAPTIVE) for f in frames]
-    images[0].save(str(path), save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    """An animated GIF (256 colours a frame). A GIF's frame delays are whole hundredths
+    of a second: of a rate they cannot hold (8 frames/s: 12.5), every n-th frame is kept
+    at a rate they can (4 frames/s), as converters do, so that its timing is the clip's."""
+    step = fps // math.gcd(100, fps)
+    images = [Image.fromarray(f).convert('P', palette=Image.Palette.ADAPTIVE) for f in frames[::step]]
+    images[0].save(str(path), save_all=True, append_images=images[1:], duration=10 * (100 * step // fps), loop=0)
     return Path(path)
 
 
