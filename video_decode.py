@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # the adapter's type; importing Towhee is the adapter's busin
     from towhee.types import VideoFrame
 
 __all__ = ['Crop', 'DecodeDeviceFallback', 'DecodedFrame', 'FrameDecoder', 'VideoDecodeError', 'VideoDecoder',
-           'check_video_file', 'decode_device', 'decode_frames', 'display_size', 'find_borders', 'borders_of', 'scaled_size',
-           'reading_changes', 'why_not_a_video']
+           'borders_of', 'check_video_file', 'decode_device', 'decode_frames', 'display_size', 'find_borders',
+           'reading_changes', 'scaled_size', 'why_not_a_video']
 
 _EPS = 1e-6  # seconds; tolerance on timestamps versus sampling times
 # Skipping: packets presented within this many frame durations after a sampling time
