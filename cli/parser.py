@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--strict', action='store_true', help='exit with status 1 when a file fails')
     p.add_argument('--exact-decode', action='store_true', help='decode every frame and resize full-size '
                    'frames (no skipping, no scaling while converting): slower, the same sampled frames')
+    p.add_argument('--reread', action='store_true', help='extract again the videos indexed by an earlier '
+                   'version that this one reads differently (start time, sample aspect ratio, borders), '
+                   'each replaced atomically; without it, they are named and kept')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     p.set_defaults(run=run.run_index)
 

@@ -46,13 +46,19 @@ CREATE TABLE IF NOT EXISTS decisions (
 ADDED_VIDEO_COLUMNS = (('duration', 'REAL'),     # seconds
                        ('width', 'INTEGER'),     # of the decoded (upright) frames
                        ('height', 'INTEGER'),
-                       ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'))
+                       ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'),
+                       # float32 [frames]: each sample's seconds from the first frame;
+                       # NULL (indexed before): sample i at i * time step
+                       ('times', 'BLOB'),
+                       # 'top,bottom,left,right': the borders cut off before the extractor,
+                       # pixels of the display size; NULL: none looked for (indexed before)
+                       ('crop', 'TEXT'))
 # A decision written by a group action carries the action's id (NULL: decided by hand), so
 # that one undo reverts the whole action and a later action never overrides a hand's.
 # score, segments: what the reviewer was shown (the grouping score; the copied segments as
 # JSON [[a_start, a_end, b_start, b_end], ...] in seconds); reviewer: the name they gave.
 ADDED_DECISION_COLUMNS = (('bulk', 'TEXT'), ('score', 'REAL'), ('segments', 'TEXT'), ('reviewer', 'TEXT'))
-RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at'
+RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at, crop'
 DECISIONS = ('copy', 'not_copy')
 
 
@@ -74,6 +80,7 @@ class VideoRecord:
     height: Optional[int] = None
     thumbnails: int = 0
     indexed_at: Optional[float] = None
+    crop: Optional[str] = None         # 'top,bottom,left,right' cut off; None: not looked for
 
 
 @dataclass(frozen=True)
@@ -138,18 +145,27 @@ class Catalog:
     # --- videos
     def commit_video(self, video_id: str, frames: int, selector: float, coarse: np.ndarray,
                      fine_sha256: str, abspath: str, given: str, duration: Optional[float] = None,
-                     width: Optional[int] = None, height: Optional[int] = None, thumbnails: int = 0) -> Optional[str]:
+                     width: Optional[int] = None, height: Optional[int] = None, thumbnails: int = 0,
+                     times: Optional[np.ndarray] = None, crop: Optional[str] = None) -> Optional[str]:
         """Record a video and its path in one transaction. Returns the id of a video
         this path held before that no path holds any more (its files can go)."""
         with self.transaction():
             previous = self.video_of(abspath)
             self.db.execute('INSERT OR REPLACE INTO videos (id, frames, selector, coarse, fine_sha256, synced, '
-                            'indexed_at, duration, width, height, thumbnails) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)',
+                            'indexed_at, duration, width, height, thumbnails, times, crop) '
+                            'VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)',
                             (video_id, frames, selector, np.asarray(coarse, np.float32).tobytes(),
-                             fine_sha256, time.time(), duration, width, height, thumbnails))
+                             fine_sha256, time.time(), duration, width, height, thumbnails,
+                             None if times is None else np.asarray(times, np.float32).tobytes(), crop))
             self.db.execute('DELETE FROM removed WHERE id = ?', (video_id,))
             self.db.execute('INSERT OR REPLACE INTO paths VALUES (?, ?, ?)', (abspath, given, video_id))
+            if self._has_table('clip_windows'):  # a video extracted again: its windows are stale
+                self.db.execute('UPDATE clip_windows SET windows = -1 WHERE video_id = ?', (video_id,))
             return self._drop_if_orphan(previous, video_id)
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (name,)).fetchone() is not None
 
     def add_path(self, video_id: str, abspath: str, given: str) -> Optional[str]:
         """Another file with the content of an indexed video."""
@@ -214,6 +230,12 @@ class Catalog:
     def coarse(self, video_id: str) -> np.ndarray:
         row = self.db.execute('SELECT coarse FROM videos WHERE id = ?', (video_id,)).fetchone()
         return np.frombuffer(row[0], np.float32).copy()
+
+    def times(self, video_id: str) -> Optional[np.ndarray]:
+        """Each sample's seconds from the first frame, None if not recorded (indexed
+        before sample times were)."""
+        row = self.db.execute('SELECT times FROM videos WHERE id = ?', (video_id,)).fetchone()
+        return None if row is None or row[0] is None else np.frombuffer(row[0], np.float32).astype(np.float64)
 
     def video_ids(self) -> List[str]:
         return [r[0] for r in self.db.execute('SELECT id FROM videos ORDER BY id')]

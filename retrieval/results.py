@@ -12,9 +12,15 @@ DECISION_COLUMNS = ('a', 'b', 'decision', 'decided_at')
 CSV_EVIDENCE = ('score', 'segments', 'reviewer')
 
 
-def search_json(query: str, rerank: float, matches: Iterable[Match]) -> Dict:
-    """``query``: the query as the user named it (a path, or an upload's file name)."""
-    return {'query': query, 'rerank': rerank, 'results': [m.as_dict() for m in matches]}
+def search_json(query: str, rerank: float, matches: Iterable[Match], copy_threshold: Optional[float] = None) -> Dict:
+    """``query``: the query as the user named it (a path, or an upload's file name);
+    ``copy_threshold``: the index's, so that each result says whether it is a copy
+    (``copy``, as the text output's '(copy)')."""
+    out = {'query': query, 'rerank': rerank,
+           'results': [m.as_dict(copy_threshold) for m in matches]}
+    if copy_threshold is not None:
+        out['copy_threshold'] = copy_threshold
+    return out
 
 
 def dedup_json(threshold: float, groups: Iterable[DuplicateGroup],

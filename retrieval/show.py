@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from ..localization import Segment
-from .index import VideoIndex
+from .index import VideoIndex, sample_times
 from ..core import DnS, VideoRepresentation
 from .ingest import query_representation
 from .segments import background_matches, background_sample, pair_levels, segment_settings
@@ -35,9 +35,15 @@ class PairView:
     segments: List[Segment]      # copied segments, frame indices
     time_step: float
     fine: str
+    query_times: Optional[np.ndarray] = None   # each frame's seconds (None: i * time step)
+    target_times: Optional[np.ndarray] = None
 
     def segments_in_seconds(self) -> List[Segment]:
-        return [segment.to_seconds(self.time_step) for segment in self.segments]
+        """The segments in seconds from each video's first frame, cut at holes."""
+        query_times = sample_times(self.query_times, self.frames.shape[0], self.time_step)
+        target_times = sample_times(self.target_times, self.frames.shape[1], self.time_step)
+        return [piece for segment in self.segments
+                for piece in segment.on_timelines(query_times, target_times, self.time_step)]
 
     def plot(self, query: str, target: str, out_path) -> None:
         """The heatmap PNG, into a path or a binary file object."""
@@ -59,7 +65,8 @@ def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: V
     levels = pair_levels(dns, background_matches(dns, query.fine, background), target.fine, target_id, background)
     found = dns.segments(query.fine, target.fine, threshold=segment_threshold, query_levels=levels[0],
                          target_levels=levels[1])
-    return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine)
+    return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine,
+                    query.times, target.times)
 
 
 def plot_pair(frames: np.ndarray, comparator: np.ndarray, similarity: float, segments: List[Segment], query: str, target: str,

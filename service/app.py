@@ -21,7 +21,7 @@ import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, List, Literal, Optional, Tuple, Union
+from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
 
 from fastapi import FastAPI, File, Form, HTTPException, Path as PathParam, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -34,7 +34,7 @@ from ..core import DnS
 from ..retrieval.catalog import UnknownFileError, pair_key
 from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
-from ..retrieval.index import VideoIndex
+from ..retrieval.index import VideoIndex, video_duration
 from ..retrieval.lite_host import LiteHost
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
 from ..retrieval.search import search
@@ -253,6 +253,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                 try:
                     query = s.workers.represent(str(saved), s.max_query_seconds)
                 except UploadFailure as error:
+                    # FFmpeg's messages name the file they read: the client's name, never the server's path.
+                    error.reason = error.reason.replace(repr(str(saved)), repr(label)).replace(str(saved), label)
                     if error.undecodable:
                         error.reason = f'cannot decode the uploaded video {label!r}: {error.reason}'
                     raise
@@ -264,7 +266,9 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                 video_id = _indexed_id(s.index, path)
                 matches = _search(s, s.index.representation(video_id), k, rerank, candidates, segments,
                                   segment_threshold)
-        return search_json(label, rerank, matches)
+        with s.using():
+            copy_threshold = s.index.thresholds().copy
+        return search_json(label, rerank, matches, copy_threshold)
 
     @app.get('/duplicates')
     def duplicates(threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
@@ -293,7 +297,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         # The file's URL carries a key for this video alone: a <video> element sends no header.
         file_url = f'/videos/{video_id}/file' + (f'?key={video_key(token, video_id)}' if token else '')
         return {'id': record.id, 'paths': paths, 'frames': record.frames, 'duration': record.duration,
-                'width': record.width, 'height': record.height, 'indexed_at': record.indexed_at,
+                'width': record.width, 'height': record.height, 'crop': _crop_json(record.crop),
+                'indexed_at': record.indexed_at,
                 'thumbnails': [f'/videos/{video_id}/thumbnails/{i}.jpg' for i in range(record.thumbnails)],
                 'file': file_url}
 
@@ -342,7 +347,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                 # The score /duplicates groups by (the fine similarity rescaled) and its threshold.
                 'score': view.similarity / 2 + 0.5, 'threshold': thresholds.copy,
                 'threshold_calibrated': thresholds.copy_calibrated,
-                'durations': [r.frames * view.time_step for r in records],
+                'durations': [video_duration(s.index.catalog.times(r.id), r.frames, view.time_step)
+                              for r in records],
                 'segments': [s.as_dict() for s in view.segments_in_seconds()],
                 'heatmap': f'/pairs/{a}/{b}/heatmap.png'}
 
@@ -426,6 +432,14 @@ def _indexed_id(index: VideoIndex, path: str) -> str:
     if video_id is None:
         raise HTTPException(404, f'not an indexed file: {path!r} (give a path as it was given at index time)')
     return video_id
+
+
+def _crop_json(crop: Optional[str]) -> Optional[Dict[str, int]]:
+    """The borders cut off a video before the extractor (display pixels), None when
+    none were looked for (indexed before)."""
+    if crop is None:
+        return None
+    return dict(zip(('top', 'bottom', 'left', 'right'), (int(v) for v in crop.split(','))))
 
 
 def _record(index: VideoIndex, video_id: str):

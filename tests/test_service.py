@@ -163,6 +163,7 @@ def test_bad_requests_get_a_4xx_with_the_reason_and_the_service_lives_on(service
         for name, response, status, words in bad_requests(client, root):
             assert response.status_code == status, f'{name}: {response.status_code} {response.text[:300]}'
             assert 'root:' not in response.text, name
+            assert 'dns-upload-' not in response.text, f'{name} names a server path: {response.text[:300]}'
             assert words.lower() in response.text.lower(), f'{name}: {response.text[:300]}'
         assert client.get('/health').json()['status'] == 'ok'
         assert client.post('/search', data={'path': 'videos/orig0.mp4', 'k': 1}).status_code == 200
