@@ -193,9 +193,11 @@ def dns(root, *args, hub, expect=0):
 
 @pytest.fixture
 def cli_partial(partial, copy_model_hub):
-    """The index `partial` made with the command; thresholds a test calibrates are taken
-    out again, so the other tests see the defaults."""
+    """The index `partial` made with the command, its Milvus Lite database let go by this
+    process (one process at a time opens it); thresholds a test calibrates are taken out
+    again, so the other tests see the defaults."""
     root, corpus, index, _ = partial
+    index.release_vectors()
     yield root, corpus, copy_model_hub
     index.catalog.db.execute("DELETE FROM meta WHERE key IN ('copy_threshold', 'segment_threshold', "
                              "'segment_scale')")
