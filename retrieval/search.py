@@ -57,8 +57,8 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
        the fg student's similarity rescaled to s/2 + 0.5, the others keep their cg
        similarity; clip candidates take the fg student's similarity of their copied part
        (:func:`copied_part`) rescaled the same way, whatever ``rerank`` says; a candidate
-       of both takes the better of its two scores. ``Match.source`` says where each came
-       from.
+       of both lists not re-ranked takes the better of its cg similarity and that.
+       ``Match.source`` says where each came from.
     Files that share one content are separate matches with the same scores;
     ``exclude_paths`` (e.g. the query's own file) are left out. ``segments=True`` adds
     each returned match's copied segments (seconds) scoring at least
@@ -128,14 +128,16 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
 
 
 def _score(coarse: float, fine: Optional[float], clip_fine: Optional[float], source: str) -> float:
-    """A video-level candidate's score is its fg similarity (s/2 + 0.5) where re-ranked,
-    else its cg similarity; a clip candidate's is its copied part's fg similarity
-    (s/2 + 0.5); a candidate of both takes the better of the two."""
-    video = None if source == 'clip' else (float(coarse) if fine is None else fine / 2 + 0.5)
+    """A re-ranked pair's score is its fg similarity (s/2 + 0.5): the fg student's word on
+    the whole pair is the fullest there is. Otherwise a video-level candidate keeps its cg
+    similarity, a clip candidate takes its copied part's fg similarity (s/2 + 0.5), and a
+    candidate of both the better of the two."""
+    if fine is not None:
+        return fine / 2 + 0.5
     clip = None if clip_fine is None else clip_fine / 2 + 0.5
-    if video is None:
+    if source == 'clip':
         return float(coarse) if clip is None else clip   # no usable vote: what is known
-    return video if clip is None else max(video, clip)
+    return float(coarse) if clip is None else max(float(coarse), clip)
 
 
 def _with_clip_candidates(index: VideoIndex, query: VideoRepresentation, hits: List[tuple],
