@@ -125,6 +125,8 @@ class VideoRepresentation:
     thumbnails: Tuple[bytes, ...] = ()
     width: int = 0
     height: int = 0
+    times: Optional[np.ndarray] = None  # each sample's seconds from the first frame (None: unknown)
+    crop: Optional[Tuple[int, int, int, int]] = None  # borders cut (top, bottom, left, right); None: unknown
 
     @property
     def frames(self) -> int:

@@ -18,6 +18,9 @@ TIME_STEP = 1.0           # seconds between sampled frames
 # FFmpeg scaling kept frames while converting: faster, but region vectors at cosine 0.99
 # of the published pipeline's resize; off, so indexes keep the published numbers.
 DECODER_SCALES = False
+# Constant black borders (letterbox, pillarbox) found per video and cut before the
+# extractor, for indexed videos, queries and uploads alike (video_decode.find_borders).
+CROP_BORDERS = True
 
 # --- an index
 INDEX_FOLDER = 'dns-index'

@@ -21,7 +21,8 @@ import math
 import os
 import stat
 import warnings
-from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple, Union
+from fractions import Fraction
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import av
 import numpy as np
@@ -31,8 +32,9 @@ if TYPE_CHECKING:  # the adapter's type; importing Towhee is the adapter's busin
     import torch
     from towhee.types import VideoFrame
 
-__all__ = ['DecodeDeviceFallback', 'DecodedFrame', 'FrameDecoder', 'VideoDecodeError', 'VideoDecoder',
-           'check_video_file', 'decode_device', 'decode_frames', 'scaled_size']
+__all__ = ['Crop', 'DecodeDeviceFallback', 'DecodedFrame', 'FrameDecoder', 'VideoDecodeError', 'VideoDecoder',
+           'borders_of', 'check_video_file', 'decode_device', 'decode_frames', 'display_size', 'find_borders',
+           'reading_changes', 'scaled_size', 'why_not_a_video']
 
 _EPS = 1e-6  # seconds; tolerance on timestamps versus sampling times
 # Skipping: packets presented within this many frame durations after a sampling time
@@ -46,6 +48,13 @@ _SCALE_INTERPOLATION = 'BICUBIC'
 # (png_pipe, jpeg_pipe, webp_pipe, bmp_pipe, tiff_pipe, ...). A GIF of one frame too.
 _IMAGE_DEMUXERS = ('image2', 'image2pipe')
 _MOV_FORMATS = ('mov', 'mp4')
+# Borders (find_borders): tuned on the letterboxed, pillarboxed and plain clips of
+# benchmarks/real_files.py's tuning seeds, reported on others.
+_BORDER_PROBES = 16      # frames looked at, spread over the video
+_BORDER_LIMIT = 24       # mean luma (0-255) of a dark row or column: cropdetect's default limit
+_BORDER_SHARE = 0.5      # of the frames that vote: the majority
+_BORDER_KEEP = 0.4       # of a side: a crop leaving less is a dark picture, not borders
+_SEEK_MARGINS = (0.0, 2.0, 8.0, 32.0, 128.0, math.inf)  # seconds before the target, tried in turn
 _TAG_SCAN_BYTES = 8 << 20  # where to look for an MP4/MOV sample entry's codec tag
 
 
@@ -61,11 +70,15 @@ class VideoDecodeError(RuntimeError):
 class DecodedFrame(np.ndarray):
     """One decoded frame: an HxWx3 uint8 RGB array that also carries ``mode`` ('RGB'),
     ``timestamp`` (ms), ``key_frame`` (0 or 1) and ``source_size`` (width, height of the
-    stored picture, upright), the attributes of Towhee's ``VideoFrame``."""
+    stored picture, upright, at its display aspect), the attributes of Towhee's
+    ``VideoFrame``, and ``crop``: the borders cut off it (:class:`Crop`, or None when
+    borders are not cut)."""
 
-    def __new__(cls, image: np.ndarray, timestamp: int, key_frame: int, source_size: Tuple[int, int]):
+    def __new__(cls, image: np.ndarray, timestamp: int, key_frame: int, source_size: Tuple[int, int],
+                crop: Optional['Crop'] = None):
         frame = np.asarray(image).view(cls)
         frame.mode, frame.timestamp, frame.key_frame, frame.source_size = 'RGB', timestamp, key_frame, source_size
+        frame.crop = crop
         return frame
 
     def __array_finalize__(self, obj) -> None:
@@ -73,6 +86,7 @@ class DecodedFrame(np.ndarray):
         self.timestamp = getattr(obj, 'timestamp', None)
         self.key_frame = getattr(obj, 'key_frame', None)
         self.source_size = getattr(obj, 'source_size', None)
+        self.crop = getattr(obj, 'crop', None)
 
 
 class FrameDecoder:
@@ -100,10 +114,23 @@ class FrameDecoder:
             NVDEC cannot decode the stream, the video is decoded on the CPU and a
             :class:`DecodeDeviceFallback` warning says why.
 
+        crop_borders: cut constant black (or near-black) borders off every kept frame:
+            letterbox, pillarbox or both, found by :func:`find_borders` on frames spread
+            over the whole video before decoding; the frames' ``crop`` says what was cut.
+
     Calling the decoder with a path returns a generator of
     ``DecodedFrame(rgb_uint8[H, W, 3], timestamp_ms, key_frame, source_size)``; timestamps are
-    ``frame.pts * time_base`` in integer milliseconds. Only kept frames are converted to RGB.
-    Sampling follows the timestamps, so variable frame rate videos are sampled correctly.
+    integer milliseconds from the first frame's (``frame.pts * time_base`` less the first
+    frame's), and ``start_time``, ``end_time`` and the sampling times count from there
+    too: an MPEG-TS starting at 1.48 s or an MP4 with a start offset is sampled at 0, 1,
+    2 s of its picture, as a file starting at 0 is. Only kept frames are converted to RGB.
+    Sampling follows the timestamps, so variable frame rate videos are sampled correctly,
+    and a hole in one shows as a jump in the kept frames' timestamps.
+
+    Display geometry: a frame whose pixels are not square (a sample aspect ratio other
+    than 1:1: DVD, broadcast, anamorphic files) comes out at its display size, as players
+    show it (the width times the ratio, by FFmpeg's bicubic scaler), and ``source_size``
+    is that display size.
 
     Skipping: with a ``time_step`` (and not ``exact``), FFmpeg skips the frames no other
     frame refers to (non-reference frames, ``skip_frame='NONREF'``: most B-frames of
@@ -137,7 +164,8 @@ class FrameDecoder:
 
     def __init__(self, start_time: Optional[float] = None, end_time: Optional[float] = None,
                  time_step: Optional[float] = None, threads: bool = True, autorotate: bool = True, *,
-                 exact: bool = False, short_side: Optional[int] = None, device: str = 'cpu'):
+                 exact: bool = False, short_side: Optional[int] = None, device: str = 'cpu',
+                 crop_borders: bool = False):
         if time_step is not None and not time_step > 0:
             raise ValueError(f'time_step must be positive, got {time_step}')
         if start_time is not None and start_time < 0:
@@ -157,11 +185,13 @@ class FrameDecoder:
         self.exact = exact
         self.short_side = short_side
         self.device = device
+        self.crop_borders = bool(crop_borders)
 
     def __repr__(self):
         return (f'VideoDecoder(start_time={self.start_time}, end_time={self.end_time}, '
                 f'time_step={self.time_step}, threads={self.threads}, autorotate={self.autorotate}, '
-                f'exact={self.exact}, short_side={self.short_side}, device={self.device!r})')
+                f'exact={self.exact}, short_side={self.short_side}, device={self.device!r}, '
+                f'crop_borders={self.crop_borders})')
 
     def __call__(self, path: str) -> Iterator[DecodedFrame]:
         path = os.fspath(path)
@@ -187,10 +217,11 @@ class FrameDecoder:
                                        + ': FFmpeg has no decoder for the video stream')
             if self.threads:
                 stream.thread_type = 'AUTO' if self.threads is True else self.threads
+            crop = find_borders(path, stream.index, self.autorotate) if self.crop_borders else None
             state = _DecodeState(self._skipping(stream))
             try:
                 for frame, ms in self._kept_frames(path, container, stream, state):
-                    yield self._convert(frame, ms)
+                    yield self._convert(frame, ms, _sample_aspect_ratio(stream), crop)
             except (av.FFmpegError, OSError, EOFError) as e:
                 state.damage = state.damage or e
             if state.damage is not None and not state.decoded:
@@ -209,36 +240,71 @@ class FrameDecoder:
             return None
         return _SkipPolicy(stream, self.start_time or 0.0, self.time_step, window)
 
-    def _convert(self, frame, ms: int) -> DecodedFrame:
-        """One kept frame -> RGB (scaled while converting when ``short_side`` is set), upright."""
-        width, height = frame.width, frame.height
+    def _sample_origin(self, stream) -> Optional[float]:
+        """Where time 0 lies on the stream's clock, when it is known before decoding (the
+        decoder seeks): the stream's start time (else the container's). None: the first
+        decoded frame's timestamp, taken as it comes."""
+        if not self.start_time:
+            return None
+        if stream.start_time is not None:
+            return float(stream.start_time * stream.time_base)
+        container_start = stream.container.start_time
+        return container_start / 1e6 if container_start is not None else 0.0
+
+    def _convert(self, frame, ms: int, sample_aspect_ratio: Optional[Fraction] = None,
+                 crop: Optional['Crop'] = None) -> DecodedFrame:
+        """One kept frame -> RGB at its display aspect (scaled while converting when
+        ``short_side`` is set), upright, ``crop`` cut off."""
+        width, height = display_size(frame.width, frame.height, sample_aspect_ratio)
+        turned = self.autorotate and _quarter_turns(frame.rotation) % 2 == 1
+        upright_size = (height, width) if turned else (width, height)
+        scale_x = scale_y = 1.0
         if self.short_side is None:
+            out_width, out_height = width, height
+        else:  # the kept picture's short side becomes short_side
+            kept_width, kept_height = crop.kept(*upright_size) if crop else upright_size
+            target = scaled_size(kept_width, kept_height, self.short_side)
+            scale_x, scale_y = target[0] / kept_width, target[1] / kept_height
+            if turned:
+                scale_x, scale_y = scale_y, scale_x
+            out_width, out_height = max(1, round(width * scale_x)), max(1, round(height * scale_y))
+        if (out_width, out_height) == (frame.width, frame.height):
             image = frame.to_ndarray(format='rgb24')
-        else:
-            out_width, out_height = scaled_size(width, height, self.short_side)
+        else:  # scaled, or anamorphic: its pixels widened (or narrowed) to square ones
             image = frame.to_ndarray(width=out_width, height=out_height, format='rgb24',
                                      interpolation=_SCALE_INTERPOLATION)
-        turned = self.autorotate and _quarter_turns(frame.rotation) % 2 == 1
         if self.autorotate:
             image = _upright(image, frame.rotation)
-        return DecodedFrame(image, ms, int(bool(frame.key_frame)), (height, width) if turned else (width, height))
+        if crop:
+            image = crop.cut(image, upright_size)
+        return DecodedFrame(image, ms, int(bool(frame.key_frame)), upright_size, crop)
 
     def _kept_frames(self, path, container, stream, state):
+        """(frame, milliseconds from the first frame) of the frames kept. Time 0 is the
+        first frame's timestamp, not the container's zero: an MPEG-TS starts at 1.4 s or
+        at any time of a broadcast's clock, an MP4 may carry a start offset, and sampling
+        on the container's clock would shift the sampling grid by that start."""
         start = self.start_time or 0.0
         end = math.inf if self.end_time is None else self.end_time
         step = self.time_step
         time_base = stream.time_base
         rate = stream.average_rate or stream.guessed_rate
         frame_dt = float(1 / rate) if rate else 0.0
-        self._seek(container, stream)
+        origin = self._sample_origin(stream)
+        if origin is not None and state.skip is not None:
+            state.skip.start_at(origin)
+        self._seek(container, stream, origin)
         k = 0  # index of the next sampling time start + k * step
         last = None
         for frame in self._decode(path, container, stream, state):
             if frame.pts is not None:
                 t = float(frame.pts * time_base)
             else:  # no timestamp: continue from the previous frame
-                t = 0.0 if last is None else last + frame_dt
+                t = (origin or 0.0) if last is None else last + frame_dt
             last = t
+            if origin is None:
+                origin = t
+            t -= origin
             if t >= end - _EPS:
                 return
             if t < start - _EPS:
@@ -250,11 +316,24 @@ class FrameDecoder:
                 k = max(k + 1, math.floor((t - start + _EPS) / step) + 1)
             yield frame, int(round(t * 1000))
 
-
-    def _seek(self, container, stream):
-        if self.start_time:
-            container.seek(int(self.start_time / stream.time_base), stream=stream,
-                           backward=True, any_frame=False)
+    def _seek(self, container, stream, origin: Optional[float]):
+        """Seek to the key frame at or before ``start_time``. Containers without an index
+        (MPEG-TS, MPEG-PS) are searched by timestamps and may land after it: then the
+        seek is tried again earlier and earlier, from the start at last."""
+        if not self.start_time:
+            return
+        origin = origin or 0.0
+        target = origin + self.start_time
+        for margin in _SEEK_MARGINS:
+            at = target - margin
+            if at <= origin:  # from the start: FFmpeg's seek to the stream's zero
+                container.seek(0, stream=stream, backward=True, any_frame=False)
+                return
+            container.seek(int(at / stream.time_base), stream=stream, backward=True, any_frame=False)
+            first = next((f for f in container.decode(stream) if f.pts is not None), None)
+            if first is not None and float(first.pts * stream.time_base) <= target + _EPS:
+                container.seek(int(at / stream.time_base), stream=stream, backward=True, any_frame=False)
+                return
 
     def _decode(self, path, container, stream, state):
         """The decoded frames, up to the first damage. Frame threads lose the frames still
@@ -267,9 +346,12 @@ class FrameDecoder:
         try:
             with av.open(path, mode='r') as again:
                 stream_again = again.streams[stream.index]
-                self._seek(again, stream_again)
+                self._seek(again, stream_again, self._sample_origin(stream_again))
                 # The same packets skipped: the same frames come out, in the same order.
-                skip = None if state.skip is None else _SkipPolicy(stream_again, *state.skip.sampling)
+                skip = None if state.skip is None else state.skip.again(stream_again)
+                origin = self._sample_origin(stream_again)
+                if skip is not None and origin is not None:
+                    skip.start_at(origin)
                 for i, frame in enumerate(_decode_until_damage(again, stream_again, _DecodeState(skip))):
                     if i >= done:
                         state.decoded += 1
@@ -308,20 +390,156 @@ def scaled_size(width: int, height: int, short_side: int) -> Tuple[int, int]:
     return max(1, int(short_side * width / height)), short_side
 
 
+class Crop(NamedTuple):
+    """Borders cut off a picture, in pixels of its upright display size: rows at the
+    top and bottom, columns at the left and right."""
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    def __bool__(self) -> bool:
+        return any(self)
+
+    def kept(self, width: int, height: int) -> Tuple[int, int]:
+        """(width, height) of what is left of a ``width`` x ``height`` picture."""
+        return width - self.left - self.right, height - self.top - self.bottom
+
+    def cut(self, image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+        """``image`` (an HxW[xC] picture of display ``size``, maybe scaled) less the
+        borders, scaled alike."""
+        height, width = image.shape[:2]
+        fy, fx = height / size[1], width / size[0]
+        top, bottom = round(self.top * fy), height - round(self.bottom * fy)
+        left, right = round(self.left * fx), width - round(self.right * fx)
+        return np.ascontiguousarray(image[top:bottom, left:right])
+
+    def as_text(self) -> str:
+        """'top,bottom,left,right', as the catalog records it."""
+        return ','.join(str(v) for v in self)
+
+
+def find_borders(path: str, stream_index: int = 0, autorotate: bool = True,
+                 probes: int = _BORDER_PROBES) -> Crop:
+    """The constant borders of a video (letterbox, pillarbox or both, black or near-black),
+    as FFmpeg's ``cropdetect`` finds them: on ``probes`` frames spread over the video (the
+    key frame at or before each of evenly spread times; the first frames when the length
+    is unknown), upright and at display size, a row or column is border when it is dark
+    (mean luma at most ``_BORDER_LIMIT`` of 255) in at least ``_BORDER_SHARE`` of them:
+    the majority decides, so borders that come and go (an ad break in 4:3) are cut if
+    they are there most of the time, and kept otherwise. Frames dark all over (fades, a
+    night scene) do not vote, and a crop that would leave less than ``_BORDER_KEEP`` of
+    a side is no crop (a dark picture, not borders). Never raises: a file that cannot be
+    probed has no borders (decoding it says what is wrong)."""
+    try:
+        lumas = _probe_lumas(path, stream_index, autorotate, probes)
+    except (av.FFmpegError, OSError, EOFError, ValueError):
+        return Crop(0, 0, 0, 0)
+    return borders_of(lumas)
+
+
+def borders_of(lumas: Sequence[np.ndarray], limit: Optional[float] = None, share: Optional[float] = None) -> Crop:
+    """The borders of pictures given as luma planes (HxW, 0-255, one size): see
+    :func:`find_borders`."""
+    limit = _BORDER_LIMIT if limit is None else limit
+    share = _BORDER_SHARE if share is None else share
+    shapes = {luma.shape for luma in lumas}
+    voting = [np.asarray(luma, np.float32) for luma in lumas if luma.mean() > limit]
+    if len(shapes) != 1 or not voting:
+        return Crop(0, 0, 0, 0)
+    height, width = voting[0].shape
+    rows = np.mean([luma.mean(axis=1) <= limit for luma in voting], axis=0) >= share
+    columns = np.mean([luma.mean(axis=0) <= limit for luma in voting], axis=0) >= share
+    top, bottom = _run(rows), _run(rows[::-1])
+    left, right = _run(columns), _run(columns[::-1])
+    if height - top - bottom < _BORDER_KEEP * height:
+        top = bottom = 0
+    if width - left - right < _BORDER_KEEP * width:
+        left = right = 0
+    return Crop(top, bottom, left, right)
+
+
+def _run(dark: np.ndarray) -> int:
+    """How many leading entries are True."""
+    return len(dark) if dark.all() else int(np.argmin(dark))
+
+
+def _probe_lumas(path: str, stream_index: int, autorotate: bool, probes: int) -> List[np.ndarray]:
+    lumas, seen = [], set()
+    with av.open(path, mode='r') as container:
+        stream = container.streams[stream_index]
+        stream.codec_context.skip_frame = 'NONKEY'  # key frames only: seeks land on them
+        duration = (float(stream.duration * stream.time_base) if stream.duration
+                    else container.duration / 1e6 if container.duration else None)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+        def luma(frame):
+            width, height = display_size(frame.width, frame.height, _sample_aspect_ratio(stream))
+            plane = frame.to_ndarray(width=width, height=height, format='gray')
+            return _upright(plane, frame.rotation) if autorotate else plane
+
+        if not duration:
+            for frame in container.decode(stream):
+                lumas.append(luma(frame))
+                if len(lumas) >= probes:
+                    break
+            return lumas
+        for i in range(probes):
+            at = start + (i + 0.5) * duration / probes
+            container.seek(int(at / stream.time_base), stream=stream, backward=True, any_frame=False)
+            frame = next(container.decode(stream), None)
+            if frame is not None and frame.pts not in seen:
+                seen.add(frame.pts)
+                lumas.append(luma(frame))
+    return lumas
+
+
+def display_size(width: int, height: int, sample_aspect_ratio: Optional[Fraction]) -> Tuple[int, int]:
+    """(width, height) of a picture as players show it: the stored width times the sample
+    aspect ratio (a DVD's 720x576 at 16:11 is shown 1047x576, an anamorphic 480x272 at
+    4:3 640x272), the height as stored. No ratio, or 1:1: the stored size."""
+    if not sample_aspect_ratio or sample_aspect_ratio == 1:
+        return width, height
+    return max(1, int(round(width * sample_aspect_ratio))), height
+
+
+def _sample_aspect_ratio(stream) -> Optional[Fraction]:
+    """The stream's sample aspect ratio (pixel width / pixel height) as FFmpeg guesses
+    it: the container's (an MP4's ``pasp``) if set, else the codec's; None when unset."""
+    ratio = stream.sample_aspect_ratio
+    if not ratio or ratio.numerator <= 0 or ratio.denominator <= 0:
+        ratio = stream.codec_context.sample_aspect_ratio
+    if not ratio or ratio.numerator <= 0 or ratio.denominator <= 0:
+        return None
+    # Far-fetched ratios are damage, not a picture shape: ignore them.
+    return Fraction(ratio) if Fraction(1, 4) <= ratio <= 4 else None
+
+
 class _SkipPolicy:
     """Per packet, before decoding it: may FFmpeg skip it if no other frame refers to it?
     Yes unless it is presented within ``window`` seconds after a sampling time (or has
-    no timestamp). Reference frames are decoded whatever this says."""
+    no timestamp). Reference frames are decoded whatever this says. Sampling times count
+    from the first frame's timestamp: until it is known (``start_at``), every packet is
+    decoded."""
 
     def __init__(self, stream, start: float, step: float, window: float):
         self.sampling = (start, step, window)
         self.context = stream.codec_context
         self.time_base = stream.time_base
-        self.start, self.step, self.window = start, step, window
+        self.offset, self.step, self.window = start, step, window
+        self.start: Optional[float] = None  # the first sampling time, on the stream's clock
         self.skipping = False
 
+    def start_at(self, origin: float) -> None:
+        """Time 0 of the sampling is ``origin`` seconds on the stream's clock."""
+        self.start = origin + self.offset
+
+    def again(self, stream) -> '_SkipPolicy':
+        """The same policy for the same stream opened again (the same packets skipped)."""
+        return _SkipPolicy(stream, *self.sampling)
+
     def before(self, packet) -> None:
-        if packet.pts is None:
+        if packet.pts is None or self.start is None:
             needed = True
         else:
             t = float(packet.pts * self.time_base) - self.start + _EPS
@@ -329,6 +547,11 @@ class _SkipPolicy:
         if needed == self.skipping:  # FFmpeg reads it per packet (frame threads copy it)
             self.skipping = not needed
             self.context.skip_frame = 'NONREF' if self.skipping else 'DEFAULT'
+
+    def seen(self, frame) -> None:
+        """A decoded frame: the first one with a timestamp sets time 0."""
+        if self.start is None and frame.pts is not None:
+            self.start_at(float(frame.pts * self.time_base))
 
 
 class _DecodeState:
@@ -355,6 +578,8 @@ def _decode_until_damage(container, stream, state: _DecodeState):
                 state.skip.before(packet)
             for frame in stream.decode(packet):  # the last, empty packet drains
                 state.decoded += 1
+                if state.skip is not None:
+                    state.skip.seen(frame)
                 yield frame
         else:
             return
@@ -389,6 +614,51 @@ def check_video_file(path: str) -> None:
         raise VideoDecodeError(path, 'empty file (0 bytes)')
     if not os.access(path, os.R_OK):  # root passes this; av.open's own error is the backstop
         raise VideoDecodeError(path, 'permission denied')
+
+
+def reading_changes(path: str) -> List[str]:
+    """How this decoder reads the video at ``path`` differently from versions that
+    sampled on the container's clock, ignored the sample aspect ratio and kept borders:
+    e.g. ['starts at 1.48 s', 'sample aspect ratio 4/3', 'borders 18,18,0,0'] (top,
+    bottom, left, right); [] when it reads it as they did (or cannot open it)."""
+    changes = []
+    try:
+        with av.open(path, mode='r') as container:
+            stream = container.streams.video[0]
+            first = next((f for f in container.decode(stream) if f.pts is not None), None)
+            start = float(first.pts * stream.time_base) if first is not None else 0.0
+            if abs(start) > _EPS:
+                changes.append(f'starts at {start:g} s')
+            ratio = _sample_aspect_ratio(stream)
+            if ratio is not None and ratio != 1:
+                changes.append(f'sample aspect ratio {ratio}')
+    except (av.FFmpegError, OSError, EOFError, IndexError):
+        return []
+    crop = find_borders(path)
+    if crop:
+        changes.append(f'borders {crop.as_text()}')
+    return changes
+
+
+def why_not_a_video(path: str) -> Optional[str]:
+    """None when FFmpeg reads a video in the file at ``path`` (its header only: nothing
+    is decoded), else why not, in a few words: 'audio only', 'a still image', 'not a
+    media file', 'empty file (0 bytes)', ..."""
+    try:
+        check_video_file(path)
+        with av.open(path, mode='r') as container:
+            if not container.streams.video:
+                kinds = sorted({s.type for s in container.streams})
+                return 'audio only' if kinds == ['audio'] else 'no video stream'
+            if _is_still_image(container, container.streams.video[0]):
+                return 'a still image'
+    except VideoDecodeError as error:
+        return error.reason
+    except av.InvalidDataError:
+        return 'not a media file'
+    except (av.FFmpegError, OSError) as error:
+        return f'cannot be opened ({error})'
+    return None
 
 
 def _is_still_image(container, stream) -> bool:

@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..core import DnS
 from ..retrieval.index import VideoIndex
-from ..retrieval.ingest import find_videos, index_files, query_representation
+from ..retrieval.ingest import index_files, query_representation, scan_paths
 
 def _open(args, create: bool = False, **settings) -> VideoIndex:
     return VideoIndex(args.index, create=create, milvus_uri=args.milvus_uri, milvus_token=args.milvus_token,
@@ -42,10 +42,12 @@ def _models(index: VideoIndex, args) -> DnS:
 
 def run_index(args: argparse.Namespace) -> int:
     from ..retrieval.tally import IndexTally
-    files = list(find_videos(args.paths))
+    scan = scan_paths(args.paths)
+    files = scan.videos
     fine_dtype = 'bits' if args.fine == 'bin' else args.fine_dtype
     with _open(args, create=True, fine=args.fine, fine_dtype=fine_dtype, time_step=args.time_step) as index:
         index.remove_leftovers()
+        index.reread = args.reread
         tally = IndexTally(len(files), progress=not args.no_progress)
         try:
             if args.ray:
@@ -58,6 +60,8 @@ def run_index(args: argparse.Namespace) -> int:
         index.sync()
         index.clips().sync()  # windows of the new videos, and of older ones an earlier version indexed
         print(tally.summary(len(index), index.settings.fine))
+        if scan.skipped:
+            print(scan.skipped_summary())
     return 1 if args.strict and tally.counts['failed'] else 0
 
 
@@ -73,7 +77,7 @@ def run_search(args: argparse.Namespace) -> int:
         copy_threshold = index.thresholds().copy
     if args.json:
         from ..retrieval.results import search_json
-        print(json.dumps(search_json(args.query, args.rerank, matches), indent=2))
+        print(json.dumps(search_json(args.query, args.rerank, matches, copy_threshold), indent=2))
         return 0
     if args.csv:
         writer = csv.writer(sys.stdout)

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--strict', action='store_true', help='exit with status 1 when a file fails')
     p.add_argument('--exact-decode', action='store_true', help='decode every frame and resize full-size '
                    'frames (no skipping, no scaling while converting): slower, the same sampled frames')
+    p.add_argument('--reread', action='store_true', help='extract again the videos indexed by an earlier '
+                   'version that this one reads differently (start time, sample aspect ratio, borders), '
+                   'each replaced atomically; without it, they are named and kept')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     p.set_defaults(run=run.run_index)
 
@@ -88,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser('decisions', parents=[common], help='reviewers\' decisions on pairs (copy / not a '
                             'copy), which dedup follows')
-    p.add_argument('--csv', metavar='FILE', help='write them as CSV (a,b,decision,decided_at); - for stdout')
+    p.add_argument('--csv', metavar='FILE',
+                   help='write them as CSV (a,b,decision,decided_at,score,segments,reviewer); - for stdout')
     p.add_argument('--mark', nargs=3, metavar=('A', 'B', 'DECISION'),
                    help='record a decision on the pair of files A and B (paths as given at index time): copy, '
                    'not_copy, or none to forget it')

@@ -8,7 +8,8 @@ of it. Milvus holds a copy of the coarse vectors for search, synchronised from h
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -45,8 +46,19 @@ CREATE TABLE IF NOT EXISTS decisions (
 ADDED_VIDEO_COLUMNS = (('duration', 'REAL'),     # seconds
                        ('width', 'INTEGER'),     # of the decoded (upright) frames
                        ('height', 'INTEGER'),
-                       ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'))
-RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at'
+                       ('thumbnails', 'INTEGER NOT NULL DEFAULT 0'),
+                       # float32 [frames]: each sample's seconds from the first frame;
+                       # NULL (indexed before): sample i at i * time step
+                       ('times', 'BLOB'),
+                       # 'top,bottom,left,right': the borders cut off before the extractor,
+                       # pixels of the display size; NULL: none looked for (indexed before)
+                       ('crop', 'TEXT'))
+# A decision written by a group action carries the action's id (NULL: decided by hand), so
+# that one undo reverts the whole action and a later action never overrides a hand's.
+# score, segments: what the reviewer was shown (the grouping score; the copied segments as
+# JSON [[a_start, a_end, b_start, b_end], ...] in seconds); reviewer: the name they gave.
+ADDED_DECISION_COLUMNS = (('bulk', 'TEXT'), ('score', 'REAL'), ('segments', 'TEXT'), ('reviewer', 'TEXT'))
+RECORD_COLUMNS = 'id, frames, selector, fine_sha256, duration, width, height, thumbnails, indexed_at, crop'
 DECISIONS = ('copy', 'not_copy')
 
 
@@ -68,6 +80,7 @@ class VideoRecord:
     height: Optional[int] = None
     thumbnails: int = 0
     indexed_at: Optional[float] = None
+    crop: Optional[str] = None         # 'top,bottom,left,right' cut off; None: not looked for
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,10 @@ class Decision:
     b: str
     decision: str          # 'copy' or 'not_copy'
     decided_at: float      # seconds since the epoch
+    bulk: Optional[str] = None  # the group action that wrote it; None: decided by hand
+    score: Optional[float] = None     # the score the reviewer was shown
+    segments: Optional[str] = None    # the copied segments shown, JSON (seconds)
+    reviewer: Optional[str] = None
 
 
 class Catalog:
@@ -95,6 +112,10 @@ class Catalog:
             for name, kind in ADDED_VIDEO_COLUMNS:
                 if name not in present:
                     self.db.execute(f'ALTER TABLE videos ADD COLUMN {name} {kind}')
+            present = {row[1] for row in self.db.execute('PRAGMA table_info(decisions)')}
+            for name, kind in ADDED_DECISION_COLUMNS:
+                if name not in present:
+                    self.db.execute(f'ALTER TABLE decisions ADD COLUMN {name} {kind}')
 
     def close(self) -> None:
         self.db.close()
@@ -124,18 +145,27 @@ class Catalog:
     # --- videos
     def commit_video(self, video_id: str, frames: int, selector: float, coarse: np.ndarray,
                      fine_sha256: str, abspath: str, given: str, duration: Optional[float] = None,
-                     width: Optional[int] = None, height: Optional[int] = None, thumbnails: int = 0) -> Optional[str]:
+                     width: Optional[int] = None, height: Optional[int] = None, thumbnails: int = 0,
+                     times: Optional[np.ndarray] = None, crop: Optional[str] = None) -> Optional[str]:
         """Record a video and its path in one transaction. Returns the id of a video
         this path held before that no path holds any more (its files can go)."""
         with self.transaction():
             previous = self.video_of(abspath)
             self.db.execute('INSERT OR REPLACE INTO videos (id, frames, selector, coarse, fine_sha256, synced, '
-                            'indexed_at, duration, width, height, thumbnails) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)',
+                            'indexed_at, duration, width, height, thumbnails, times, crop) '
+                            'VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)',
                             (video_id, frames, selector, np.asarray(coarse, np.float32).tobytes(),
-                             fine_sha256, time.time(), duration, width, height, thumbnails))
+                             fine_sha256, time.time(), duration, width, height, thumbnails,
+                             None if times is None else np.asarray(times, np.float32).tobytes(), crop))
             self.db.execute('DELETE FROM removed WHERE id = ?', (video_id,))
             self.db.execute('INSERT OR REPLACE INTO paths VALUES (?, ?, ?)', (abspath, given, video_id))
+            if self._has_table('clip_windows'):  # a video extracted again: its windows are stale
+                self.db.execute('UPDATE clip_windows SET windows = -1 WHERE video_id = ?', (video_id,))
             return self._drop_if_orphan(previous, video_id)
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (name,)).fetchone() is not None
 
     def add_path(self, video_id: str, abspath: str, given: str) -> Optional[str]:
         """Another file with the content of an indexed video."""
@@ -201,6 +231,12 @@ class Catalog:
         row = self.db.execute('SELECT coarse FROM videos WHERE id = ?', (video_id,)).fetchone()
         return np.frombuffer(row[0], np.float32).copy()
 
+    def times(self, video_id: str) -> Optional[np.ndarray]:
+        """Each sample's seconds from the first frame, None if not recorded (indexed
+        before sample times were)."""
+        row = self.db.execute('SELECT times FROM videos WHERE id = ?', (video_id,)).fetchone()
+        return None if row is None or row[0] is None else np.frombuffer(row[0], np.float32).astype(np.float64)
+
     def video_ids(self) -> List[str]:
         return [r[0] for r in self.db.execute('SELECT id FROM videos ORDER BY id')]
 
@@ -227,11 +263,19 @@ class Catalog:
         return out
 
     # --- reviewers' decisions on pairs
-    def decide(self, pairs: Iterable[Tuple[str, str]], decision: Optional[str]) -> List[Decision]:
+    def decide(self, pairs: Iterable[Tuple[str, str]], decision: Optional[str], bulk: bool = False,
+               reviewer: Optional[str] = None,
+               shown: Optional[Dict[Tuple[str, str], Tuple[Optional[float], Optional[str]]]] = None,
+               ) -> Tuple[List[Decision], Optional[str]]:
         """Record ``decision`` ('copy', 'not_copy'; None forgets it) on each pair of
-        paths (as given at index time), in one transaction; return what was recorded."""
+        paths (as given at index time), in one transaction; return what was recorded and,
+        with ``bulk``, the id of this group action: it then decides only the pairs not
+        decided yet (a reviewer's own decision stands), and ``undo_bulk`` reverts it.
+        ``shown``: (score, segments JSON) the reviewer saw, by ``pair_key``."""
         if decision is not None and decision not in DECISIONS:
             raise ValueError(f'a decision is one of {", ".join(DECISIONS)} (or none), got {decision!r}')
+        if bulk and decision is None:
+            raise ValueError('a group action decides: give copy or not_copy (undo one with its id)')
         now = time.time()
         keys = sorted({pair_key(a, b) for a, b in pairs})
         for a, b in keys:
@@ -242,17 +286,33 @@ class Catalog:
         if unknown:
             raise UnknownFileError(f'not an indexed file (a path as given at index time): '
                                    f'{", ".join(map(repr, unknown))}')
+        action = uuid.uuid4().hex if bulk else None
         with self.transaction():
             if decision is None:
                 self.db.executemany('DELETE FROM decisions WHERE a = ? AND b = ?', keys)
             else:
-                self.db.executemany('INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?)',
-                                    [(a, b, decision, now) for a, b in keys])
-        return [] if decision is None else [Decision(a, b, decision, now) for a, b in keys]
+                if bulk:
+                    decided = set(self.db.execute('SELECT a, b FROM decisions'))
+                    keys = [key for key in keys if key not in decided]
+                shown = shown or {}
+                made = [Decision(a, b, decision, now, action, *shown.get((a, b), (None, None)), reviewer)
+                        for a, b in keys]
+                self.db.executemany('INSERT OR REPLACE INTO decisions (a, b, decision, decided_at, bulk, score, '
+                                    'segments, reviewer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                                    [astuple(d) for d in made])
+        return ([] if decision is None else made), action
+
+    def undo_bulk(self, action: str) -> List[Tuple[str, str]]:
+        """Forget the decisions group action ``action`` wrote that no reviewer has changed
+        since; return their pairs."""
+        with self.transaction():
+            pairs = [tuple(row) for row in self.db.execute('SELECT a, b FROM decisions WHERE bulk = ?', (action,))]
+            self.db.execute('DELETE FROM decisions WHERE bulk = ?', (action,))
+        return pairs
 
     def decisions(self) -> Dict[Tuple[str, str], Decision]:
-        return {(row[0], row[1]): Decision(*row)
-                for row in self.db.execute('SELECT a, b, decision, decided_at FROM decisions ORDER BY a, b')}
+        return {(row[0], row[1]): Decision(*row) for row in self.db.execute(
+            'SELECT a, b, decision, decided_at, bulk, score, segments, reviewer FROM decisions ORDER BY a, b')}
 
     # --- synchronisation with Milvus
     def unsynced(self, limit: int) -> List[tuple]:

@@ -6,7 +6,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from ..localization import Segment
 
 from .catalog import pair_key
-from .index import VideoIndex
+from .index import VideoIndex, video_duration
 from .. import defaults
 from ..core import DnS
 from .segments import copied_segments
@@ -62,7 +62,8 @@ def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = No
         own_paths = [given for given, _ in paths_of.get(video_id, [])]
         ids.update((path, video_id) for path in own_paths)
         if segments and len(own_paths) > 1:  # files with one content: the whole video, frame for frame
-            whole = index.catalog.video(video_id).frames * index.settings.time_step
+            record = index.catalog.video(video_id)
+            whole = video_duration(index.catalog.times(video_id), record.frames, index.settings.time_step)
         for other in own_paths[1:]:
             key = pair_key(own_paths[0], other)
             pairs[key] = 1.0

@@ -6,7 +6,7 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -60,6 +60,9 @@ class AddResult:
     status: str          # 'indexed', 'skipped' (content already indexed)
     video_id: str
     frames: int
+    # A video indexed before sample times were recorded that this version reads
+    # differently (start time, sample aspect ratio, borders): how, e.g. 'starts at 1.48 s'.
+    changes: Tuple[str, ...] = ()
 
 
 class IndexedFile(NamedTuple):
@@ -91,6 +94,9 @@ class VideoIndex:
                                      'VIDEOS...`')
         self.folder.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(catalog_path)
+        # `dns index --reread`: videos indexed before sample times were recorded, that
+        # this version reads differently, are represented again when met (add_known).
+        self.reread = False
         self.settings = self._settle(fine, fine_dtype, time_step, milvus_uri, collection)
         self.fine_store = FineStore(self.folder / 'fine', self.settings.fine_dtype)
         self.thumbnails = ThumbnailStore(self.folder / THUMBS_FOLDER)
@@ -184,16 +190,24 @@ class VideoIndex:
     # --- writing
     def add_known(self, path, video_id: str) -> Optional[AddResult]:
         """When the content ``video_id`` is indexed (and its files intact), record
-        ``path`` as one more file of it and return 'skipped'; else None: the video
-        must be represented and committed."""
+        ``path`` as one more file of it and return 'skipped' (with ``changes``: how this
+        version reads it differently, for a video indexed before sample times were
+        recorded); else None: the video must be represented and committed (also such a
+        changed video, with ``reread``)."""
         given = os.fspath(path)
         abspath = os.path.abspath(given)
         record = self.catalog.video(video_id)
         if record is None or not self.fine_store.is_intact(video_id, record.frames, record.fine_sha256):
             return None
+        changes = ()
+        if self.catalog.times(video_id) is None:  # indexed before: read the old way
+            from ..video_decode import reading_changes
+            changes = tuple(reading_changes(given))
+            if changes and self.reread:
+                return None  # represented again, committed over the old row (atomically)
         if self.catalog.video_of(abspath) != video_id:
             self._drop_files(self.catalog.add_path(video_id, abspath, given))
-        return AddResult('skipped', video_id, record.frames)
+        return AddResult('skipped', video_id, record.frames, changes)
 
     def commit(self, path, video_id: str, representation: VideoRepresentation) -> AddResult:
         """Store the representation of the file ``path`` (content hash ``video_id``),
@@ -204,9 +218,13 @@ class VideoIndex:
         thumbnails = self.thumbnails.write(video_id, representation.thumbnails)
         orphan = self.catalog.commit_video(video_id, representation.frames, representation.selector,
                                            representation.coarse, fine_sha256, os.path.abspath(given), given,
-                                           duration=representation.frames * self.settings.time_step,
+                                           duration=video_duration(representation.times, representation.frames,
+                                                                   self.settings.time_step),
                                            width=representation.width or None,
-                                           height=representation.height or None, thumbnails=thumbnails)
+                                           height=representation.height or None, thumbnails=thumbnails,
+                                           times=representation.times,
+                                           crop=None if representation.crop is None
+                                           else ','.join(map(str, representation.crop)))
         self._drop_files(orphan)
         self._keep_search_current()
         return AddResult('indexed', video_id, representation.frames)
@@ -263,7 +281,7 @@ class VideoIndex:
         if record is None:
             raise KeyError(f'video {video_id} is not in the index {self.folder}')
         return VideoRepresentation(fine=self.fine(record), coarse=self.catalog.coarse(video_id),
-                                   selector=record.selector)
+                                   selector=record.selector, times=self.catalog.times(video_id))
 
     def fine(self, record: VideoRecord) -> np.ndarray:
         """The fine representation [T, 9, 512] of a catalog record, checked against it."""
@@ -324,6 +342,22 @@ class VideoIndex:
             vectors.flush()
             self.catalog.forget_removed(removed)
         return copied
+
+
+def sample_times(times: Optional[np.ndarray], frames: int, time_step: float) -> np.ndarray:
+    """Each sample's seconds from the first frame: ``times`` as recorded, else (a video
+    indexed before times were recorded, or a query made without) sample i at i * step."""
+    if times is not None and len(times) == frames:
+        return np.asarray(times, np.float64)
+    return np.arange(frames, dtype=np.float64) * time_step
+
+
+def video_duration(times: Optional[np.ndarray], frames: int, time_step: float) -> float:
+    """Seconds from the first frame to the end of the last sample (which spans one time
+    step): a hole in a variable frame rate video counts as the time it lasts."""
+    if frames == 0:
+        return 0.0
+    return float(sample_times(times, frames, time_step)[-1] + time_step)
 
 
 def _new_settings(fine, fine_dtype, time_step, milvus_uri, collection) -> Dict[str, str]:

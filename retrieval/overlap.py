@@ -11,6 +11,7 @@ videos not yet committed.
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
+import numpy as np
 import torch
 
 from ..core import DnS
@@ -44,6 +45,8 @@ class _End:
     thumbnails: Tuple[bytes, ...]
     width: int
     height: int
+    times: Optional[np.ndarray] = None  # each sample's seconds from the first frame
+    crop: Optional[Tuple[int, int, int, int]] = None  # the borders cut
 
 
 @dataclass
@@ -82,7 +85,8 @@ def decode_ahead(files: Sequence[str], hash_file: Callable[[str], str],
                     break
                 yield _Crops(number, center_crops(batch, cpu))
             else:
-                yield _End(number, keeper.jpegs(), keeper.width, keeper.height)
+                yield _End(number, keeper.jpegs(), keeper.width, keeper.height, keeper.sample_times(),
+                           keeper.crop)
         except VideoDecodeError as error:
             yield _Failed(number, path, error)
         except ValueError as error:  # frames the extractor cannot use
@@ -185,7 +189,7 @@ class OverlappedIndexer:
                 self.tally.failed(str(VideoDecodeError(path, str(error))))
             return
         end = video.end
-        representation = with_review(representation, end.thumbnails, end.width, end.height)
+        representation = with_review(representation, end.thumbnails, end.width, end.height, end.times, end.crop)
         self.tally.done(video.path, self.index.commit(video.path, video.video_id, representation))
         for path in self.copies.pop(video.video_id, []):
             self.tally.done(path, self.index.add_known(path, video.video_id))

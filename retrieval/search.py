@@ -35,10 +35,14 @@ class Match:
     clip_similarity: Optional[float] = None
     segments: Optional[List[Segment]] = None  # copied segments in seconds, when asked for
 
-    def as_dict(self) -> Dict:
+    def as_dict(self, copy_threshold: Optional[float] = None) -> Dict:
+        """The fields by name; with ``copy_threshold`` (the index's), ``copy``: whether
+        the score reaches it, the verdict the text output shows as '(copy)'."""
         out = asdict(self)  # segments included, as dicts
         if self.segments is None:
             del out['segments']
+        if copy_threshold is not None:
+            out['copy'] = bool(self.score >= copy_threshold)
         return out
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from .. import defaults
 from ..localization import Segment
 from .fine_store import CorruptFeaturesError
-from .index import VideoIndex
+from .index import VideoIndex, sample_times
 from ..core import DnS, VideoRepresentation, frame_levels
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,9 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
                     all_found: bool = False,
                     background: Optional[bool] = None) -> Dict[str, List[Segment]]:
     """The copied segments of ``query`` in each indexed video of ``target_ids``, in
-    seconds on both timelines (a sampled frame spans one time step), best first.
+    seconds on both timelines (from each video's first frame, by its samples'
+    timestamps; a sampled frame spans one time step; a segment across a hole in a
+    variable frame rate video is cut there), best first.
 
     threshold: the least segment score (None: the index's calibrated threshold, else the
         default). ``all_found=True`` keeps every segment found whatever its score, for
@@ -38,6 +40,7 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
     records = index.catalog.videos(list(target_ids))
     background = background_sample(index) if background else {}
     query_matches = background_matches(dns, query.fine, background)
+    query_times = sample_times(query.times, len(query.fine), step)
     out = {}
     for video_id, record in records.items():
         try:
@@ -48,7 +51,9 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
         query_levels, target_levels = pair_levels(dns, query_matches, target, video_id, background)
         found = dns.segments(query.fine, target, threshold=None if all_found else threshold,
                              query_levels=query_levels, target_levels=target_levels)
-        out[video_id] = [segment.to_seconds(step) for segment in found]
+        target_times = sample_times(index.catalog.times(video_id), record.frames, step)
+        out[video_id] = [piece for segment in found
+                         for piece in segment.on_timelines(query_times, target_times, step)]
     return out
 
 

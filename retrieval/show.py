@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from ..localization import Segment
-from .index import VideoIndex
+from .index import VideoIndex, sample_times
 from ..core import DnS, VideoRepresentation
 from .ingest import query_representation
 from .segments import background_matches, background_sample, pair_levels, segment_settings
@@ -35,9 +35,15 @@ class PairView:
     segments: List[Segment]      # copied segments, frame indices
     time_step: float
     fine: str
+    query_times: Optional[np.ndarray] = None   # each frame's seconds (None: i * time step)
+    target_times: Optional[np.ndarray] = None
 
     def segments_in_seconds(self) -> List[Segment]:
-        return [segment.to_seconds(self.time_step) for segment in self.segments]
+        """The segments in seconds from each video's first frame, cut at holes."""
+        query_times = sample_times(self.query_times, self.frames.shape[0], self.time_step)
+        target_times = sample_times(self.target_times, self.frames.shape[1], self.time_step)
+        return [piece for segment in self.segments
+                for piece in segment.on_timelines(query_times, target_times, self.time_step)]
 
     def plot(self, query: str, target: str, out_path) -> None:
         """The heatmap PNG, into a path or a binary file object."""
@@ -59,7 +65,8 @@ def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: V
     levels = pair_levels(dns, background_matches(dns, query.fine, background), target.fine, target_id, background)
     found = dns.segments(query.fine, target.fine, threshold=segment_threshold, query_levels=levels[0],
                          target_levels=levels[1])
-    return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine)
+    return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine,
+                    query.times, target.times)
 
 
 def plot_pair(frames: np.ndarray, comparator: np.ndarray, similarity: float, segments: List[Segment], query: str, target: str,
@@ -70,23 +77,24 @@ def plot_pair(frames: np.ndarray, comparator: np.ndarray, similarity: float, seg
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    # Both panels in seconds, the video's own time: each cell spans its frames' time.
+    seconds = (0, frames.shape[1] * time_step, frames.shape[0] * time_step, 0)
     # The comparator's output is clamped to [-1, 1]; frame similarities have their own range.
-    panels = ((frames, f'frame-to-frame similarity (a frame every {time_step:g} s)', 'target frame', 'query frame',
-               None),
-              (comparator, 'comparator output (4 frames a cell)', 'target', 'query', (-1, 1)))
-    for ax, (matrix, name, xlabel, ylabel, limits) in zip(axes, panels):
-        vmin, vmax = limits or (None, None)
-        image = ax.imshow(matrix, cmap='viridis', vmin=vmin, vmax=vmax, aspect='auto', interpolation='nearest')
+    panels = ((frames, f'frame-to-frame similarity (a frame every {time_step:g} s)', (None, None)),
+              (comparator, 'comparator output (4 frames a cell)', (-1, 1)))
+    for ax, (matrix, name, (vmin, vmax)) in zip(axes, panels):
+        image = ax.imshow(matrix, cmap='viridis', vmin=vmin, vmax=vmax, aspect='auto', interpolation='nearest',
+                          extent=seconds)
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set_xlabel(f'{target} (s)' if len(target) < 40 else 'target (s)', fontsize=8)
+        ax.set_ylabel(f'{query} (s)' if len(query) < 40 else 'query (s)', fontsize=8)
         fig.colorbar(image, ax=ax)
     # Each segment as the line from its first matched frames to its last, on the cell centres.
     for segment in segments:
-        axes[0].plot([segment.target_start, segment.target_end - 1], [segment.query_start, segment.query_end - 1],
-                     color='red', linewidth=1.5, alpha=0.85)
-        axes[0].text(segment.target_end - 1, segment.query_end - 1, f' {segment.score:.2f}', color='red',
-                     fontsize=8, va='center')
+        xs = [(segment.target_start + 0.5) * time_step, (segment.target_end - 0.5) * time_step]
+        ys = [(segment.query_start + 0.5) * time_step, (segment.query_end - 0.5) * time_step]
+        axes[0].plot(xs, ys, color='red', linewidth=1.5, alpha=0.85)
+        axes[0].text(xs[1], ys[1], f' {segment.score:.2f}', color='red', fontsize=8, va='center')
     if segments:
         axes[0].set_title(f'{axes[0].get_title()}\n{len(segments)} copied segment(s), in red', fontsize=10)
     fig.suptitle(f'fg_{fine} similarity {similarity:.4f}\n{query}  vs  {target}', fontsize=11)

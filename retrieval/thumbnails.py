@@ -3,7 +3,7 @@ reviewer sees the video without anything decoding it again."""
 import io
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,22 +22,36 @@ class ThumbnailKeeper:
     frames stay at most ``length / count`` apart."""
 
     def __init__(self, count: int = THUMBNAILS, size: int = THUMBNAIL_SIZE):
-        if count < 1 or size < 1:
-            raise ValueError(f'count and size must be positive, got {count} and {size}')
-        self.count, self.size = count, size
+        if count < 0 or size < 1:
+            raise ValueError(f'count must be 0 or more and size positive, got {count} and {size}')
+        self.count, self.size = count, size  # count 0: no thumbnails, only the size and times
         self.frames = 0
-        self.width = self.height = 0  # of the first frame's source (upright)
+        self.width = self.height = 0  # of the first frame's source (upright, display aspect)
+        self.times: List[float] = []  # each frame's seconds from the video's first frame
+        self.crop: Optional[Tuple[int, int, int, int]] = None  # the borders the decoder cut
         self._stride = 1
         self._kept: Dict[int, object] = {}
 
     def source_size(self, frames: Iterable[Any]) -> Iterator[Any]:
         """Yield ``frames`` unchanged, taking the video's size from the first one's
-        ``source_size`` (width, height) where the decoder scaled it down (before
-        ``iter_rgb_frames``, which drops the attribute); else ``watch`` takes its shape."""
+        ``source_size`` (width, height) where the decoder scaled it down, and each one's
+        ``timestamp`` (ms from the first frame), before ``iter_rgb_frames`` drops the
+        attributes; else ``watch`` takes the shape."""
         for index, frame in enumerate(frames):
             if index == 0 and getattr(frame, 'source_size', None):
                 self.width, self.height = (int(v) for v in frame.source_size)
+            if index == 0 and getattr(frame, 'crop', None) is not None:
+                self.crop = tuple(int(v) for v in frame.crop)
+            stamp = getattr(frame, 'timestamp', None)
+            if stamp is not None:
+                self.times.append(stamp / 1000)
             yield frame
+
+    def sample_times(self) -> Optional[np.ndarray]:
+        """Each frame's seconds from the first frame, None unless every frame had one."""
+        if not self.times or len(self.times) != self.frames:
+            return None
+        return np.asarray(self.times, np.float64)
 
     def watch(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Yield ``frames`` (HxWx3 uint8 RGB) unchanged, keeping the sample on the way."""
@@ -46,7 +60,7 @@ class ThumbnailKeeper:
             self.frames += 1
             if index == 0 and not self.width:
                 self.height, self.width = int(frame.shape[0]), int(frame.shape[1])
-            if index % self._stride == 0:
+            if self.count and index % self._stride == 0:
                 self._kept[index] = self._shrink(frame)
                 if len(self._kept) > 2 * self.count:
                     self._stride *= 2

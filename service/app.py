@@ -11,6 +11,8 @@ down. At most ``max_in_flight`` requests are in at once, and ``workers`` times
 """
 import io
 import ipaddress
+import json
+import mimetypes
 import os
 import shutil
 import sys
@@ -19,7 +21,7 @@ import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, List, Literal, Optional, Tuple, Union
+from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
 
 from fastapi import FastAPI, File, Form, HTTPException, Path as PathParam, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -29,16 +31,17 @@ from pydantic import BaseModel, Field
 
 from .. import defaults
 from ..core import DnS
-from ..retrieval.catalog import UnknownFileError
+from ..retrieval.catalog import UnknownFileError, pair_key
 from ..retrieval.dedup import find_duplicates
 from ..retrieval.fine_store import CorruptFeaturesError
-from ..retrieval.index import VideoIndex
+from ..retrieval.index import VideoIndex, video_duration
 from ..retrieval.lite_host import LiteHost
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
 from ..retrieval.search import search
 from ..retrieval.show import pair_view
 from ..retrieval.vector_store import MAX_LIMIT
-from .limits import BodyLimit, InFlightLimit, TokenCheck
+from ..weights import sha256_of
+from .limits import BodyLimit, InFlightLimit, TokenCheck, video_key
 from .sharing import PerThreadCatalog, StateCache
 from .workers import UploadFailure, WorkerPool, WorkerSettings, default_workers
 
@@ -49,10 +52,23 @@ VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a vi
 COPY_CHUNK = 1 << 20
 
 
+class Shown(BaseModel):
+    """What a reviewer saw of one pair when deciding, kept with the decision (the CSV)."""
+    a: str
+    b: str
+    score: Optional[float] = Field(None, allow_inf_nan=False)
+    segments: List[Tuple[float, float, float, float]] = Field(
+        [], max_length=100, description='copied segments, seconds: [a_start, a_end, b_start, b_end]')
+
+
 class DecisionRequest(BaseModel):
     pairs: List[Tuple[str, str]] = Field(min_length=1, max_length=10_000,
                                          description='pairs of files, paths as given at index time')
     decision: Optional[Literal['copy', 'not_copy']] = Field(description="'copy', 'not_copy', or null to forget")
+    bulk: bool = Field(False, description='a group action: decide only the pairs not decided yet, undone in one '
+                                         'step by DELETE /decisions/bulk/{its id}')
+    reviewer: Optional[str] = Field(None, max_length=100, description='who decides, as they name themselves')
+    shown: List[Shown] = Field([], max_length=10_000, description='what the reviewer saw of the pairs')
 
 
 class Service:
@@ -75,11 +91,27 @@ class Service:
         # wait their turn here; a thread waiting on an upload worker holds none.
         self._slots = threading.BoundedSemaphore(index_slots())
         self._active = 0
+        self._contents: dict = {}  # (file, size, mtime) -> sha256 of its content
         self.last_used = time.monotonic()
         self._stop = threading.Event()
         self._releaser = threading.Thread(target=self._release_when_idle, daemon=True)
         if not index.settings.milvus_uri:
             self._releaser.start()
+
+    def unchanged(self, file: Path, stat: os.stat_result, video_id: str) -> bool:
+        """Whether ``file`` still holds the content ``video_id``: hashed once per
+        (size, mtime) seen, not on every range request of a player."""
+        key = (str(file), stat.st_size, stat.st_mtime_ns)
+        with self._state:
+            known = self._contents.get(key)
+        if known is None:
+            try:
+                known = sha256_of(file)
+            except OSError:
+                return False
+            with self._state:
+                self._contents[key] = known
+        return known == video_id
 
     @property
     def busy(self) -> bool:
@@ -221,6 +253,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                 try:
                     query = s.workers.represent(str(saved), s.max_query_seconds)
                 except UploadFailure as error:
+                    # FFmpeg's messages name the file they read: the client's name, never the server's path.
+                    error.reason = error.reason.replace(repr(str(saved)), repr(label)).replace(str(saved), label)
                     if error.undecodable:
                         error.reason = f'cannot decode the uploaded video {label!r}: {error.reason}'
                     raise
@@ -232,7 +266,9 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                 video_id = _indexed_id(s.index, path)
                 matches = _search(s, s.index.representation(video_id), k, rerank, candidates, segments,
                                   segment_threshold)
-        return search_json(label, rerank, matches)
+        with s.using():
+            copy_threshold = s.index.thresholds().copy
+        return search_json(label, rerank, matches, copy_threshold)
 
     @app.get('/duplicates')
     def duplicates(threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
@@ -258,9 +294,34 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         with s.using():
             record = _record(s.index, video_id)
             paths = [given for given, _ in s.index.catalog.paths([video_id]).get(video_id, [])]
+        # The file's URL carries a key for this video alone: a <video> element sends no header.
+        file_url = f'/videos/{video_id}/file' + (f'?key={video_key(token, video_id)}' if token else '')
         return {'id': record.id, 'paths': paths, 'frames': record.frames, 'duration': record.duration,
-                'width': record.width, 'height': record.height, 'indexed_at': record.indexed_at,
-                'thumbnails': [f'/videos/{video_id}/thumbnails/{i}.jpg' for i in range(record.thumbnails)]}
+                'width': record.width, 'height': record.height, 'crop': _crop_json(record.crop),
+                'indexed_at': record.indexed_at,
+                'thumbnails': [f'/videos/{video_id}/thumbnails/{i}.jpg' for i in range(record.thumbnails)],
+                'file': file_url}
+
+    @app.get('/videos/{video_id}/file', response_class=FileResponse)
+    def video_file(video_id: VIDEO_ID):
+        """The video itself, for the page's players (HTTP range requests): the first of
+        its indexed files still present and unchanged since it was indexed. The file is
+        found in the catalog by the checked id, never named by the request's text. With a
+        token: the bearer header, or the ``key`` that ``/videos/{id}`` gives."""
+        s = service()
+        with s.using():
+            record = _record(s.index, video_id)
+            files = [Path(abspath) for _, abspath in s.index.catalog.paths([video_id]).get(video_id, [])]
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            if s.unchanged(file, stat, video_id):
+                media = mimetypes.guess_type(file.name)[0] or 'application/octet-stream'
+                return FileResponse(file, media_type=media, stat_result=stat)
+        raise HTTPException(404, f'no file of video {video_id} is where it was indexed with that content '
+                                 '(moved, removed or rewritten since: index it again)')
 
     @app.get('/videos/{video_id}/thumbnails/{number}.jpg', response_class=FileResponse)
     def thumbnail(video_id: VIDEO_ID, number: Annotated[int, PathParam(ge=0, le=1000)]):
@@ -281,8 +342,13 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         s = service()
         with s.using():
             view, records = _pair_view(s, a, b, segment_threshold)
+            thresholds = s.index.thresholds()
         return {'a': a, 'b': b, 'similarity': view.similarity,
-                'durations': [r.frames * view.time_step for r in records],
+                # The score /duplicates groups by (the fine similarity rescaled) and its threshold.
+                'score': view.similarity / 2 + 0.5, 'threshold': thresholds.copy,
+                'threshold_calibrated': thresholds.copy_calibrated,
+                'durations': [video_duration(s.index.catalog.times(r.id), r.frames, view.time_step)
+                              for r in records],
                 'segments': [s.as_dict() for s in view.segments_in_seconds()],
                 'heatmap': f'/pairs/{a}/{b}/heatmap.png'}
 
@@ -313,16 +379,29 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         s = service()
         with s.using():
             try:
-                recorded = s.index.catalog.decide(request.pairs, request.decision)
+                shown = {pair_key(p.a, p.b): (p.score, json.dumps(p.segments) if p.segments else None)
+                         for p in request.shown}
+                recorded, action = s.index.catalog.decide(request.pairs, request.decision, bulk=request.bulk,
+                                                          reviewer=request.reviewer or None, shown=shown)
             except UnknownFileError as error:
                 raise HTTPException(404, str(error))
             except ValueError as error:
                 raise HTTPException(400, str(error))
-        return {'recorded': decisions_json({(d.a, d.b): d for d in recorded}), 'decision': request.decision}
+        return {'recorded': decisions_json({(d.a, d.b): d for d in recorded}), 'decision': request.decision,
+                'bulk': action}
+
+    @app.delete('/decisions/bulk/{action}')
+    def undo_bulk(action: Annotated[str, PathParam(pattern=r'^[0-9a-f]{32}$', description='a group action id')]):
+        """Undo a group action in one step: forget the decisions it wrote that no
+        reviewer has changed since."""
+        s = service()
+        with s.using():
+            undone = s.index.catalog.undo_bulk(action)
+        return {'undone': [{'a': a, 'b': b} for a, b in undone]}
 
     @app.get('/decisions.csv', response_class=PlainTextResponse)
     def decisions_csv():
-        """The decisions as CSV: a,b,decision,decided_at."""
+        """The decisions as CSV: a,b,decision,decided_at,score,segments,reviewer."""
         s = service()
         out = io.StringIO()
         with s.using():
@@ -353,6 +432,14 @@ def _indexed_id(index: VideoIndex, path: str) -> str:
     if video_id is None:
         raise HTTPException(404, f'not an indexed file: {path!r} (give a path as it was given at index time)')
     return video_id
+
+
+def _crop_json(crop: Optional[str]) -> Optional[Dict[str, int]]:
+    """The borders cut off a video before the extractor (display pixels), None when
+    none were looked for (indexed before)."""
+    if crop is None:
+        return None
+    return dict(zip(('top', 'bottom', 'left', 'right'), (int(v) for v in crop.split(','))))
 
 
 def _record(index: VideoIndex, video_id: str):

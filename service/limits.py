@@ -1,7 +1,10 @@
 """What the service lets in: who (a bearer token), how much (request bodies) and how
 many at once (requests in flight)."""
+import hashlib
 import hmac
 import json
+import re
+from urllib.parse import parse_qs
 from typing import Optional, Sequence
 
 # Paths that carry no data of the index: the review page's own files and the API's
@@ -11,6 +14,16 @@ PUBLIC_PREFIXES = ('/page/',)
 IN_FLIGHT_RETRY_AFTER_S = 1
 # Answered whatever the load: a monitor must see the service alive when it is busiest.
 ALWAYS_ADMITTED = ('/health',)
+
+
+# A browser's <video> cannot send a header: a video's file is also let in with a key
+# made from the token and that one video's id (the token itself never goes in a URL).
+VIDEO_FILE = re.compile(r'^/videos/([0-9a-f]{64})/file$')
+
+
+def video_key(token: str, video_id: str) -> str:
+    """The key that opens one video's file (``?key=``) for whoever holds ``token``."""
+    return hmac.new(token.encode(), f'video-file:{video_id}'.encode(), hashlib.sha256).hexdigest()
 
 
 class TooLarge(Exception):
@@ -37,10 +50,19 @@ class TokenCheck:
             return await self.app(scope, receive, send)
         headers = dict(scope['headers'])
         given = headers.get(b'authorization', b'').decode('latin-1')
+        if not given and self._keyed_video(scope):
+            return await self.app(scope, receive, send)
         if not hmac.compare_digest(given.encode(), f'Bearer {self.token}'.encode()):
             reason = 'a token is required: send "Authorization: Bearer TOKEN"' if not given else 'wrong token'
             return await _send_json(send, 401, reason, [(b'www-authenticate', b'Bearer')])
         return await self.app(scope, receive, send)
+
+    def _keyed_video(self, scope) -> bool:
+        found = VIDEO_FILE.match(scope['path'])
+        if found is None or scope['method'] not in ('GET', 'HEAD'):
+            return False
+        keys = parse_qs(scope.get('query_string', b'').decode('latin-1')).get('key', [])
+        return len(keys) == 1 and hmac.compare_digest(keys[0].encode(), video_key(self.token, found[1]).encode())
 
 
 class BodyLimit:

@@ -186,6 +186,20 @@ def test_a_replaced_video_leaves_no_windows_behind(tmp_path):
     index.close()
 
 
+def test_a_video_extracted_again_has_only_its_new_windows(tmp_path):
+    """`dns index --reread` commits a video again under its id: its old windows go."""
+    index, fines = make_index(tmp_path / 'index', videos=3)
+    clips = index.clips()
+    before = clips.vectors().count()
+    video_id = index.video_id_of('/nowhere/video0.mp4')
+    index.commit('/nowhere/video0.mp4', video_id, fake_video(np.random.default_rng(8), 30))
+    index.sync()
+    clips.sync()  # (the commit synced it already: this session searches)
+    assert clips.vectors().count() == clips.window_count() == before - len(windows.DEFAULT_SPEC.starts(120)) \
+        + len(windows.DEFAULT_SPEC.starts(30))
+    index.close()
+
+
 def test_a_clip_shorter_than_a_window_is_still_searched(tmp_path):
     index, fines = make_index(tmp_path / 'index')
     video_id = sorted(fines)[2]

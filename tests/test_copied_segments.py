@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import PACKAGE
-from support.copy_model import copy_model_index
+from support.checkout import import_checkout
+from support.copy_model import use_hub
 from support.corpus import make_partial_corpus
 
 from support.segment_scoring import compare, coverage, truth_of
@@ -31,9 +32,16 @@ FOUND_KINDS = {'plain', 'reencoded', 'cropped_logo', 'flipped', 'speedup'}
 
 @pytest.fixture(scope='module')
 def partial(copy_model_hub, tmp_path_factory):
+    """The corpus indexed once, by the command as users run it (`dns index`), given by its
+    absolute path so that results name the corpus's own paths; the API tests open that index."""
     root = tmp_path_factory.mktemp('partial')
     corpus = make_partial_corpus(root / 'videos')
-    index, models = copy_model_index(root / 'dns-index', copy_model_hub, [*corpus.sources, *corpus.hosts])
+    dns(root, 'index', '--index', 'cli-index', '--no-progress', root / 'videos', hub=copy_model_hub)
+    with use_hub(copy_model_hub):
+        index = retrieval.VideoIndex(root / 'cli-index')
+        models = import_checkout().DnS(index.settings.fine, device='cpu')
+    assert sorted(index.catalog.video_ids()) == sorted({index.video_id_of(p) for p in (*corpus.sources,
+                                                                                         *corpus.hosts)})
     yield root, corpus, index, models
     index.close()
 
@@ -183,19 +191,23 @@ def dns(root, *args, hub, expect=0):
     return result.stdout
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def cli_partial(partial, copy_model_hub):
-    """The same corpus indexed by the command, paths relative to the folder."""
-    root, corpus, _, _ = partial
-    dns(root, 'index', '--index', 'cli-index', '--no-progress', 'videos', hub=copy_model_hub)
-    return root, corpus, copy_model_hub
+    """The index `partial` made with the command, its Milvus Lite database let go by this
+    process (one process at a time opens it); thresholds a test calibrates are taken out
+    again, so the other tests see the defaults."""
+    root, corpus, index, _ = partial
+    index.release_vectors()
+    yield root, corpus, copy_model_hub
+    index.catalog.db.execute("DELETE FROM meta WHERE key IN ('copy_threshold', 'segment_threshold', "
+                             "'segment_scale')")
 
 
 def test_search_segments_json_and_vsc_csv(cli_partial):
     root, corpus, hub = cli_partial
     insertion = next(i for i in corpus.insertions if i.kind == 'plain')
-    query = os.path.relpath(insertion.source, root)
-    host = os.path.relpath(insertion.host, root)
+    query = str(insertion.source)
+    host = str(insertion.host)
     out = json.loads(dns(root, 'search', '--index', 'cli-index', query, '--segments', '--json', '-k', '20',
                          '--rerank', '1', hub=hub))
     match = next(r for r in out['results'] if r['path'] == host)
@@ -230,6 +242,6 @@ def test_dedup_segments_evaluate_calibrate_show(cli_partial):
     assert pairs and all('segments' in p for p in pairs)
     assert any(p['segments'] for p in pairs)
     insertion = next(i for i in corpus.insertions if i.kind == 'flipped')
-    text = dns(root, 'show', '--index', 'cli-index', os.path.relpath(insertion.source, root),
-               os.path.relpath(insertion.host, root), '--out', 'pair.png', hub=hub)
+    text = dns(root, 'show', '--index', 'cli-index', str(insertion.source),
+               str(insertion.host), '--out', 'pair.png', hub=hub)
     assert 'copied segment(s)' in text and (root / 'pair.png').stat().st_size > 10_000

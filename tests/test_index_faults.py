@@ -2,6 +2,7 @@
 committed before a kill survives it exactly once, nothing is half written, and a search
 running beside the indexer sees only committed videos. And memory over 500 videos."""
 import json
+import os
 import random
 import signal
 import subprocess
@@ -16,7 +17,9 @@ from support.index_checks import assert_consistent, committed
 from support.video_files import make_video, moving_scene
 
 DNS = Path(sys.executable).with_name('dns')
-KILLS = 20
+# Each kill costs a `dns index` start-up (about 10 s). 8 random moments in the default run;
+# DNS_TEST_KILLS=50 makes it a soak run.
+KILLS = int(os.environ.get('DNS_TEST_KILLS', 8))
 
 
 @pytest.fixture

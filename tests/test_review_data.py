@@ -96,7 +96,7 @@ def test_dedup_follows_decisions_and_they_export_as_csv(review_index, tmp_path):
         assert 'marked copy by a reviewer' in text and '1 pair(s) marked not a copy' in text
         dns(root, torch_home, 'decisions', '--csv', tmp_path / 'decisions.csv')
         rows = (tmp_path / 'decisions.csv').read_text().splitlines()
-        assert rows[0] == 'a,b,decision,decided_at' and len(rows) == 3
+        assert rows[0] == 'a,b,decision,decided_at,score,segments,reviewer' and len(rows) == 3
         assert rows[1].startswith(f'{original},{logo},not_copy,20')
         unknown = dns(root, torch_home, 'decisions', '--mark', original, '../../etc/passwd', 'copy', expect=2)
         assert 'not an indexed file' in unknown.stderr

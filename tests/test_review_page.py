@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from support.browser import chromium, load_page, missing_browser, open_pair, wait_for
+from support.browser import (chromium, load_page, missing_browser, open_pair, row_selector, wait_for,
+                             wait_for_detail)
 from support.service_process import DNS, ServiceProcess, dns_env
 
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=f'no browser: {missing_browser()}')
@@ -13,6 +14,7 @@ pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=f'no brows
 ORIGINAL = 'videos/orig0.mp4'
 NOT_A_COPY = 'videos/orig0_cropped.mp4'   # marked not a copy in the page
 A_COPY = 'videos/orig0_logo.mp4'          # marked a copy
+SHIFTED = 'videos/orig0_shifted.mp4'      # the original from 2 s on: the copy starts 2 s into orig0
 
 
 @pytest.fixture(scope='module')
@@ -38,11 +40,40 @@ def decided(driver):
         " li.dataset.decision]);")
 
 
+def server_decisions(running):
+    with running.client() as client:
+        return {(d['a'], d['b']): (d['decision'], d['bulk']) for d in client.get('/decisions').json()}
+
+
+def forget_all(running):
+    """The index is shared with other tests: leave it without decisions."""
+    pairs = [list(key) for key in server_decisions(running)]
+    if pairs:
+        with running.client() as client:
+            assert client.post('/decisions', json={'pairs': pairs, 'decision': None}).status_code == 200
+
+
+def show_every_pair(driver):
+    """A big group shows each video against its representative first: show the rest too."""
+    for button in driver.find_elements('css selector', 'button.more-pairs'):
+        button.click()
+
+
 def click_decision(driver, a, b, decision):
-    row = driver.execute_script(f'return document.querySelector(\'tr.pair[data-a="{a}"][data-b="{b}"]\')')
+    row = driver.find_element('css selector', row_selector(a, b))
     row.find_element('css selector', f'button[data-decision="{decision}"]').click()
     wait_for(driver, f'return document.querySelector(\'li.decided[data-a="{a}"][data-b="{b}"]'
                      f'[data-decision="{decision}"]\') !== null')
+
+
+def press(driver, *keys):
+    from selenium.webdriver.common.action_chains import ActionChains
+    for key in keys:
+        ActionChains(driver).send_keys(key).perform()
+
+
+def current(driver):
+    return driver.execute_script("const r = document.querySelector('tr.pair.current'); return r && [r.dataset.a, r.dataset.b];")
 
 
 @pytest.mark.slow
@@ -54,10 +85,11 @@ def test_review_decide_reload_and_dedup_follows(page):
     widths = driver.execute_script("return [...document.querySelectorAll('.thumbs img')].map(i => i.naturalWidth)")
     videos = driver.find_elements('css selector', '.video')
     assert len(widths) == 4 * len(videos) and all(w > 0 for w in widths)
-    meta = driver.find_element('css selector', f'.video[data-path="{ORIGINAL}"] .meta').text
+    meta = driver.execute_script(f'return document.querySelector(\'.video[data-path="{ORIGINAL}"] .meta\').textContent')
     assert '0:08.0' in meta and '128×96' in meta
     pairs = [(a, b) for a, b, _ in rows(driver)]
     assert (ORIGINAL, NOT_A_COPY) in pairs and (ORIGINAL, A_COPY) in pairs
+    show_every_pair(driver)
 
     open_pair(driver, ORIGINAL, A_COPY)
     assert driver.find_elements('css selector', '.timeline .segment'), 'no copied segment on the timeline'
@@ -85,3 +117,140 @@ def test_review_decide_reload_and_dedup_follows(page):
     for a, b in ((ORIGINAL, NOT_A_COPY), (ORIGINAL, A_COPY)):
         driver.find_element('css selector', f'li.decided[data-a="{a}"][data-b="{b}"] button.undo').click()
         wait_for(driver, f'return document.querySelector(\'li.decided[data-a="{a}"][data-b="{b}"]\') === null')
+
+
+def test_keyboard_flow_plays_the_copy_and_decides_in_place(page):
+    """By keyboard alone: move, open a pair (both players parked at the copied segment),
+    play the match (both play from there), decide (the row changes in place, the next
+    undecided pair is selected, no reload), undo, and the help overlay."""
+    driver, running, _, _ = page
+    forget_all(running)
+    load_page(driver, running.url)
+    driver.execute_script('window.notReloaded = true;')
+    # Times as the page writes them: rounded before carrying into minutes, hours from an hour on.
+    assert driver.execute_script('return [clock(59.96), clock(3725), clock(8), clock(0.04)]') == [
+        '1:00.0', '1:02:05', '0:08.0', '0:00.0']
+    first = current(driver)
+    assert first is not None, 'no pair selected on load'
+    press(driver, 'j')
+    second = current(driver)
+    assert second != first
+    press(driver, 'k')
+    assert current(driver) == first
+
+    show_every_pair(driver)
+    for _ in range(len(rows(driver))):  # down to the shifted copy, by keyboard
+        if current(driver) == [ORIGINAL, SHIFTED]:
+            break
+        press(driver, 'j')
+    a, b = current(driver)
+    assert (a, b) == (ORIGINAL, SHIFTED)
+    press(driver, 'o')
+    wait_for_detail(driver, a, b)
+    detail = row_selector(a, b, 'tr.detail-row')
+    players = driver.execute_script(
+        f"return [...document.querySelectorAll('{detail} video.player')]"
+        '.map(v => [v.dataset.side, v.currentTime, Number(v.dataset.start), Number(v.dataset.end), v.paused]);')
+    with running.client() as client:
+        ids = driver.execute_script(f"return [...document.querySelectorAll('{detail} video.player')].map(v => v.src)")
+        pair = client.get('/pairs/' + '/'.join(src.split('/videos/')[1].split('/')[0] for src in ids)).json()
+    best = max(pair['segments'], key=lambda s: s['score'])
+    assert [(side, start, end) for side, _, start, end, _ in players] == [
+        ('a', best['query_start'], best['query_end']), ('b', best['target_start'], best['target_end'])]
+    assert best['query_start'] >= 1.5 and best['target_start'] <= 0.5, best  # the shift, seen
+    for side, at, start, _, paused in players:
+        assert abs(at - start) < 0.3 and paused, (side, at, start)  # parked on a frame at the copy's start
+    text = driver.find_element('css selector', detail).text
+    assert 'pairs scoring at or above' in text and ' s of 0:08.0 copied' in text
+
+    press(driver, 'p')
+    wait_for(driver, f"return [...document.querySelectorAll('{detail} video.player')]"
+                     '.every(v => v.dataset.matching === "true" && (!v.paused || v.ended || v.currentTime > 0));')
+    started = driver.execute_script(f"return [...document.querySelectorAll('{detail} video.player')]"
+                                    '.map(v => v.currentTime - Number(v.dataset.start));')
+    assert all(-0.3 < lead for lead in started), started  # from the copy's start, not from 0
+
+    named = driver.find_element('css selector', '#reviewer')
+    named.send_keys('Ada')
+    driver.execute_script("arguments[0].dispatchEvent(new Event('change')); arguments[0].blur();", named)
+    press(driver, 'c')
+    wait_for(driver, f"return document.querySelector('{row_selector(a, b)}').dataset.decision === 'copy'")
+    assert current(driver) not in (None, [a, b]), 'no auto-advance to the next undecided pair'
+    assert server_decisions(running) == {(a, b): ('copy', None)}
+    with running.client() as client:  # kept with it: the score and segments shown, and who decided
+        line = client.get('/decisions.csv').text.splitlines()
+    score = float(driver.find_element('css selector', row_selector(a, b)).get_attribute('data-score'))
+    assert line[0] == 'a,b,decision,decided_at,score,segments,reviewer'
+    cells = line[1].split(',')
+    assert cells[:3] == [a, b, 'copy'] and cells[4] == f'{score:.4f}' and cells[6] == 'Ada'
+    assert f"{best['query_start']:g}-{best['query_end']:g}={best['target_start']:g}-{best['target_end']:g}" in cells[5]
+    for _ in range(len(rows(driver))):  # back up to it
+        if current(driver) == [a, b]:
+            break
+        press(driver, 'k')
+    press(driver, 'u')
+    wait_for(driver, f"return !document.querySelector('{row_selector(a, b)}').dataset.decision")
+    assert server_decisions(running) == {}
+    assert driver.execute_script("return document.getElementById('progress').textContent").startswith('0 of ')
+
+    press(driver, '?')
+    assert driver.find_element('css selector', '#help').is_displayed()
+    assert 'play the match' in driver.find_element('css selector', '#help').text
+    press(driver, '?')
+    assert not driver.find_element('css selector', '#help').is_displayed()
+    assert driver.execute_script('return window.notReloaded === true')
+
+
+def test_group_action_asks_keeps_hand_decisions_and_undoes_in_one_step(page):
+    driver, running, _, _ = page
+    forget_all(running)
+    load_page(driver, running.url)
+    show_every_pair(driver)
+    click_decision(driver, ORIGINAL, A_COPY, 'copy')  # by hand: a group action must leave it be
+    total = len(rows(driver))
+
+    button = driver.find_element('css selector', 'section.group button.group-action[data-decision="not_copy"]')
+    button.click()
+    alert = driver.switch_to.alert
+    assert 'undecided pair' in alert.text and '1 pair(s) already decided stay' in alert.text
+    alert.dismiss()  # asked: nothing happens without a yes
+    assert server_decisions(running) == {(ORIGINAL, A_COPY): ('copy', None)}
+
+    button.click()
+    driver.switch_to.alert.accept()
+    wait_for(driver, "return !document.querySelector('button.undo-group').hidden")
+    stored = server_decisions(running)
+    assert stored[(ORIGINAL, A_COPY)] == ('copy', None)
+    by_group = {key for key, (decision, bulk) in stored.items() if bulk}
+    assert len(by_group) == total - 1 and all(stored[key][0] == 'not_copy' for key in by_group)
+    assert len({stored[key][1] for key in by_group}) == 1  # one action
+
+    driver.find_element('css selector', 'button.undo-group').click()
+    wait_for(driver, "return document.querySelectorAll('tr.pair[data-decision]').length === 1")
+    assert server_decisions(running) == {(ORIGINAL, A_COPY): ('copy', None)}
+    forget_all(running)
+
+
+def test_a_failed_decision_shows_on_its_row_and_is_retried(page):
+    """The service unreachable (the browser offline): the decision's row says it was not
+    saved and offers a retry, the banner says why; back online, the retry saves it and
+    the banner clears."""
+    driver, running, _, _ = page
+    forget_all(running)
+    load_page(driver, running.url)
+    a, b = current(driver)
+    driver.set_network_conditions(offline=True, latency=0, download_throughput=-1, upload_throughput=-1)
+    try:
+        press(driver, 'c')
+        wait_for(driver, f"return document.querySelector('{row_selector(a, b)}').dataset.failed === 'true'")
+        assert 'not saved' in driver.find_element('css selector', row_selector(a, b)).text
+        assert driver.find_element('css selector', '#error').is_displayed()
+        assert current(driver) == [a, b], 'moved on from a decision that was not saved'
+    finally:
+        driver.set_network_conditions(offline=False, latency=0, download_throughput=-1, upload_throughput=-1)
+    assert server_decisions(running) == {}
+    driver.find_element('css selector', f'{row_selector(a, b)} button.retry').click()
+    wait_for(driver, f"return document.querySelector('{row_selector(a, b)}').dataset.decision === 'copy'")
+    wait_for(driver, "return document.getElementById('error').hidden")
+    assert server_decisions(running) == {(a, b): ('copy', None)}
+    forget_all(running)

@@ -163,6 +163,7 @@ def test_bad_requests_get_a_4xx_with_the_reason_and_the_service_lives_on(service
         for name, response, status, words in bad_requests(client, root):
             assert response.status_code == status, f'{name}: {response.status_code} {response.text[:300]}'
             assert 'root:' not in response.text, name
+            assert 'dns-upload-' not in response.text, f'{name} names a server path: {response.text[:300]}'
             assert words.lower() in response.text.lower(), f'{name}: {response.text[:300]}'
         assert client.get('/health').json()['status'] == 'ok'
         assert client.post('/search', data={'path': 'videos/orig0.mp4', 'k': 1}).status_code == 200
@@ -172,7 +173,8 @@ def test_every_endpoint_checks_the_token(service):
     running, _, _ = service
     protected = [('GET', '/health'), ('GET', '/duplicates'), ('GET', f'/videos/{HEX64}'), ('GET', '/decisions'),
                  ('GET', '/decisions.csv'), ('POST', '/search'), ('POST', '/decisions'),
-                 ('GET', f'/videos/{HEX64}/thumbnails/0.jpg'), ('GET', f'/pairs/{HEX64}/{HEX64}/heatmap.png')]
+                 ('GET', f'/videos/{HEX64}/thumbnails/0.jpg'), ('GET', f'/pairs/{HEX64}/{HEX64}/heatmap.png'),
+                 ('GET', f'/videos/{HEX64}/file'), ('DELETE', f'/decisions/bulk/{"0" * 32}')]
     for headers, reason in (({}, 'token is required'), ({'Authorization': 'Bearer wrong'}, 'wrong token'),
                             ({'Authorization': TOKEN}, 'wrong token')):
         for method, path in protected:
@@ -181,6 +183,58 @@ def test_every_endpoint_checks_the_token(service):
     # The page's own files hold no data: a browser loads them, then asks for the token.
     assert httpx.get(running.url + '/', timeout=60).status_code == 200
     assert httpx.get(running.url + '/page/review.js', timeout=60).status_code == 200
+
+
+def test_a_video_file_is_served_by_id_with_ranges_and_its_key(service):
+    """The players' endpoint: found by content id in the catalog (the request's text
+    names no file), byte ranges as a <video> asks for them, and with a token either
+    the bearer header or the key of that one video that /videos/{id} gives."""
+    import hashlib
+    running, root, _ = service
+    data = (root / 'videos' / 'orig0_logo.mp4').read_bytes()
+    video_id = hashlib.sha256(data).hexdigest()
+    with running.client() as client:
+        url = client.get(f'/videos/{video_id}').json()['file']
+        whole = client.get(f'/videos/{video_id}/file')
+        assert client.get(f'/videos/{HEX64}/file').status_code == 404
+        assert client.get('/videos/..%2F..%2Fetc%2Fpasswd/file').status_code in (404, 422)
+    assert url.startswith(f'/videos/{video_id}/file?key=') and TOKEN not in url
+    assert whole.status_code == 200 and whole.content == data and whole.headers['accept-ranges'] == 'bytes'
+    assert whole.headers['content-type'] == 'video/mp4'
+    part = httpx.get(running.url + url, headers={'Range': 'bytes=100-199'}, timeout=60)  # no header: the key
+    assert part.status_code == 206 and part.content == data[100:200]
+    assert part.headers['content-range'] == f'bytes 100-199/{len(data)}'
+    tail = httpx.get(running.url + url, headers={'Range': f'bytes={len(data) - 10}-'}, timeout=60)
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    key = url.split('key=')[1]
+    refused = [f'/videos/{video_id}/file', f'/videos/{video_id}/file?key={"0" * 64}',
+               f'/videos/{HEX64}/file?key={key}',                      # another video's key
+               f'/videos/{video_id}/file?key={key}&key={key}',
+               f'/videos/{video_id}?key={key}', f'/videos/{video_id}/thumbnails/0.jpg?key={key}']
+    for path in refused:
+        answer = httpx.get(running.url + path, timeout=60)
+        assert answer.status_code == 401, (path, answer.status_code)
+    assert httpx.post(running.url + url, timeout=60).status_code in (401, 405)
+
+
+def test_a_group_action_keeps_hand_decisions_and_one_call_undoes_it(service):
+    running, _, _ = service
+    with running.client() as client:
+        group = next(g for g in client.get('/duplicates').json()['groups'] if 'videos/orig0.mp4' in g['videos'])
+        pairs = [[p['a'], p['b']] for p in group['pairs']]
+        hand = pairs[0]
+        assert client.post('/decisions', json={'pairs': [hand], 'decision': 'copy'}).status_code == 200
+        action = client.post('/decisions', json={'pairs': pairs, 'decision': 'not_copy', 'bulk': True}).json()
+        stored = {(d['a'], d['b']): (d['decision'], d['bulk']) for d in client.get('/decisions').json()}
+        assert stored[tuple(hand)] == ('copy', None)
+        assert {key for key, (_, bulk) in stored.items() if bulk == action['bulk']} == {tuple(p) for p in pairs[1:]}
+        assert len(action['recorded']) == len(pairs) - 1
+        undone = client.delete(f'/decisions/bulk/{action["bulk"]}').json()['undone']
+        assert len(undone) == len(pairs) - 1
+        assert [(d['a'], d['b']) for d in client.get('/decisions').json()] == [tuple(hand)]
+        assert client.delete('/decisions/bulk/not-an-id').status_code == 422
+        assert client.post('/decisions', json={'pairs': [hand], 'decision': None, 'bulk': True}).status_code == 400
+        assert client.post('/decisions', json={'pairs': [hand], 'decision': None}).status_code == 200
 
 
 def test_binding_beyond_loopback_needs_a_token(review_index):

@@ -1,7 +1,7 @@
 """Draw docs/review.png, the README's picture of the review page: the test corpus (one
 original, its copies, an unrelated video) indexed with the copy model (weights whose
 similarities tell copies apart), `dns serve` on 127.0.0.1, headless Chromium with one
-pair's timeline and heatmap open and one decision made."""
+pair's detail open (both players at the copied segment) and one decision made."""
 import sys
 import tempfile
 from pathlib import Path
@@ -36,11 +36,12 @@ def main() -> int:
             driver = chromium(width=1300, height=1500)
             try:
                 load_page(driver, running.url)
+                for button in driver.find_elements('css selector', 'button.more-pairs'):
+                    button.click()
                 row = 'tr.pair[data-a="videos/orig0.mp4"][data-b="videos/orig0_reencoded.mp4"]'
                 driver.find_element('css selector', f'{row} button[data-decision="copy"]').click()
                 wait_for(driver, "return document.querySelector('li.decided') !== null")
-                load_page(driver, running.url)
-                open_pair(driver, 'videos/orig0.mp4', 'videos/orig0_speedup.mp4')
+                open_pair(driver, 'videos/orig0.mp4', 'videos/orig0_shifted.mp4')
                 height = driver.execute_script('return document.body.scrollHeight')
                 driver.set_window_size(1300, min(height + 40, 2600))
                 OUT.parent.mkdir(exist_ok=True)

@@ -81,7 +81,8 @@ class ClipIndex:
                                         lite=not self.index.settings.milvus_uri)
         vectors, catalog = self._vectors, self.index.catalog
         db = catalog.db
-        stale = [r[0] for r in db.execute('SELECT video_id FROM clip_windows WHERE video_id NOT IN '
+        # Removed videos, and videos extracted again (windows -1: ``Catalog.commit_video``).
+        stale = [r[0] for r in db.execute('SELECT video_id FROM clip_windows WHERE windows < 0 OR video_id NOT IN '
                                           '(SELECT id FROM videos)')]
         if stale:
             vectors.delete_videos(stale)

@@ -47,14 +47,16 @@ def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
         frames = decoded_frames(row['file'], time_step, keeper)
         cpu = torch.device('cpu')
         crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in frame_batches(frames, CROP_BATCH)])
-        review = {'thumbnails': list(keeper.jpegs()), 'size': [keeper.width, keeper.height]}
+        times = keeper.sample_times()
+        review = {'thumbnails': list(keeper.jpegs()), 'size': [keeper.width, keeper.height],
+                  'times': [] if times is None else times.tolist(), 'crop': list(keeper.crop or ())}
         return [{**row, 'crops': crops, 'reason': '', **review}]
     except VideoDecodeError as error:
         reason = error.reason
     except ValueError as error:  # no frame in the sampled span
         reason = str(error)
     return [{**row, 'crops': NO_CROPS, 'reason': reason, 'thumbnails': [],
-             'size': [0, 0]}]
+             'size': [0, 0], 'times': [], 'crop': []}]
 
 
 class Representer:
@@ -76,7 +78,9 @@ class Representer:
         for i, video_features in zip(todo, features):
             try:
                 results[i].representation = with_review(self.dns.represent_features(video_features),
-                                                        batch['thumbnails'][i], *batch['size'][i])
+                                                        batch['thumbnails'][i], *batch['size'][i],
+                                                        list(batch['times'][i]) or None,
+                                                        list(batch['crop'][i]) or None)
             except ValueError as error:  # frames the extractor cannot use
                 results[i].reason = str(error)
         return {'result': np.array(results, dtype=object)}

@@ -52,9 +52,26 @@ def load_page(driver, url: str) -> None:
     wait_for(driver, THUMBNAILS_SHOWN)
 
 
+def row_selector(a: str, b: str, kind: str = 'tr.pair') -> str:
+    return f'{kind}[data-a="{a}"][data-b="{b}"]'
+
+
 def open_pair(driver, a: str, b: str) -> None:
-    """Show the timeline and heatmap of one pair, and wait until the heatmap is drawn."""
-    row = driver.execute_script(f'return document.querySelector(\'tr.pair[data-a="{a}"][data-b="{b}"]\')')
+    """Show the detail of one pair (players, timelines, heatmap), and wait until the
+    heatmap is drawn."""
+    row = driver.find_element('css selector', row_selector(a, b))
     row.find_element('css selector', 'button.compare').click()
-    wait_for(driver, f'const img = document.querySelector(\'tr.pair[data-a="{a}"][data-b="{b}"] img.heatmap\');'
+    wait_for_detail(driver, a, b)
+
+
+def wait_for_detail(driver, a: str, b: str) -> None:
+    """Wait until the detail of a pair shows its heatmap and both players know their
+    video's length (parked at the copy)."""
+    detail = row_selector(a, b, 'tr.detail-row')
+    wait_for(driver, f'const img = document.querySelector(\'{detail} img.heatmap\');'
                      'return img && img.complete && img.naturalWidth > 0;')
+    wait_for(driver, f"const players = [...document.querySelectorAll('{detail} video.player')];"
+                     'return players.length === 2 && players.every(v => v.readyState >= 1 || v.error);')
+    errors = driver.execute_script(f"return [...document.querySelectorAll('{detail} video.player')]"
+                                   '.filter(v => v.error).map(v => v.error.code + " " + v.error.message);')
+    assert not errors, f'the browser cannot play the videos: {errors}'

@@ -1,0 +1,146 @@
+"""Files the way they come from the field, made with PyAV (its bundled FFmpeg) from the
+frames of one clip: an MPEG-TS starting at a fractional time, an MP4 with a start
+offset, anamorphic pixels, letterbox and pillarbox bars, a variable frame rate with a
+hole, an animated GIF, a rotation flag. Each maker writes one file and returns its path;
+``VARIANTS`` names them all, with the truth of where the source's seconds lie in them.
+"""
+from __future__ import annotations
+
+import math
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Dict, List, NamedTuple, Tuple
+
+import av
+import numpy as np
+from PIL import Image
+
+from .video_files import make_video, make_video_with_pts, yuv420p
+
+TS_START = 1.48          # seconds: where an MPEG-TS muxed by FFmpeg starts, fractional
+MP4_OFFSET = 30.5        # seconds: a start offset that is no whole number of samples
+HOLE = (3.0, 6.0)        # seconds of the variable frame rate file whose frames are dropped
+ANAMORPHIC_SAR = Fraction(4, 3)
+BAR_FRACTION = 0.125     # of the height (letterbox) or width (pillarbox), each side
+
+
+def resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Each frame resized (bicubic) to height x width."""
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BICUBIC))
+                     for f in frames])
+
+
+def even(n: float) -> int:
+    return max(2, int(round(n / 2)) * 2)
+
+
+def letterboxed(frames: np.ndarray, fraction: float = BAR_FRACTION) -> np.ndarray:
+    """The picture, unchanged, between black bars added at the top and bottom,
+    ``fraction`` of its height each (a re-upload with bars added)."""
+    _, h, w, _ = frames.shape
+    bar = even(h * fraction)
+    out = np.zeros((len(frames), h + 2 * bar, w, 3), np.uint8)
+    out[:, bar:bar + h] = frames
+    return out
+
+
+def pillarboxed(frames: np.ndarray, fraction: float = BAR_FRACTION) -> np.ndarray:
+    """The picture, unchanged, between black bars added left and right, ``fraction`` of
+    its width each."""
+    _, h, w, _ = frames.shape
+    bar = even(w * fraction)
+    out = np.zeros((len(frames), h, w + 2 * bar, 3), np.uint8)
+    out[:, :, bar:bar + w] = frames
+    return out
+
+
+def make_ts(path, frames: np.ndarray, fps: int, start: float = TS_START) -> Path:
+    """An MPEG-TS whose first frame is presented at ``start`` seconds."""
+    return make_video_with_pts(path, frames, [1000 * start + 1000 * i / fps for i in range(len(frames))])
+
+
+def make_offset_mp4(path, frames: np.ndarray, fps: int, offset: float = MP4_OFFSET) -> Path:
+    """An MP4 whose first frame is presented at ``offset`` seconds."""
+    return make_video_with_pts(path, frames, [1000 * offset + 1000 * i / fps for i in range(len(frames))])
+
+
+def make_vfr_hole(path, frames: np.ndarray, fps: int, hole: Tuple[float, float] = HOLE) -> Path:
+    """The frames presented at their own times but for those in ``hole`` (seconds),
+    dropped with their timestamps: a variable frame rate file with a gap."""
+    times = [1000 * i / fps for i in range(len(frames))]
+    kept = [i for i, t in enumerate(times) if not hole[0] * 1000 <= t < hole[1] * 1000]
+    return make_video_with_pts(path, frames[kept], [times[i] for i in kept])
+
+
+def make_anamorphic(path, frames: np.ndarray, fps: int, sar: Fraction = ANAMORPHIC_SAR) -> Path:
+    """The picture stored squeezed to 1 / ``sar`` of its width, with the sample aspect
+    ratio that players widen it back by (H.264 VUI and the MP4's ``pasp``)."""
+    _, h, w, _ = frames.shape
+    stored = resize(frames, h, even(w / sar))
+    path = Path(path)
+    with av.open(str(path), mode='w') as container:
+        stream = container.add_stream('libx264', rate=fps)
+        stream.width, stream.height = stored.shape[2], h
+        stream.pix_fmt = 'yuv420p'
+        stream.time_base = Fraction(1, fps)
+        stream.codec_context.sample_aspect_ratio = sar
+        stream.options = {'crf': '18', 'preset': 'veryfast', 'g': str(2 * fps)}
+        for i, rgb in enumerate(stored):
+            frame = av.VideoFrame.from_ndarray(yuv420p(rgb), format='yuv420p')
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def make_gif(path, frames: np.ndarray, fps: int) -> Path:
+    """An animated GIF (256 colours a frame). A GIF's frame delays are whole hundredths
+    of a second: of a rate they cannot hold (8 frames/s: 12.5), every n-th frame is kept
+    at a rate they can (4 frames/s), as converters do, so that its timing is the clip's."""
+    step = fps // math.gcd(100, fps)
+    images = [Image.fromarray(f).convert('P', palette=Image.Palette.ADAPTIVE) for f in frames[::step]]
+    images[0].save(str(path), save_all=True, append_images=images[1:], duration=10 * (100 * step // fps), loop=0)
+    return Path(path)
+
+
+def make_rotated(path, frames: np.ndarray, fps: int) -> Path:
+    """The picture stored turned a quarter clockwise, with the display matrix that turns
+    it upright again (a phone's portrait video)."""
+    turned = np.ascontiguousarray(np.rot90(frames, k=-1, axes=(1, 2)))
+    return make_video_with_pts(path, turned, [1000 * i / fps for i in range(len(frames))], rotation=90)
+
+
+class Variant(NamedTuple):
+    make: Callable[..., Path]
+    suffix: str
+    # Where the source's seconds are in the file: (source start, source end, file start)
+    # pieces, seconds from each one's first frame.
+    truth: Callable[[float], List[Tuple[float, float, float]]]
+
+
+def _whole(seconds: float) -> List[Tuple[float, float, float]]:
+    return [(0.0, seconds, 0.0)]
+
+
+def _with_hole(seconds: float) -> List[Tuple[float, float, float]]:
+    return [(0.0, HOLE[0], 0.0), (HOLE[1], seconds, HOLE[1])]
+
+
+VARIANTS: Dict[str, Variant] = {
+    'reencode': Variant(lambda p, f, fps: make_video(p, f, fps=fps, crf=23), '.mp4', _whole),
+    'ts_start': Variant(make_ts, '.ts', _whole),
+    'mp4_offset': Variant(make_offset_mp4, '.mp4', _whole),
+    'anamorphic': Variant(make_anamorphic, '.mp4', _whole),
+    'letterbox': Variant(lambda p, f, fps: make_video(p, letterboxed(f), fps=fps, crf=23), '.mp4', _whole),
+    'pillarbox': Variant(lambda p, f, fps: make_video(p, pillarboxed(f), fps=fps, crf=23), '.mp4', _whole),
+    'vfr_hole': Variant(make_vfr_hole, '.mp4', _with_hole),
+    'gif': Variant(make_gif, '.gif', _whole),
+    'rotated': Variant(make_rotated, '.mp4', _whole),
+}
+
+
+def make_variant(kind: str, folder, frames: np.ndarray, fps: int, name: str = 'source') -> Path:
+    """The file of variant ``kind`` of ``frames`` in ``folder``."""
+    variant = VARIANTS[kind]
+    return variant.make(Path(folder) / f'{name}_{kind}{variant.suffix}', frames, fps)
