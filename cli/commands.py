@@ -87,12 +87,13 @@ def run_search(args: argparse.Namespace) -> int:
                               _seconds(s.target_start), _seconds(s.target_end), round(s.score, 6)]
                              for s in m.segments)
         return 0
-    print(f'{"rank":>4}  {"score":>7}  {"coarse":>7}  {"selector":>8}  {"fine":>7}  path')
+    print(f'{"rank":>4}  {"score":>7}  {"coarse":>7}  {"selector":>8}  {"fine":>7}  {"clip":>7}  path')
     for m in matches:
         fine = '-' if m.fine_similarity is None else f'{m.fine_similarity:7.4f}'
+        clip = '-' if m.clip_similarity is None else f'{m.clip_similarity:7.4f}'
         copy = '  (copy)' if m.score >= copy_threshold else ''
         print(f'{m.rank:>4}  {m.score:7.4f}  {m.coarse_similarity:7.4f}  {m.selector_score:8.4f}  {fine:>7}  '
-              f'{m.path}{copy}')
+              f'{clip:>7}  {m.path}{copy}')
         for segment in m.segments or []:
             print(f'{"":>6}{_describe(segment)}')
     return 0

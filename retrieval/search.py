@@ -4,11 +4,12 @@ import logging
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Collection, Dict, List, Optional
+from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..localization import Segment
+from .clips.voting import ClipVote, VotingSettings
 from .fine_store import CorruptFeaturesError
 from .index import VideoIndex
 from .. import defaults
@@ -26,6 +27,12 @@ class Match:
     selector_score: float
     fine_similarity: Optional[float]  # the fg student's similarity, for re-ranked pairs
     video_id: str
+    # Where the candidate came from: 'video' (nearest by coarse similarity), 'clip' (clip
+    # votes), 'both'.
+    source: str = 'video'
+    # The fg student's similarity of the copied part the clip votes point at (the query's
+    # voting stretch against the candidate's at the votes' offset), for clip candidates.
+    clip_similarity: Optional[float] = None
     segments: Optional[List[Segment]] = None  # copied segments in seconds, when asked for
 
     def as_dict(self, copy_threshold: Optional[float] = None) -> Dict:
@@ -50,8 +57,12 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
        with ``clips``, in turns with the videos whose short windows match the query's
        (``retrieval.clips``: a clip copied into a long video), ``candidates`` in all.
     2. The selector scores each (query, candidate) pair.
-    3. The top ``rerank`` fraction of the candidates by selector score take the fg
-       student's similarity rescaled to s/2 + 0.5; the others keep their cg similarity.
+    3. The top ``rerank`` fraction of the video-level candidates by selector score take
+       the fg student's similarity rescaled to s/2 + 0.5, the others keep their cg
+       similarity; clip candidates take the fg student's similarity of their copied part
+       (:func:`copied_part`) rescaled the same way, whatever ``rerank`` says; a candidate
+       of both lists not re-ranked takes the better of its cg similarity and that.
+       ``Match.source`` says where each came from.
     Files that share one content are separate matches with the same scores;
     ``exclude_paths`` (e.g. the query's own file) are left out. ``segments=True`` adds
     each returned match's copied segments (seconds) scoring at least
@@ -66,19 +77,31 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     vectors = index.vectors()
     limit = len(index) if candidates is None else candidates
     hits = vectors.search(query.coarse, limit)
+    video_level = {video_id for video_id, _ in hits}
+    votes: Dict[str, ClipVote] = {}
     if clips and candidates is not None:
-        hits = _with_clip_candidates(index, query, hits, candidates)
+        hits, votes = _with_clip_candidates(index, query, hits, candidates)
     records = index.catalog.videos([video_id for video_id, _ in hits])
     # Milvus may hold vectors the catalog no longer does (replaced files): skip them.
     hits = [(video_id, similarity) for video_id, similarity in hits if video_id in records]
     if not hits:
         return []
     ids = [video_id for video_id, _ in hits]
+    sources = [('both' if i in video_level else 'clip') if i in votes else 'video' for i in ids]
     coarse = np.array([similarity for _, similarity in hits], np.float32)
     selector = np.atleast_1d(dns.selector_scores(
         query.selector, [records[i].selector for i in ids], coarse)).astype(np.float32)
+    # A clip candidate's coarse similarity is the whole video's, which a few seconds inside
+    # a long video hardly move: it is judged by the fg student on its copied part, whatever
+    # ``rerank`` says (one short comparison per clip candidate, so at most ``candidates``).
+    clip_fine = _copied_part_similarities(index, dns, query, records, [i if i in votes else None for i in ids],
+                                          votes)
+    # ``rerank`` keeps its meaning for the video-level candidates: the selector picks that
+    # fraction of them for the fg student.
+    video_positions = [p for p in range(len(ids)) if sources[p] != 'clip']
+    video_positions.sort(key=lambda p: -selector[p])
+    chosen = video_positions[:math.ceil(rerank * len(video_positions))]
     fine: List[Optional[float]] = [None] * len(ids)
-    chosen = np.argsort(-selector, kind='stable')[:math.ceil(rerank * len(ids))]
     targets, positions = [], []
     for position in chosen:
         try:
@@ -89,7 +112,7 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     if targets:
         for position, similarity in zip(positions, dns.fine_similarity(query.fine, targets)):
             fine[position] = float(similarity)
-    scores = [coarse[i] if fine[i] is None else fine[i] / 2 + 0.5 for i in range(len(ids))]
+    scores = [_score(coarse[i], fine[i], clip_fine[i], sources[i]) for i in range(len(ids))]
     paths = index.catalog.paths(ids)
     excluded = {os.path.abspath(p) for p in exclude_paths}
     matches = []
@@ -97,7 +120,7 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
         for path, abspath in paths.get(ids[i], []):
             if abspath not in excluded:
                 matches.append(Match(len(matches) + 1, path, float(scores[i]), float(coarse[i]),
-                                     float(selector[i]), fine[i], ids[i]))
+                                     float(selector[i]), fine[i], ids[i], sources[i], clip_fine[i]))
     matches = matches if k is None else matches[:k]
     if segments:
         from .segments import copied_segments
@@ -108,19 +131,80 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     return matches
 
 
-def _with_clip_candidates(index: VideoIndex, query: VideoRepresentation, hits: List[tuple], cap: int) -> List[tuple]:
+def _score(coarse: float, fine: Optional[float], clip_fine: Optional[float], source: str) -> float:
+    """A re-ranked pair's score is its fg similarity (s/2 + 0.5): the fg student's word on
+    the whole pair is the fullest there is. Otherwise a video-level candidate keeps its cg
+    similarity, a clip candidate takes its copied part's fg similarity (s/2 + 0.5), and a
+    candidate of both the better of the two."""
+    if fine is not None:
+        return fine / 2 + 0.5
+    clip = None if clip_fine is None else clip_fine / 2 + 0.5
+    if source == 'clip':
+        return float(coarse) if clip is None else clip   # no usable vote: what is known
+    return float(coarse) if clip is None else max(float(coarse), clip)
+
+
+def _with_clip_candidates(index: VideoIndex, query: VideoRepresentation, hits: List[tuple],
+                          cap: int) -> Tuple[List[tuple], Dict[str, ClipVote]]:
     """The video-level hits merged with the clip candidates (their coarse similarity
-    computed here); a damaged clip collection is logged and video-level search goes on."""
+    computed here), and the clip votes of the candidates kept; a damaged clip collection
+    is logged and video-level search goes on."""
     from .clips.merge import merge_candidates
     from .clips.store import ClipIndexError
     try:
         votes = index.clips().candidates(query.fine, limit=cap)
     except ClipIndexError as error:
         log.warning('clip search is unavailable: %s; searching by whole videos only', error)
-        return hits
+        return hits, {}
     coarse = dict(hits)
     ids = merge_candidates([v.video_id for v in votes], [video_id for video_id, _ in hits], cap)
     for video_id in ids:
         if video_id not in coarse:
             coarse[video_id] = float(np.dot(query.coarse, index.catalog.coarse(video_id)))
-    return [(video_id, coarse[video_id]) for video_id in ids]
+    kept = set(ids)
+    return [(video_id, coarse[video_id]) for video_id in ids], {v.video_id: v for v in votes if v.video_id in kept}
+
+
+def copied_part(vote: ClipVote, query_frames: int, target_frames: int, window: int,
+                time_step: float, bin_seconds: float) -> Optional[Tuple[slice, slice]]:
+    """(query frames, target frames) of the part a clip vote points at: the query's
+    voting windows, at least ``2 * window`` frames, and the target's frames at the vote's
+    offset, widened by the offset bins' width and a quarter of the part (a speed change
+    drifts); None when the offset puts it outside the target."""
+    first = int(round(vote.query_first / time_step))
+    end = min(query_frames, int(round(vote.query_last / time_step)) + window)
+    short = 2 * window - (end - first)
+    if short > 0:  # a lone window's pooled frames are too little for the fg student's word
+        first = max(0, first - short // 2)
+        end = min(query_frames, max(end, first + 2 * window))
+        first = max(0, min(first, end - 2 * window))
+    shift = int(round(vote.offset / time_step))
+    pad = int(math.ceil(bin_seconds / time_step)) + (end - first) // 4
+    start, stop = max(0, first + shift - pad), min(target_frames, end + shift + pad)
+    if stop - start < 1 or end - first < 1:
+        return None
+    return slice(first, end), slice(start, stop)
+
+
+def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresentation, records,
+                              clip_ids: Sequence[Optional[str]], votes: Dict[str, ClipVote]) -> List[Optional[float]]:
+    """The fg student's similarity of each clip candidate's copied part (None where
+    there is no vote, or its features are damaged)."""
+    out: List[Optional[float]] = [None] * len(clip_ids)
+    if not votes:
+        return out
+    clip_index = index.clips()
+    window, bin_seconds = clip_index.spec.length, VotingSettings().bin_seconds
+    for position, video_id in enumerate(clip_ids):
+        if video_id is None:
+            continue
+        try:
+            target = index.fine(records[video_id])
+        except CorruptFeaturesError as error:
+            log.warning('%s; it keeps its coarse similarity', error)
+            continue
+        part = copied_part(votes[video_id], len(query.fine), len(target), window, index.settings.time_step,
+                           bin_seconds)
+        if part is not None:
+            out[position] = float(dns.fine_similarity(query.fine[part[0]], target[part[1]]))
+    return out

@@ -40,12 +40,14 @@ def test_search_json(workdir):
     assert [r['rank'] for r in results] == [1, 2, 3, 4, 5]
     assert {r['path'] for r in results[:2]} == {'videos/orig0.mp4', 'videos/orig0_exact.mp4'}
     assert set(results[0]) == {'rank', 'path', 'score', 'coarse_similarity', 'selector_score', 'fine_similarity',
-                               'video_id', 'copy'}
+                               'video_id', 'source', 'clip_similarity', 'copy'}
+    # A small index: every video is a video-level candidate, most clip candidates too.
+    assert {r['source'] for r in results} <= {'video', 'both'} and results[0]['source'] == 'both'
     # The verdict the text output shows as '(copy)'.
     assert [r['copy'] for r in results] == [r['score'] >= out['copy_threshold'] for r in results]
     assert results[0]['copy']
     text = dns('search', 'videos/orig0.mp4', '-k', '3', cwd=root).stdout.splitlines()
-    assert text[0].split() == ['rank', 'score', 'coarse', 'selector', 'fine', 'path'] and len(text) == 4
+    assert text[0].split() == ['rank', 'score', 'coarse', 'selector', 'fine', 'clip', 'path'] and len(text) == 4
 
 
 def test_search_with_a_file_outside_the_index(workdir, tmp_path):

@@ -51,3 +51,15 @@ def test_bad_arguments_are_refused(tmp_path):
         make_clip_corpus(tmp_path, hosts=1, host_seconds=10)
     with pytest.raises(ValueError, match='even sizes'):
         make_clip_corpus(tmp_path, hosts=1, size=(91, 160))
+
+
+def test_a_shared_piece_sits_in_its_second_host_too(tmp_path):
+    corpus = make_clip_corpus(tmp_path, hosts=2, copies=1, negatives=0, host_seconds=30, seed=4, shared=1)
+    q = corpus.copies[0]
+    (other, start, end), = q.also
+    assert other != q.host and set(q.truth()) == {str(q.host), str(other)}
+    fps = corpus.fps
+    first = read_frames(q.host)[int(round(q.host_start * fps)):int(round(q.host_end * fps))].astype(np.float32)
+    second = read_frames(other)[int(round(start * fps)):int(round(end * fps))].astype(np.float32)
+    assert len(first) == len(second) and np.abs(first - second).mean() < 12
+    assert corpus.ground_truth()[str(q.path)] == q.truth()

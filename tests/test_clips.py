@@ -81,6 +81,7 @@ def test_a_run_at_one_offset_outweighs_stronger_scattered_hits():
     assert [v.video_id for v in votes] == ['host', 'noise']
     assert votes[0].windows == 10 and votes[0].score == pytest.approx(2.0, abs=1e-5)
     assert abs(votes[0].offset - 100) <= 2
+    assert (votes[0].query_first, votes[0].query_last) == (0.0, 9.0)  # the part of the query it holds
     assert votes[1].score < 0.8
 
 
@@ -255,3 +256,47 @@ def test_clip_collection_on_a_milvus_server(tmp_path):
         video_id = sorted(fines)[2]
         assert clips.candidates(planted_query(fines, video_id, 30, 8))[0].video_id == video_id
         index.close()
+
+
+# --- clip candidates in search
+def test_a_clip_candidate_is_judged_by_its_copied_part_and_outranks_unrelated_long_videos(tmp_path, hub_dir):
+    """An unrelated video lies nearest the query by coarse similarity (as a long video
+    alike in style does); the host of the copied clip is far from it by coarse similarity
+    and comes in by clip votes only. Default settings, a budget of 2 or 3 candidates."""
+    search = importlib.import_module(f'{PACKAGE}.retrieval.search')
+    index, fines = make_index(tmp_path / 'index', videos=6, frames=240)
+    models = core.DnS(index.settings.fine, device='cpu')
+    host, decoy = sorted(fines)[:2]
+    coarse = index.catalog.coarse(decoy) + 0.002 * np.random.default_rng(3).standard_normal(1024)
+    query = core.VideoRepresentation(planted_query(fines, host, 150, 8), coarse / np.linalg.norm(coarse), 0.5)
+    copy = index.thresholds().copy
+    for candidates in (2, 3):
+        matches = search.search(index, models, query, candidates=candidates)
+        first = matches[0]
+        assert (first.video_id, first.source) == (host, 'clip')
+        assert first.fine_similarity is None and first.score == pytest.approx(first.clip_similarity / 2 + 0.5)
+        assert first.score >= copy
+        # The nearest video by coarse similarity is among the candidates, and the fg
+        # student judged it (whole, or on the part its own clip votes point at).
+        nearest = next(m for m in matches if m.video_id == decoy)
+        assert nearest.coarse_similarity > 0.9 and nearest.source in {'video', 'both'}
+        assert {nearest.fine_similarity, nearest.clip_similarity} != {None} and nearest.score < first.score
+    index.close()
+
+
+def test_copied_part_follows_the_vote():
+    vote = voting.ClipVote('v', 3.0, offset=100.0, windows=5, query_first=4.0, query_last=12.0)
+    q, t = search_module().copied_part(vote, query_frames=30, target_frames=400, window=3, time_step=1.0,
+                                       bin_seconds=2.0)
+    assert (q.start, q.stop) == (4, 15)
+    assert t.start <= 104 and t.stop >= 115 and t.stop - t.start <= 11 + 2 * (2 + 11 // 4)
+    # A lone window is widened to two; an offset outside the target gives nothing.
+    lone = voting.ClipVote('v', 1.0, offset=0.0, windows=1, query_first=0.0, query_last=0.0)
+    q, _ = search_module().copied_part(lone, 30, 400, 3, 1.0, 2.0)
+    assert (q.start, q.stop) == (0, 6)
+    outside = voting.ClipVote('v', 1.0, offset=-100.0, windows=1, query_first=0.0, query_last=0.0)
+    assert search_module().copied_part(outside, 30, 400, 3, 1.0, 2.0) is None
+
+
+def search_module():
+    return importlib.import_module(f'{PACKAGE}.retrieval.search')

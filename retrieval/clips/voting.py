@@ -51,6 +51,8 @@ class ClipVote:
     score: float         # summed normalised similarity of the best offset
     offset: float        # video time - query time, seconds (the best bin's centre)
     windows: int         # query windows that voted for it
+    query_first: float = 0.0   # start (s) of the first and the last query window that voted
+    query_last: float = 0.0    # at the best offset: the part of the query it holds
 
 
 def normalise(similarities: np.ndarray, background_rank: int) -> np.ndarray:
@@ -72,19 +74,19 @@ def vote(window_hits: Sequence[WindowHits], settings: VotingSettings = VotingSet
                                         hits.starts[:settings.hits_per_window],
                                         margins[:settings.hits_per_window]):
             if margin > 0:
-                queries.append(q)
+                queries.append(hits.query_start)
                 videos.append(video)
                 offsets.append(start - hits.query_start)
                 scores.append(margin)
     if not scores:
         return []
-    return tally(np.array(queries), np.array(videos, dtype=object), np.array(offsets, np.float64),
+    return tally(np.array(queries, np.float64), np.array(videos, dtype=object), np.array(offsets, np.float64),
                  np.array(scores, np.float32), settings.bin_seconds)
 
 
 def tally(queries: np.ndarray, videos: np.ndarray, offsets: np.ndarray, scores: np.ndarray,
           bin_seconds: float) -> List[ClipVote]:
-    """Hits as parallel arrays (query window index, video id, offset s, margin) -> votes."""
+    """Hits as parallel arrays (query window start s, video id, offset s, margin) -> votes."""
     bins = np.floor(offsets / bin_seconds).astype(np.int64)
     order = np.argsort(videos, kind='stable')
     votes = []
@@ -107,9 +109,11 @@ def _best_offset(video_id: str, queries: np.ndarray, bins: np.ndarray, scores: n
     lows, qs, ss = lows[order], qs[order], ss[order]
     first = np.ones(len(lows), bool)
     first[1:] = (lows[1:] != lows[:-1]) | (qs[1:] != qs[:-1])
-    lows, ss = lows[first], ss[first]
+    lows, qs, ss = lows[first], qs[first], ss[first]
     unique, at = np.unique(lows, return_index=True)
     totals = np.add.reduceat(ss.astype(np.float64), at)
     counts = np.diff(np.append(at, len(lows)))
     best = int(np.argmax(totals))
-    return ClipVote(video_id, float(totals[best]), float((unique[best] + 1) * bin_seconds), int(counts[best]))
+    voters = qs[at[best]:at[best] + counts[best]]
+    return ClipVote(video_id, float(totals[best]), float((unique[best] + 1) * bin_seconds), int(counts[best]),
+                    float(voters.min()), float(voters.max()))

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -40,10 +40,18 @@ class ClipQuery:
     host_start: float = 0.0        # the host span the query copies, seconds, half-open
     host_end: float = 0.0
     speed: float = 1.0
+    # Other hosts holding the same piece (``shared``): (host, start, end) seconds.
+    also: List[Tuple[Path, float, float]] = field(default_factory=list)
 
     def segment(self) -> List[float]:
         """[query start, query end, host start, host end] seconds: all of the query."""
         return [0.0, self.seconds, self.host_start, self.host_end]
+
+    def truth(self) -> Dict[str, List[List[float]]]:
+        """{host path: [segment]} of every host holding the piece."""
+        out = {str(self.host): [self.segment()]}
+        out.update({str(h): [[0.0, self.seconds, a, b]] for h, a, b in self.also})
+        return out
 
 
 @dataclass
@@ -63,7 +71,7 @@ class ClipCorpus:
 
     def ground_truth(self) -> Dict[str, Dict[str, List[List[float]]]]:
         """{query path: {host path: [segment]}} for the copy queries (absolute paths)."""
-        return {str(q.path): {str(q.host): [q.segment()]} for q in self.copies}
+        return {str(q.path): q.truth() for q in self.copies}
 
     def write_ground_truth(self, path) -> Path:
         """The ground truth as `dns evaluate` reads it, paths relative to the file's folder."""
@@ -75,10 +83,12 @@ class ClipCorpus:
 
 
 def make_clip_corpus(folder, hosts: int = 24, copies: int = 10, negatives: int = 4, host_seconds: int = 240,
-                     fps: int = 2, size=(90, 160), seed: int = 0) -> ClipCorpus:
+                     fps: int = 2, size=(90, 160), seed: int = 0, shared: int = 0) -> ClipCorpus:
     """Write ``hosts`` host videos of ``host_seconds`` and ``copies`` + ``negatives``
     queries into ``folder``; copy queries take pieces of distinct hosts (cycling through
-    them), edits in turn through ``CLIP_EDITS``. Returns the corpus with its truth."""
+    them), edits in turn through ``CLIP_EDITS``; the pieces of the first ``shared`` copies
+    are pasted into a second host as well (half the hosts further on). Returns the corpus
+    with its truth."""
     if hosts < 1 or copies < 0 or negatives < 0:
         raise ValueError('hosts must be positive, copies and negatives not negative')
     if host_seconds < CLIP_SECONDS[1] + 1:
@@ -93,23 +103,31 @@ def make_clip_corpus(folder, hosts: int = 24, copies: int = 10, negatives: int =
     corpus = ClipCorpus(folder, fps)
     host_frames = []
     for j in range(hosts):
-        frames = _scenes(host_seconds * fps, h, w, fps, rng, _HOST_SEED + 1000 * seed + 100 * j)
-        corpus.hosts.append(make_video(folder / 'hosts' / f'host{j:03d}.mp4', frames, fps=fps))
-        host_frames.append(frames)
+        host_frames.append(_scenes(host_seconds * fps, h, w, fps, rng, _HOST_SEED + 1000 * seed + 100 * j))
+        corpus.hosts.append(folder / 'hosts' / f'host{j:03d}.mp4')
+    originals = [f.copy() for f in host_frames] if shared else host_frames
+    pasting = np.random.default_rng(seed + 7777)   # apart, so that shared=0 corpora stay as they were
     for i in range(copies):
         j = i % hosts
         edit = CLIP_EDITS[i % len(CLIP_EDITS)]
         length = int(rng.integers(CLIP_SECONDS[0] * fps, CLIP_SECONDS[1] * fps + 1))
         start = int(rng.integers(0, host_seconds * fps - length + 1))
-        piece = host_frames[j][start:start + length]
+        piece = originals[j][start:start + length]
         speed = float(rng.uniform(*SPEEDS)) if edit == 'speed' else 1.0
         frames = apply_edit(edit, piece, speed)
         path = folder / 'queries' / f'copy{i:03d}_{edit}.mp4'
         make_video(path, frames, fps=fps)
         if edit == 'reencode':
             make_video(path, read_frames(path), fps=fps, crf=REENCODE_CRF)
-        corpus.queries.append(ClipQuery(path, edit, len(frames) / fps, corpus.hosts[j], start / fps,
-                                        (start + length) / fps, speed))
+        query = ClipQuery(path, edit, len(frames) / fps, corpus.hosts[j], start / fps, (start + length) / fps, speed)
+        if i < shared and hosts > 1:
+            other = (j + max(1, hosts // 2)) % hosts
+            at = int(pasting.integers(0, host_seconds * fps - length + 1))
+            host_frames[other][at:at + length] = piece
+            query.also.append((corpus.hosts[other], at / fps, (at + length) / fps))
+        corpus.queries.append(query)
+    for path, frames in zip(corpus.hosts, host_frames):
+        make_video(path, frames, fps=fps)
     for i in range(negatives):
         length = int(rng.integers(CLIP_SECONDS[0] * fps, CLIP_SECONDS[1] * fps + 1))
         frames = varied_scene(length, h, w, seed=_NEGATIVE_SEED + 1000 * seed + i)
