@@ -24,7 +24,6 @@ from .preprocess import check_features, check_vector, frame_batches, iter_rgb_fr
 from .pretrained import load_network
 
 AUTOCAST_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-PREFETCH_BATCHES = 2  # batches of frames decoded ahead of the network
 
 # The fine-grained student chosen for an index, and the selector trained with it.
 FINE_STUDENTS: Dict[str, Tuple[str, str]] = {
@@ -77,7 +76,7 @@ class FrameEncoder:
     """
 
     def __init__(self, network: nn.Module, device: torch.device, batch_size: int = defaults.BATCH_SIZE,
-                 precision: str = 'fp32', compile: bool = False):
+                 precision: str = defaults.PRECISION, compile: bool = False):
         check_encoder_options(device, batch_size, precision, compile)
         warn_if_emulated(device, precision)
         self.device, self.batch_size, self.precision = device, batch_size, precision
@@ -90,10 +89,10 @@ class FrameEncoder:
         """Region features [T, 9, 512] (float32, on ``device``) of one video's frames:
         a list, array or iterator of HxWx3 uint8 RGB frames (or Towhee VideoFrames),
         consumed lazily. An iterator (a decoder's generator) is read ahead in a
-        thread, ``PREFETCH_BATCHES`` batches at most: the next frames decode while the
+        thread, ``defaults.PREFETCH_BATCHES`` batches at most: the next frames decode while the
         network works on these."""
         batches = frame_batches(iter_rgb_frames(frames), self.batch_size)
-        with Prefetched(batches, PREFETCH_BATCHES) if _is_lazy(frames) else nullcontext(batches) as batches:
+        with Prefetched(batches, defaults.PREFETCH_BATCHES) if _is_lazy(frames) else nullcontext(batches) as batches:
             chunks = [self.crops(resize_center_crop(batch, self.device)) for batch in batches]
         # One check per video: a per-batch check would wait for the GPU every batch.
         return check_features(torch.cat(chunks), 'feature extractor output')
@@ -142,8 +141,8 @@ class DnS:
         from ``hf_repo``, a Hugging Face mirror).
     """
 
-    def __init__(self, fine: str = 'att', *, device: Union[str, torch.device, None] = None,
-                 precision: str = 'fp32', batch_size: int = defaults.BATCH_SIZE, compile: bool = False,
+    def __init__(self, fine: str = defaults.FINE_STUDENT, *, device: Union[str, torch.device, None] = None,
+                 precision: str = defaults.PRECISION, batch_size: int = defaults.BATCH_SIZE, compile: bool = False,
                  hf_repo: Optional[str] = None, weights: Optional[Mapping[str, str]] = None):
         if fine not in FINE_STUDENTS:
             raise ValueError(f'fine must be one of {", ".join(FINE_STUDENTS)}, got {fine!r}')

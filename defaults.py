@@ -15,6 +15,8 @@ FRAME_SIZE = 256          # frames are resized (short side) and centre-cropped t
 BATCH_SIZE = 32           # frames through the feature extractor at a time
 PRECISION = 'fp32'        # parity with the published numbers; 'bf16' is 2x faster on CPUs with AVX-512 BF16
 TIME_STEP = 1.0           # seconds between sampled frames
+PREFETCH_BATCHES = 2      # batches of frames decoded ahead of the network (a thread)
+CROP_BATCH = 32           # frames resized at a time while decoding: memory stays flat
 # FFmpeg scaling kept frames while converting: faster, but region vectors at cosine 0.99
 # of the published pipeline's resize; off, so indexes keep the published numbers.
 DECODER_SCALES = False

@@ -4,7 +4,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +13,8 @@ import torch
 from filelock import FileLock
 from torch import nn
 from tqdm import tqdm
+
+from .atomic_files import replacing
 
 DNS_URL = 'https://mever.iti.gr/distill-and-select/models/'
 PUBLISHED_URLS: Dict[str, str] = {
@@ -137,14 +138,8 @@ def _write_record(file_name: str, digest: str) -> None:
     # the rename makes a reader see the old or the new JSON, never half of one.
     with FileLock(str(path.with_name(path.name + '.lock'))):
         records = {**_read_records(), file_name: digest}
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.partial')
-        try:
-            with os.fdopen(fd, 'w') as out:
-                json.dump(records, out, indent=1, sort_keys=True)
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with replacing(path, 'w') as out:
+            json.dump(records, out, indent=1, sort_keys=True)
 
 
 def _from_hugging_face(repo: str, file_name: str) -> Path:
@@ -166,25 +161,19 @@ def download(url: str, destination: Path, progress: bool = True,
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
         expected = response.headers.get('Content-Length')
         expected = int(expected) if expected is not None else None
-        fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f'.{destination.name}.', suffix='.partial')
-        try:
-            received = 0
-            digest = hashlib.sha256()  # while streaming: no second pass over the file
-            with os.fdopen(fd, 'wb') as out, tqdm(total=expected, unit='B', unit_scale=True,
-                                                  desc=destination.name, disable=not progress) as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
+        received = 0
+        digest = hashlib.sha256()  # while streaming: no second pass over the file
+        with replacing(destination) as out, tqdm(total=expected, unit='B', unit_scale=True,
+                                                 desc=destination.name, disable=not progress) as bar:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
             if expected is not None and received != expected:
                 raise WeightsError(f'transfer interrupted: {received} of {expected} bytes received')
             if verify is not None:
                 verify(digest.hexdigest())
-            os.replace(tmp_name, destination)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
     return digest.hexdigest()
 
 

@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tupl
 import numpy as np
 import torch
 
+from .. import defaults
 from ..core import DnS
 from ..prefetch import Prefetched
 from ..preprocess import center_crops, check_features, frame_batches
@@ -22,8 +23,6 @@ from .index import VideoIndex
 from .ingest import with_review
 from .tally import IndexTally
 from .thumbnails import ThumbnailKeeper
-
-PREFETCH_BATCHES = 2
 
 
 @dataclass
@@ -197,7 +196,7 @@ class OverlappedIndexer:
 
 def index_overlapped(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally,
                      hash_file: Callable[[str], str], decode: Callable[[str, ThumbnailKeeper], Iterator],
-                     depth: int = PREFETCH_BATCHES) -> None:
+                     depth: int = defaults.PREFETCH_BATCHES) -> None:
     """Index ``files``: decoding (``decode(path, keeper)``, the sampled RGB frames) in a
     thread, ahead of the network by at most ``depth`` batches."""
     skip: Set[int] = set()

@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from ..defaults import THUMBNAILS
-from .atomic_files import remove_leftovers, write_atomically
+from ..atomic_files import remove_leftovers, write_atomically
 
 THUMBNAIL_SIZE = 160  # pixels, the longer side
 JPEG_QUALITY = 80

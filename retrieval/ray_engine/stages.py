@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ...core import DnS, VideoRepresentation
+from ... import defaults
 from ...defaults import FRAME_SIZE
 from ...preprocess import center_crops, frame_batches
 from ...video_decode import VideoDecodeError
@@ -16,7 +17,6 @@ from ..thumbnails import ThumbnailKeeper
 from .batching import run_across_videos
 
 NO_CROPS = np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
-CROP_BATCH = 32  # frames resized at a time while decoding: memory stays flat
 
 
 @dataclass
@@ -46,7 +46,8 @@ def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
     try:
         frames = decoded_frames(row['file'], time_step, keeper)
         cpu = torch.device('cpu')
-        crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in frame_batches(frames, CROP_BATCH)])
+        crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in
+                                 frame_batches(frames, defaults.CROP_BATCH)])
         times = keeper.sample_times()
         review = {'thumbnails': list(keeper.jpegs()), 'size': [keeper.width, keeper.height],
                   'times': [] if times is None else times.tolist(), 'crop': list(keeper.crop or ())}
