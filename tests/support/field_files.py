@@ -1,7 +1,9 @@
 """Files the way they come from the field, made with PyAV (its bundled FFmpeg) from the
 frames of one clip: an MPEG-TS starting at a fractional time, an MP4 with a start
 offset, anamorphic pixels, letterbox and pillarbox bars, a variable frame rate with a
-hole, an animated GIF, a rotation flag. Each maker writes one file and returns its path;
+hole, an animated GIF, a rotation flag, MPEG-2 in an MPEG-TS, an interlaced PAL DVD
+picture (576i, 16:9 anamorphic, letterboxed), 10-bit HEVC, and the other codecs PyAV's
+FFmpeg encodes (MPEG-4 Part 2, VP9, AV1, Motion JPEG, ProRes, WMV). Each maker writes one file and returns its path;
 ``VARIANTS`` names them all, with the truth of where the source's seconds lie in them.
 """
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import av
 import numpy as np
@@ -23,6 +25,9 @@ MP4_OFFSET = 30.5        # seconds: a start offset that is no whole number of sa
 HOLE = (3.0, 6.0)        # seconds of the variable frame rate file whose frames are dropped
 ANAMORPHIC_SAR = Fraction(4, 3)
 BAR_FRACTION = 0.125     # of the height (letterbox) or width (pillarbox), each side
+MPEG2_RATES = (24, 25, 30, 50, 60)  # whole frame rates MPEG-2 allows
+PAL_SIZE = (720, 576)    # stored width, height of a PAL DVD picture
+PAL_WIDE_SAR = Fraction(64, 45)  # its sample aspect ratio at 16:9 (shown 1024x576)
 
 
 def resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -111,6 +116,81 @@ def make_rotated(path, frames: np.ndarray, fps: int) -> Path:
     return make_video_with_pts(path, turned, [1000 * i / fps for i in range(len(frames))], rotation=90)
 
 
+def at_rate(frames: np.ndarray, fps: int, rate: int) -> np.ndarray:
+    """``frames`` at ``fps`` frames a second shown at ``rate``: each output frame the
+    source frame on screen at its time (repeated or dropped, as a frame-rate converter
+    without blending does)."""
+    count = int(len(frames) * rate / fps)
+    return frames[np.minimum((np.arange(count) * fps) // rate, len(frames) - 1)]
+
+
+def encode(path, frames: np.ndarray, fps: int, codec: str, *, pix_fmt: str = 'yuv420p',
+           options: Optional[Dict[str, str]] = None, start: float = 0.0,
+           sar: Optional[Fraction] = None, interlaced: bool = False, swscale: bool = False) -> Path:
+    """``frames`` (uint8 [T, H, W, 3], even sizes) encoded with ``codec`` into ``path``
+    (the container follows the suffix), the first presented at ``start`` seconds.
+    ``interlaced``: field-coded, top field first, each frame woven of two fields taken
+    a frame apart (the top one from frame i, the bottom one from frame i + 1), as an
+    interlaced camera's fields are half a frame apart. ``swscale``: RGB to YUV by
+    FFmpeg (ten times faster on large pictures) rather than the test support's
+    conversion, which always gives the same file for the same frames."""
+    path = Path(path)
+    frames = np.asarray(frames)
+    _, height, width, _ = frames.shape
+    muxer = {'movflags': '+faststart'} if path.suffix.lower() in ('.mp4', '.mov') else {}
+    with av.open(str(path), mode='w', options=muxer) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = pix_fmt
+        stream.time_base = Fraction(1, fps)
+        if sar is not None:
+            stream.codec_context.sample_aspect_ratio = sar
+        if interlaced:
+            stream.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+            options = {**(options or {}), 'field_order': 'tt'}
+        stream.options = dict(options or {})
+        first = int(round(start * fps))
+        for i, rgb in enumerate(frames):
+            if interlaced:
+                rgb = rgb.copy()
+                rgb[1::2] = frames[min(i + 1, len(frames) - 1)][1::2]
+            if pix_fmt == 'yuv420p' and not swscale:
+                frame = av.VideoFrame.from_ndarray(yuv420p(rgb), format='yuv420p')
+            else:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24').reformat(format=pix_fmt)
+            frame.pts, frame.time_base = first + i, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def make_mpeg2_ts(path, frames: np.ndarray, fps: int, start: float = TS_START) -> Path:
+    """MPEG-2 video in an MPEG-TS starting at ``start`` seconds (a broadcast recording),
+    at the source's rate or, where MPEG-2 cannot hold it, at 25 frames a second."""
+    rate = fps if fps in MPEG2_RATES else 25
+    return encode(path, at_rate(frames, fps, rate), rate, 'mpeg2video', start=start,
+                  options={'b': '4M', 'g': '12', 'bf': '2'})
+
+
+def make_pal_576i(path, frames: np.ndarray, fps: int) -> Path:
+    """A PAL DVD's picture in an MPEG program stream (.mpg): interlaced MPEG-2 at 25
+    frames a second, 720x576 stored with the 16:9 sample aspect ratio 64:45 (shown
+    1024x576), the source letterboxed into the 16:9 picture (bars above and below; or
+    pillarboxed, were it narrower), then squeezed to the 720 stored columns."""
+    _, h, w, _ = frames.shape
+    shown_w, shown_h = int(PAL_SIZE[0] * PAL_WIDE_SAR), PAL_SIZE[1]
+    if w / h >= shown_w / shown_h:
+        fit_w, fit_h = PAL_SIZE[0], even(shown_w / (w / h))
+    else:
+        fit_w, fit_h = even(shown_h * (w / h) / PAL_WIDE_SAR), shown_h
+    picture = resize(at_rate(frames, fps, 25), fit_h, fit_w)
+    stored = np.zeros((len(picture), PAL_SIZE[1], PAL_SIZE[0], 3), np.uint8)
+    top, left = (PAL_SIZE[1] - fit_h) // 2 // 2 * 2, (PAL_SIZE[0] - fit_w) // 2 // 2 * 2
+    stored[:, top:top + fit_h, left:left + fit_w] = picture
+    return encode(path, stored, 25, 'mpeg2video', sar=PAL_WIDE_SAR, interlaced=True, swscale=True,
+                  options={'b': '6M', 'g': '12', 'bf': '2'})
+
+
 class Variant(NamedTuple):
     make: Callable[..., Path]
     suffix: str
@@ -124,7 +204,8 @@ def _whole(seconds: float) -> List[Tuple[float, float, float]]:
 
 
 def _with_hole(seconds: float) -> List[Tuple[float, float, float]]:
-    return [(0.0, HOLE[0], 0.0), (HOLE[1], seconds, HOLE[1])]
+    return [piece for piece in ((0.0, min(HOLE[0], seconds), 0.0), (HOLE[1], seconds, HOLE[1]))
+            if piece[1] > piece[0]]
 
 
 VARIANTS: Dict[str, Variant] = {
@@ -137,6 +218,21 @@ VARIANTS: Dict[str, Variant] = {
     'vfr_hole': Variant(make_vfr_hole, '.mp4', _with_hole),
     'gif': Variant(make_gif, '.gif', _whole),
     'rotated': Variant(make_rotated, '.mp4', _whole),
+    'mpeg2_ts': Variant(make_mpeg2_ts, '.ts', _whole),
+    'pal_576i': Variant(make_pal_576i, '.mpg', _whole),
+    'hevc_10bit': Variant(lambda p, f, fps: encode(p, f, fps, 'libx265', pix_fmt='yuv420p10le',
+                                                   options={'crf': '23', 'preset': 'fast', 'x265-params': 'log-level=error'}),
+                          '.mp4', _whole),
+    'mpeg4': Variant(lambda p, f, fps: encode(p, f, fps, 'mpeg4', options={'qscale': '4'}), '.avi', _whole),
+    'vp9': Variant(lambda p, f, fps: encode(p, f, fps, 'libvpx-vp9', options={'crf': '32', 'b': '0', 'cpu-used': '8',
+                                                                              'deadline': 'realtime'}), '.webm', _whole),
+    'av1': Variant(lambda p, f, fps: encode(p, f, fps, 'libsvtav1', options={'crf': '35', 'preset': '10'}),
+                   '.mkv', _whole),
+    'mjpeg': Variant(lambda p, f, fps: encode(p, f, fps, 'mjpeg', pix_fmt='yuvj420p', options={'qscale': '4'}),
+                     '.avi', _whole),
+    'prores': Variant(lambda p, f, fps: encode(p, f, fps, 'prores_ks', pix_fmt='yuv422p10le', options={'profile': '2'}),
+                      '.mov', _whole),
+    'wmv': Variant(lambda p, f, fps: encode(p, f, fps, 'wmv2', options={'b': '2M'}), '.wmv', _whole),
 }
 
 
