@@ -226,3 +226,29 @@ def test_videos_indexed_before_are_named_and_read_again_when_asked(field_index, 
     assert again.status == 'indexed' and index.catalog.times(ts_id).tolist() == list(range(SECONDS))
     assert len(index) == 5 and index.catalog.video(ts_id).crop == '0,0,0,0'
     assert retrieval.add_file(index, files['ts_start'], models).changes == ()
+
+
+def test_a_clip_vote_s_part_is_found_on_sample_times():
+    """Clip votes are in seconds: the copied part of a target with a hole (samples at
+    0-9 s, then 20-39 s) at offset 25 s starts at its sample of 25 s, not at sample 25."""
+    search = importlib.import_module(f'{PACKAGE}.retrieval.search')
+    voting = importlib.import_module(f'{PACKAGE}.retrieval.clips.voting')
+    vote = voting.ClipVote('v', 3.0, offset=25.0, windows=5, query_first=0.0, query_last=4.0)
+    target_times = np.concatenate([np.arange(10.0), np.arange(20.0, 40.0)])
+    q, t = search.copied_part(vote, 10, 30, 3, 1.0, 2.0, np.arange(10.0), target_times)
+    assert (q.start, q.stop, t.start, t.stop) == (0, 7, 12, 25)
+    assert search.copied_part(vote, 10, 30, 3, 1.0, 2.0)[1] == slice(22, 30)  # no times: i x step
+    assert search.copied_part(vote, 10, 0, 3, 1.0, 2.0, np.arange(10.0), target_times[:0]) is None
+
+
+def test_clip_windows_vote_on_sample_times(field_index, files):
+    """The clip windows of a variable frame rate copy with a 3 s hole vote at one offset
+    on both sides of the hole (window times from the samples' timestamps, not window
+    index x time step, which would put the part after the hole 3 s off)."""
+    index, models = field_index
+    query = retrieval.ingest.query_representation(index, files['mp4_offset'], models)
+    vfr_id = index.video_id_of(files['vfr_hole'])
+    starts, _ = index.clips().query_windows(query.fine, np.arange(SECONDS) * 2.0)
+    assert starts.tolist() == [2.0 * k for k in range(SECONDS - 2)]
+    vote = next(v for v in index.clips().candidates(query.fine, times=query.times) if v.video_id == vfr_id)
+    assert abs(vote.offset) <= 2 and vote.query_last >= HOLE[1], vote
