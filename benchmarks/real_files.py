@@ -85,6 +85,8 @@ def sources(work: Path, args: argparse.Namespace):
     from support.field_sources import photo_footage, real_clip
     from support.real_footage import CLIPS
     clips = [(name, *real_clip(name, REAL_HEIGHT, args.seconds)) for name in CLIPS]
+    # Whole seconds (bigbuckbunny's 5.3 s: 5 s), so that a segment's sample bounds can meet the truth's.
+    clips = [(name, frames[:len(frames) // fps * fps], fps) for name, frames, fps in clips]
     photos = [(name, photo_footage(name, args.seconds * 25, REAL_HEIGHT, 256, seed=j), 25)
               for j, name in enumerate(UNRELATED_PHOTOS)]
     return clips, photos

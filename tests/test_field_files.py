@@ -6,6 +6,7 @@ import importlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import PACKAGE
 from support.copy_model import copy_model_index
@@ -55,6 +56,29 @@ def test_sampling_counts_from_the_first_frame(files, source, kind):
     assert all(np.array_equal(a, b) for a, b in zip(frames, exact)) and len(frames) == len(exact)
     later = sampled(files[kind], start_time=2.0, end_time=5.0)
     assert [f.timestamp for f in later] == [2000, 3000, 4000]
+
+
+@pytest.mark.parametrize('kind', ['mpeg2_ts', 'hevc_10bit', 'mpeg4', 'vp9', 'av1', 'mjpeg', 'prores', 'wmv'])
+def test_other_codecs_and_containers_are_sampled_alike(source, tmp_path, kind):
+    """MPEG-2 in an MPEG-TS starting at 1.48 s (at 25 frames/s, frames repeated), 10-bit
+    HEVC, MPEG-4 Part 2 in AVI, VP9 in WebM, AV1 in Matroska, Motion JPEG, ProRes 422
+    (10-bit) and WMV: sampled at 0, 1, 2 s of their picture, the source's frames."""
+    frames = sampled(make_variant(kind, tmp_path, source, FPS))
+    assert [f.timestamp for f in frames] == [1000 * k for k in range(SECONDS)]
+    assert [nearest_source_frame(f, source) for f in frames] == [FPS * k for k in range(SECONDS)]
+    assert frames[0].shape == (48, 64, 3)
+
+
+def test_an_interlaced_pal_dvd_picture_is_shown_and_cut_as_players_do(source, tmp_path):
+    """Interlaced MPEG-2 in an MPEG program stream, 720x576 at the 16:9 sample aspect
+    ratio 64:45 (shown 1024x576), the 4:3 source pillarboxed into it: frames at display
+    size, the bars (128 columns each side) cut, the source's picture left."""
+    path = make_variant('pal_576i', tmp_path, source[:2 * FPS], FPS)
+    frames = sampled(path, crop_borders=True)
+    assert [f.timestamp for f in frames] == [0, 1000] and frames[0].source_size == (1024, 576)
+    top, bottom, left, right = frames[0].crop
+    assert top == bottom == 0 and 124 <= left <= 132 and 124 <= right <= 132, frames[0].crop
+    assert [nearest_source_frame(np.asarray(Image.fromarray(f).resize((64, 48))), source) for f in frames] == [0, FPS]
 
 
 def test_a_hole_in_a_variable_frame_rate_file_keeps_its_time(files):
