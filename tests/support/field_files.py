@@ -99,11 +99,51 @@ def make_anamorphic(path, frames: np.ndarray, fps: int, sar: Fraction = ANAMORPH
     return path
 
 
+def _gif_rate(fps: int) -> int:
+    """Of a rate GIF delays (whole hundredths of a second) cannot hold, every n-th frame
+    is kept at one they can, as converters do: 8 frames/s (12.5 hundredths) -> 4."""
+    return fps // math.gcd(100, fps)
+
+
 def make_gif(path, frames: np.ndarray, fps: int) -> Path:
-    """An animated GIF (256 colours a frame). A GIF's frame delays are whole hundredths
-    of a second: of a rate they cannot hold (8 frames/s: 12.5), every n-th frame is kept
-    at a rate they can (4 frames/s), as converters do, so that its timing is the clip's."""
-    step = fps // math.gcd(100, fps)
+    """An animated GIF made the way most are, by FFmpeg's ``palettegen`` (one 256-colour
+    palette from every frame) and ``paletteuse`` (its default sierra2_4a error diffusion
+    dithering), at a rate GIF delays can hold (``_gif_rate``)."""
+    step = _gif_rate(fps)
+    frames = np.asarray(frames)[::step]
+    _, height, width, _ = frames.shape
+    rate = Fraction(fps, step)
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=width, height=height, format='rgb24', time_base=1 / rate)
+    split, palette, use = graph.add('split'), graph.add('palettegen'), graph.add('paletteuse')
+    sink = graph.add('buffersink')
+    source.link_to(split)
+    split.link_to(use, 0, 0)
+    split.link_to(palette, 1, 0)
+    palette.link_to(use, 0, 1)
+    use.link_to(sink)
+    graph.configure()
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
+        frame.pts, frame.time_base = i, 1 / rate
+        graph.push(frame)
+    graph.push(None)  # the palette is made at the end of the input; paletteuse waits for it
+    path = Path(path)
+    with av.open(str(path), mode='w') as container:
+        stream = container.add_stream('gif', rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, 'pal8'
+        for i in range(len(frames)):
+            frame = graph.pull()
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def make_pillow_gif(path, frames: np.ndarray, fps: int) -> Path:
+    """An animated GIF made by Pillow (a palette of 256 colours for each frame, median
+    cut, no dithering), as Python scripts make them; at a rate GIF delays can hold."""
+    step = _gif_rate(fps)
     images = [Image.fromarray(f).convert('P', palette=Image.Palette.ADAPTIVE) for f in frames[::step]]
     images[0].save(str(path), save_all=True, append_images=images[1:], duration=10 * (100 * step // fps), loop=0)
     return Path(path)
@@ -217,6 +257,7 @@ VARIANTS: Dict[str, Variant] = {
     'pillarbox': Variant(lambda p, f, fps: make_video(p, pillarboxed(f), fps=fps, crf=23), '.mp4', _whole),
     'vfr_hole': Variant(make_vfr_hole, '.mp4', _with_hole),
     'gif': Variant(make_gif, '.gif', _whole),
+    'gif_pillow': Variant(make_pillow_gif, '.gif', _whole),
     'rotated': Variant(make_rotated, '.mp4', _whole),
     'mpeg2_ts': Variant(make_mpeg2_ts, '.ts', _whole),
     'pal_576i': Variant(make_pal_576i, '.mpg', _whole),
