@@ -123,7 +123,8 @@ def run(work: Path, args):
                                'above': similarity > best_unrelated, 'best_unrelated': best_unrelated,
                                'time_error': time_error(found_segments(models, source, copy),
                                                         VARIANTS[kind].truth(seconds)),
-                               'samples': len(copy.fine), 'size': f'{copy.width}x{copy.height}'})
+                               'samples': len(copy.fine), 'size': f'{copy.width}x{copy.height}',
+                               'crop': ','.join(map(str, getattr(copy, 'crop', None) or ())) or '-'})
     described = ', '.join(f'{name} ({len(frames) / fps:.1f} s, {frames.shape[2]}x{frames.shape[1]}, {fps} frames/s)'
                           for name, frames, fps in originals)
     described_unrelated = ', '.join(name for name, _, _ in others)
@@ -135,7 +136,8 @@ def run(work: Path, args):
                f'"of the re-encode\'s": the least ratio to the plain x264 re-encode\'s similarity; above every '
                f'unrelated clip: the variant\'s similarity to its source against the source\'s to each unrelated clip; '
                f'time error: the largest distance of a found segment\'s bounds (source and file timelines) from the '
-               f'truth\'s, seconds from each file\'s first frame. {machine()}.\n\n')
+               f'truth\'s, seconds from each file\'s first frame; per source (/): samples, display size, borders '
+               f'cut (top,bottom,left,right). {machine()}.\n\n')
     return rows, caption
 
 
@@ -154,14 +156,14 @@ def found_segments(models, source, copy):
 
 def table_of(rows, before=None):
     header = ['variant', 'fine similarity', 'of the re-encode\'s', 'above every unrelated clip',
-              'segment time error (s)', 'samples', 'display size']
+              'segment time error (s)', 'samples', 'display size', 'borders cut']
     if before:
         header += ['before: similarity (of the re-encode\'s)', 'before: time error (s)', 'before: samples']
     table = []
     for kind, values in rows.items():
         table.append([kind] + summary(values))
         if before:
-            earlier = summary(before[kind]) if kind in before else ['-'] * 6
+            earlier = summary(before[kind]) if kind in before else ['-'] * 7
             table[-1] += [f'{earlier[0]} ({earlier[1]})', earlier[3], earlier[4]]
     return header, table
 
@@ -171,7 +173,8 @@ def summary(values):
     return [f'{np.mean([v["similarity"] for v in values]):.3f}', f'{min(v["ratio"] for v in values):.2f}',
             f'{sum(v["above"] for v in values)}/{len(values)}',
             'none found' if any(e is None for e in errors) else f'{max(errors):.2f}',
-            '/'.join(str(v['samples']) for v in values), '/'.join(v['size'] for v in values)]
+            '/'.join(str(v['samples']) for v in values), '/'.join(v['size'] for v in values),
+            '/'.join(v.get('crop', '-') for v in values)]
 
 
 def time_error(found, truth):

@@ -248,6 +248,11 @@ def _with_hole(seconds: float) -> List[Tuple[float, float, float]]:
             if piece[1] > piece[0]]
 
 
+def _codec(codec: str, suffix: str, **settings) -> Variant:
+    """The whole source encoded with ``codec`` (``encode``'s ``settings``)."""
+    return Variant(lambda path, frames, fps: encode(path, frames, fps, codec, **settings), suffix, _whole)
+
+
 VARIANTS: Dict[str, Variant] = {
     'reencode': Variant(lambda p, f, fps: make_video(p, f, fps=fps, crf=23), '.mp4', _whole),
     'ts_start': Variant(make_ts, '.ts', _whole),
@@ -261,19 +266,14 @@ VARIANTS: Dict[str, Variant] = {
     'rotated': Variant(make_rotated, '.mp4', _whole),
     'mpeg2_ts': Variant(make_mpeg2_ts, '.ts', _whole),
     'pal_576i': Variant(make_pal_576i, '.mpg', _whole),
-    'hevc_10bit': Variant(lambda p, f, fps: encode(p, f, fps, 'libx265', pix_fmt='yuv420p10le',
-                                                   options={'crf': '23', 'preset': 'fast', 'x265-params': 'log-level=error'}),
-                          '.mp4', _whole),
-    'mpeg4': Variant(lambda p, f, fps: encode(p, f, fps, 'mpeg4', options={'qscale': '4'}), '.avi', _whole),
-    'vp9': Variant(lambda p, f, fps: encode(p, f, fps, 'libvpx-vp9', options={'crf': '32', 'b': '0', 'cpu-used': '8',
-                                                                              'deadline': 'realtime'}), '.webm', _whole),
-    'av1': Variant(lambda p, f, fps: encode(p, f, fps, 'libsvtav1', options={'crf': '35', 'preset': '10'}),
-                   '.mkv', _whole),
-    'mjpeg': Variant(lambda p, f, fps: encode(p, f, fps, 'mjpeg', pix_fmt='yuvj420p', options={'qscale': '4'}),
-                     '.avi', _whole),
-    'prores': Variant(lambda p, f, fps: encode(p, f, fps, 'prores_ks', pix_fmt='yuv422p10le', options={'profile': '2'}),
-                      '.mov', _whole),
-    'wmv': Variant(lambda p, f, fps: encode(p, f, fps, 'wmv2', options={'b': '2M'}), '.wmv', _whole),
+    'hevc_10bit': _codec('libx265', '.mp4', pix_fmt='yuv420p10le',
+                         options={'crf': '23', 'preset': 'fast', 'x265-params': 'log-level=error'}),
+    'mpeg4': _codec('mpeg4', '.avi', options={'qscale': '4'}),
+    'vp9': _codec('libvpx-vp9', '.webm', options={'crf': '32', 'b': '0', 'cpu-used': '8', 'deadline': 'realtime'}),
+    'av1': _codec('libsvtav1', '.mkv', options={'crf': '35', 'preset': '10'}),
+    'mjpeg': _codec('mjpeg', '.avi', pix_fmt='yuvj420p', options={'qscale': '4'}),
+    'prores': _codec('prores_ks', '.mov', pix_fmt='yuv422p10le', options={'profile': '2'}),
+    'wmv': _codec('wmv2', '.wmv', options={'b': '2M'}),
 }
 
 
