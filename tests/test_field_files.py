@@ -266,13 +266,16 @@ def test_a_clip_vote_s_part_is_found_on_sample_times():
 
 
 def test_clip_windows_vote_on_sample_times(field_index, files):
-    """The clip windows of a variable frame rate copy with a 3 s hole vote at one offset
-    on both sides of the hole (window times from the samples' timestamps, not window
-    index x time step, which would put the part after the hole 3 s off)."""
+    """Clip windows start at their samples' timestamps, the query's and the indexed
+    video's (not window index x time step, which puts the part of a variable frame rate
+    copy after its 3 s hole 3 s off); the copy's windows vote at one offset on both
+    sides of the hole."""
     index, models = field_index
     query = retrieval.ingest.query_representation(index, files['mp4_offset'], models)
     vfr_id = index.video_id_of(files['vfr_hole'])
     starts, _ = index.clips().query_windows(query.fine, np.arange(SECONDS) * 2.0)
     assert starts.tolist() == [2.0 * k for k in range(SECONDS - 2)]
+    seconds_of = index.clips().seconds_of()
+    assert [seconds_of(vfr_id, k) for k in (0, 2, 3, 6)] == [0.0, 2.0, 6.0, 9.0]
     vote = next(v for v in index.clips().candidates(query.fine, times=query.times) if v.video_id == vfr_id)
-    assert abs(vote.offset) <= 2 and vote.query_last >= HOLE[1], vote
+    assert abs(vote.offset) < 1 and vote.windows >= 6 and vote.query_last >= HOLE[1], vote
