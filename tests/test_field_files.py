@@ -279,3 +279,14 @@ def test_clip_windows_vote_on_sample_times(field_index, files):
     assert [seconds_of(vfr_id, k) for k in (0, 2, 3, 6)] == [0.0, 2.0, 6.0, 9.0]
     vote = next(v for v in index.clips().candidates(query.fine, times=query.times) if v.video_id == vfr_id)
     assert abs(vote.offset) < 1 and vote.windows >= 6 and vote.query_last >= HOLE[1], vote
+
+
+def test_a_thin_dark_edge_is_no_border():
+    """One or two dark columns at a real picture's edge (a camera's, a capture card's)
+    are kept: under 2 % of the side, they are no bars, and cutting them in some encodes
+    and not in others would shift the picture between copies."""
+    picture = np.full((100, 200), 120.0)
+    picture[:, :3] = 0   # 1.5 % of the width
+    assert not video_decode.borders_of([picture] * 4)
+    picture[:, :5] = 0   # 2.5 %: bars
+    assert tuple(video_decode.borders_of([picture] * 4)) == (0, 0, 5, 0)
