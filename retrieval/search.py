@@ -11,7 +11,7 @@ import numpy as np
 from ..localization import Segment
 from .clips.voting import ClipVote, VotingSettings
 from .fine_store import CorruptFeaturesError
-from .index import VideoIndex
+from .index import VideoIndex, sample_times
 from .. import defaults
 from ..core import DnS, VideoRepresentation
 
@@ -152,7 +152,7 @@ def _with_clip_candidates(index: VideoIndex, query: VideoRepresentation, hits: L
     from .clips.merge import merge_candidates
     from .clips.store import ClipIndexError
     try:
-        votes = index.clips().candidates(query.fine, limit=cap)
+        votes = index.clips().candidates(query.fine, limit=cap, times=query.times)
     except ClipIndexError as error:
         log.warning('clip search is unavailable: %s; searching by whole videos only', error)
         return hits, {}
@@ -166,24 +166,46 @@ def _with_clip_candidates(index: VideoIndex, query: VideoRepresentation, hits: L
 
 
 def copied_part(vote: ClipVote, query_frames: int, target_frames: int, window: int,
-                time_step: float, bin_seconds: float) -> Optional[Tuple[slice, slice]]:
+                time_step: float, bin_seconds: float, query_times: Optional[np.ndarray] = None,
+                target_times: Optional[np.ndarray] = None) -> Optional[Tuple[slice, slice]]:
     """(query frames, target frames) of the part a clip vote points at: the query's
     voting windows, at least ``2 * window`` frames, and the target's frames at the vote's
     offset, widened by the offset bins' width and a quarter of the part (a speed change
-    drifts); None when the offset puts it outside the target."""
-    first = int(round(vote.query_first / time_step))
-    end = min(query_frames, int(round(vote.query_last / time_step)) + window)
+    drifts); None when the offset puts it outside the target. ``query_times``,
+    ``target_times``: each one's sample times in seconds (a variable frame rate video's
+    holes kept), else sample i at i x ``time_step``."""
+    if not query_frames or not target_frames:
+        return None
+    query_times = sample_times(query_times, query_frames, time_step)
+    target_times = sample_times(target_times, target_frames, time_step)
+    first = max(0, _sample_at(query_times, vote.query_first, time_step))
+    end = min(query_frames, _sample_at(query_times, vote.query_last, time_step) + window)
     short = 2 * window - (end - first)
     if short > 0:  # a lone window's pooled frames are too little for the fg student's word
         first = max(0, first - short // 2)
         end = min(query_frames, max(end, first + 2 * window))
         first = max(0, min(first, end - 2 * window))
-    shift = int(round(vote.offset / time_step))
+    if end - first < 1:
+        return None
     pad = int(math.ceil(bin_seconds / time_step)) + (end - first) // 4
-    start, stop = max(0, first + shift - pad), min(target_frames, end + shift + pad)
-    if stop - start < 1 or end - first < 1:
+    start = _sample_at(target_times, query_times[first] + vote.offset, time_step) - pad
+    stop = _sample_at(target_times, query_times[end - 1] + vote.offset, time_step) + 1 + pad
+    start, stop = max(0, start), min(target_frames, stop)
+    if stop - start < 1:
         return None
     return slice(first, end), slice(start, stop)
+
+
+def _sample_at(times: np.ndarray, seconds: float, time_step: float) -> int:
+    """The sample nearest ``seconds`` on a timeline of sample times; before its first or
+    past its last, counted on at ``time_step`` (so that an offset off the timeline stays
+    off it)."""
+    if seconds < times[0]:
+        return int(round((seconds - times[0]) / time_step))
+    if seconds > times[-1]:
+        return len(times) - 1 + int(round((seconds - times[-1]) / time_step))
+    at = int(np.searchsorted(times, seconds))
+    return at - 1 if at > 0 and seconds - times[at - 1] <= times[at] - seconds else at
 
 
 def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresentation, records,
@@ -204,7 +226,7 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
             log.warning('%s; it keeps its coarse similarity', error)
             continue
         part = copied_part(votes[video_id], len(query.fine), len(target), window, index.settings.time_step,
-                           bin_seconds)
+                           bin_seconds, query.times, index.catalog.times(video_id))
         if part is not None:
             out[position] = float(dns.fine_similarity(query.fine[part[0]], target[part[1]]))
     return out

@@ -6,6 +6,7 @@ import importlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import PACKAGE
 from support.copy_model import copy_model_index
@@ -55,6 +56,29 @@ def test_sampling_counts_from_the_first_frame(files, source, kind):
     assert all(np.array_equal(a, b) for a, b in zip(frames, exact)) and len(frames) == len(exact)
     later = sampled(files[kind], start_time=2.0, end_time=5.0)
     assert [f.timestamp for f in later] == [2000, 3000, 4000]
+
+
+@pytest.mark.parametrize('kind', ['mpeg2_ts', 'hevc_10bit', 'mpeg4', 'vp9', 'av1', 'mjpeg', 'prores', 'wmv'])
+def test_other_codecs_and_containers_are_sampled_alike(source, tmp_path, kind):
+    """MPEG-2 in an MPEG-TS starting at 1.48 s (at 25 frames/s, frames repeated), 10-bit
+    HEVC, MPEG-4 Part 2 in AVI, VP9 in WebM, AV1 in Matroska, Motion JPEG, ProRes 422
+    (10-bit) and WMV: sampled at 0, 1, 2 s of their picture, the source's frames."""
+    frames = sampled(make_variant(kind, tmp_path, source, FPS))
+    assert [f.timestamp for f in frames] == [1000 * k for k in range(SECONDS)]
+    assert [nearest_source_frame(f, source) for f in frames] == [FPS * k for k in range(SECONDS)]
+    assert frames[0].shape == (48, 64, 3)
+
+
+def test_an_interlaced_pal_dvd_picture_is_shown_and_cut_as_players_do(source, tmp_path):
+    """Interlaced MPEG-2 in an MPEG program stream, 720x576 at the 16:9 sample aspect
+    ratio 64:45 (shown 1024x576), the 4:3 source pillarboxed into it: frames at display
+    size, the bars (128 columns each side) cut, the source's picture left."""
+    path = make_variant('pal_576i', tmp_path, source[:2 * FPS], FPS)
+    frames = sampled(path, crop_borders=True)
+    assert [f.timestamp for f in frames] == [0, 1000] and frames[0].source_size == (1024, 576)
+    top, bottom, left, right = frames[0].crop
+    assert top == bottom == 0 and 124 <= left <= 132 and 124 <= right <= 132, frames[0].crop
+    assert [nearest_source_frame(np.asarray(Image.fromarray(f).resize((64, 48))), source) for f in frames] == [0, FPS]
 
 
 def test_a_hole_in_a_variable_frame_rate_file_keeps_its_time(files):
@@ -226,3 +250,43 @@ def test_videos_indexed_before_are_named_and_read_again_when_asked(field_index, 
     assert again.status == 'indexed' and index.catalog.times(ts_id).tolist() == list(range(SECONDS))
     assert len(index) == 5 and index.catalog.video(ts_id).crop == '0,0,0,0'
     assert retrieval.add_file(index, files['ts_start'], models).changes == ()
+
+
+def test_a_clip_vote_s_part_is_found_on_sample_times():
+    """Clip votes are in seconds: the copied part of a target with a hole (samples at
+    0-9 s, then 20-39 s) at offset 25 s starts at its sample of 25 s, not at sample 25."""
+    search = importlib.import_module(f'{PACKAGE}.retrieval.search')
+    voting = importlib.import_module(f'{PACKAGE}.retrieval.clips.voting')
+    vote = voting.ClipVote('v', 3.0, offset=25.0, windows=5, query_first=0.0, query_last=4.0)
+    target_times = np.concatenate([np.arange(10.0), np.arange(20.0, 40.0)])
+    q, t = search.copied_part(vote, 10, 30, 3, 1.0, 2.0, np.arange(10.0), target_times)
+    assert (q.start, q.stop, t.start, t.stop) == (0, 7, 12, 25)
+    assert search.copied_part(vote, 10, 30, 3, 1.0, 2.0)[1] == slice(22, 30)  # no times: i x step
+    assert search.copied_part(vote, 10, 0, 3, 1.0, 2.0, np.arange(10.0), target_times[:0]) is None
+
+
+def test_clip_windows_vote_on_sample_times(field_index, files):
+    """Clip windows start at their samples' timestamps, the query's and the indexed
+    video's (not window index x time step, which puts the part of a variable frame rate
+    copy after its 3 s hole 3 s off); the copy's windows vote at one offset on both
+    sides of the hole."""
+    index, models = field_index
+    query = retrieval.ingest.query_representation(index, files['mp4_offset'], models)
+    vfr_id = index.video_id_of(files['vfr_hole'])
+    starts, _ = index.clips().query_windows(query.fine, np.arange(SECONDS) * 2.0)
+    assert starts.tolist() == [2.0 * k for k in range(SECONDS - 2)]
+    seconds_of = index.clips().seconds_of()
+    assert [seconds_of(vfr_id, k) for k in (0, 2, 3, 6)] == [0.0, 2.0, 6.0, 9.0]
+    vote = next(v for v in index.clips().candidates(query.fine, times=query.times) if v.video_id == vfr_id)
+    assert abs(vote.offset) < 1 and vote.windows >= 6 and vote.query_last >= HOLE[1], vote
+
+
+def test_a_thin_dark_edge_is_no_border():
+    """One or two dark columns at a real picture's edge (a camera's, a capture card's)
+    are kept: under 2 % of the side, they are no bars, and cutting them in some encodes
+    and not in others would shift the picture between copies."""
+    picture = np.full((100, 200), 120.0)
+    picture[:, :3] = 0   # 1.5 % of the width
+    assert not video_decode.borders_of([picture] * 4)
+    picture[:, :5] = 0   # 2.5 %: bars
+    assert tuple(video_decode.borders_of([picture] * 4)) == (0, 0, 5, 0)

@@ -14,6 +14,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..fine_store import CorruptFeaturesError
+from ..index import sample_times
 from .store import ClipIndexError, ClipVectors
 from .voting import ClipVote, VotingSettings, vote
 from .windows import DEFAULT_SPEC, WindowSpec, pooled_windows
@@ -124,21 +125,36 @@ class ClipIndex:
         return self.index.catalog.db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
 
     # --- search
-    def query_windows(self, fine: np.ndarray):
+    def query_windows(self, fine: np.ndarray, times: Optional[np.ndarray] = None):
         """(starts in seconds, unit vectors) of a query's windows: every frame, or a
-        coarser stride past ``MAX_QUERY_WINDOWS``."""
+        coarser stride past ``MAX_QUERY_WINDOWS``. ``times``: each sample's seconds (a
+        variable frame rate query's holes kept), else sample i at i x time step."""
         stride = max(1, -(-max(0, len(fine) - self.spec.length + 1) // MAX_QUERY_WINDOWS))
         starts, vectors = pooled_windows(fine, self.spec, stride=stride)
-        return starts * self.index.settings.time_step, vectors
+        return sample_times(times, len(fine), self.index.settings.time_step)[starts], vectors
+
+    def seconds_of(self) -> Callable[[str, int], float]:
+        """The time of an indexed video's sample, from its recorded sample times (read
+        once a video per search), else sample i at i x time step (indexed before times
+        were recorded)."""
+        step, known = self.index.settings.time_step, {}
+
+        def seconds(video_id: str, sample: int) -> float:
+            if video_id not in known:
+                known[video_id] = self.index.catalog.times(video_id)
+            times = known[video_id]
+            return float(times[sample]) if times is not None and sample < len(times) else sample * step
+        return seconds
 
     def candidates(self, fine: np.ndarray, limit: Optional[int] = None,
-                   settings: VotingSettings = VotingSettings()) -> List[ClipVote]:
-        """The videos whose windows agree with the query's, best first (at most ``limit``).
+                   settings: VotingSettings = VotingSettings(), times: Optional[np.ndarray] = None) -> List[ClipVote]:
+        """The videos whose windows agree with the query's, best first (at most ``limit``),
+        their offsets in seconds from each one's sample times (``times``: the query's).
         Raises ClipIndexError when the collection is unusable."""
-        starts, windows = self.query_windows(fine)
+        starts, windows = self.query_windows(fine, times)
         if not len(starts):
             return []
-        hits = self.vectors().search(starts, windows, settings.search_limit, self.index.settings.time_step)
+        hits = self.vectors().search(starts, windows, settings.search_limit, self.seconds_of())
         votes = vote(hits, settings)
         known = self.index.catalog.videos([v.video_id for v in votes])
         votes = [v for v in votes if v.video_id in known]  # Milvus may lag a removal

@@ -1,6 +1,6 @@
 """Window vectors in Milvus: a second collection beside the coarse one, one row per
 window, keyed by video id and window start."""
-from typing import Iterable, List, Sequence, Tuple
+from typing import Callable, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -81,9 +81,10 @@ class ClipVectors:
         return count_rows(self.client, self.collection)
 
     def search(self, query_starts: Sequence[float], vectors: np.ndarray, limit: int,
-               time_step: float) -> List[WindowHits]:
+               seconds_of: Callable[[str, int], float]) -> List[WindowHits]:
         """The ``limit`` nearest indexed windows of each query window, searched
-        ``SEARCH_BATCH`` at a time; starts in seconds."""
+        ``SEARCH_BATCH`` at a time; starts in seconds (``seconds_of(video, start frame)``:
+        the time of an indexed video's sample)."""
         limit = min(limit, MAX_LIMIT)
         out: List[WindowHits] = []
         for i in range(0, len(vectors), SEARCH_BATCH):
@@ -99,7 +100,7 @@ class ClipVectors:
             for q, hits in zip(query_starts[i:i + SEARCH_BATCH], results):
                 windows = [parse_row_id(h['id']) for h in hits]
                 out.append(WindowHits(float(q), [video for video, _ in windows],
-                                      [start * time_step for _, start in windows],
+                                      [seconds_of(video, start) for video, start in windows],
                                       [float(h['distance']) for h in hits]))
         return out
 
