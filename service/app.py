@@ -3,8 +3,8 @@ models and Milvus opened once at start-up.
 
 Endpoints run in FastAPI's thread pool, side by side: each thread reads the catalog
 through its own SQLite connection, the Milvus client (gRPC) and the networks (inference
-only) are shared, a decision is one SQLite transaction, and /duplicates is computed
-once per state of the index, without holding up searches. Uploads are decoded and
+only) are shared, a decision is one SQLite transaction, and /duplicates searches once
+per state of the indexed videos (a decision only regroups), without holding up searches. Uploads are decoded and
 represented in worker processes (workers.py), so a bad file cannot take the service
 down. At most ``max_in_flight`` requests are in at once, and ``workers`` times
 (1 + queue) uploads: beyond either, 503 with Retry-After.
@@ -296,7 +296,8 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                    neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = defaults.NEIGHBOURS,
                    segments: bool = False,
                    segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
-        """The groups of near-duplicates: the JSON of `dns dedup --json`."""
+        """The groups of near-duplicates: the JSON of `dns dedup --json`. Its searches are
+        kept per state of the videos, files and thresholds: a decision only regroups them."""
         s = service()
 
         settings = (threshold, rerank, neighbours, segments, segment_threshold)
