@@ -6,7 +6,13 @@ decision (click to its row showing it) and one group action with its undo.
 
 The page is driven only through what every version of it has (rows, buttons with
 data-decision, the list of decisions), so the same script measures an older checkout
-when run with that checkout's `dns` (its Python)."""
+when run with that checkout's `dns` (its Python).
+
+Then, without a browser, `/duplicates` as the page asks it (with the copied segments) on
+an index of long videos: 22 four-minute hosts and 4 clips copied from them
+(tests/support/clip_corpus.py): cold, warm, and after a decision (which regroups the
+kept searches instead of searching again)."""
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +24,7 @@ from common import benchmark_parser, machine, markdown_table, torch_home_for_sub
     use_copy_model
 
 from support.browser import PAGE_LOADED, THUMBNAILS_SHOWN, chromium, missing_browser, wait_for
+from support.clip_corpus import make_clip_corpus
 from support.corpus import varied_scene
 from support.service_process import DNS, ServiceProcess, dns_env
 from support.video_files import make_video
@@ -26,6 +33,8 @@ VARIANTS = 37     # re-encodings of the clip: with it, a group of 38 videos
 UNRELATED = 3
 SECONDS, FPS, SIZE = 8, 4, (96, 128)
 RESOURCES = "return performance.getEntriesByType('resource').length"
+DUPLICATES = '/duplicates?segments=true'  # what the page asks
+HOSTS, CLIPS, HOST_SECONDS = 22, 4, 240
 # The browser keeps 250 entries by default: a decision that reloads the page passes that.
 COUNT_FROM_NOW = 'performance.setResourceTimingBufferSize(100000); performance.clearResourceTimings();'
 
@@ -83,6 +92,42 @@ def group_action(driver, pairs: int):
     return time.perf_counter() - start
 
 
+def timed_get(client, url: str):
+    start = time.perf_counter()
+    answer = client.get(url)
+    assert answer.status_code == 200, answer.text
+    return time.perf_counter() - start, answer.json()
+
+
+def after_a_decision(client, pair) -> float:
+    """Seconds of `/duplicates` once a decision changed the catalog (the decision forgotten after)."""
+    client.post('/decisions', json={'pairs': [list(pair)], 'decision': 'copy'})
+    try:
+        return timed_get(client, DUPLICATES)[0]
+    finally:
+        client.post('/decisions', json={'pairs': [list(pair)], 'decision': None})
+
+
+def hosts_rows(root: Path, home: str):
+    """`/duplicates` on the index of long hosts: (rows, index note)."""
+    corpus = make_clip_corpus(root / 'clips', hosts=HOSTS, copies=CLIPS, negatives=0, host_seconds=HOST_SECONDS)
+    start = time.perf_counter()
+    subprocess.run([str(DNS), 'index', '--no-progress', '--index', 'hosts-index', 'clips'], cwd=root,
+                   env=dict(dns_env(home), DNS_COMPILE='0'), check=True, capture_output=True)
+    indexed = time.perf_counter() - start
+    with ServiceProcess('hosts-index', root, home) as running, running.client(timeout=1200) as client:
+        cold, answer = timed_get(client, DUPLICATES)
+        warm, _ = timed_get(client, DUPLICATES)
+        pair = next((p['a'], p['b']) for g in answer['groups'] for p in g['pairs'])
+        decided = after_a_decision(client, pair)
+    groups = len(answer['groups'])
+    rows = [[f'`{DUPLICATES}` cold', f'{cold:.2f} s'], [f'`{DUPLICATES}` warm', f'{1000 * warm:.0f} ms'],
+            ['the same after a decision', f'{1000 * decided:.0f} ms']]
+    note = (f'{HOSTS} hosts of {HOST_SECONDS} s (160x90, 2 frames/s, 1 sampled a second) and {len(corpus.copies)} '
+            f'clips copied from them, indexed in {indexed:.0f} s: {groups} group(s)')
+    return rows, note
+
+
 def main() -> None:
     args = benchmark_parser().parse_args()
     reason = missing_browser()
@@ -97,15 +142,13 @@ def main() -> None:
                        check=True, capture_output=True)
         rows = []
         with ServiceProcess('dns-index', root, home) as running, running.client(timeout=600) as client:
-            start = time.perf_counter()
-            answer = client.get('/duplicates').json()
-            cold = time.perf_counter() - start
-            start = time.perf_counter()
-            client.get('/duplicates')
-            warm = time.perf_counter() - start
+            cold, answer = timed_get(client, DUPLICATES)
+            warm, _ = timed_get(client, DUPLICATES)
             group = max(answer['groups'], key=lambda g: len(g['videos']))
             pairs = len(group['pairs'])
-            rows.append(['`/duplicates`, cold / warm', f'{cold:.2f} s / {1000 * warm:.0f} ms', ''])
+            decided = after_a_decision(client, (group['pairs'][0]['a'], group['pairs'][0]['b']))
+            rows.append([f'`{DUPLICATES}`, cold / warm / after a decision',
+                         f'{cold:.2f} s / {1000 * warm:.0f} ms / {1000 * decided:.0f} ms', ''])
             driver = chromium()
             try:
                 shown, thumbs, requests = load(driver, running.url)
@@ -132,10 +175,14 @@ def main() -> None:
             finally:
                 driver.quit()
                 client.post('/decisions', json={'pairs': [[p['a'], p['b']] for p in group['pairs']], 'decision': None})
+        host_rows, host_note = hosts_rows(root, home)
+        load_average = os.getloadavg()[0]
         table = markdown_table(['what', 'time', 'traffic'], rows)
         note = (f'\n\nIndex: {VARIANTS + 1} encodings of one {SECONDS}-s {SIZE[1]}x{SIZE[0]} clip (one group of '
                 f'{len(group["videos"])} videos, {pairs} pairs) and {UNRELATED} unrelated videos, the copy model, '
-                f'1 frame/s; `dns serve` with its defaults, headless Chromium on the same machine. {machine()}')
+                f'1 frame/s; `dns serve` with its defaults, headless Chromium on the same machine.\n\n'
+                + markdown_table(['long hosts', 'time'], host_rows) + f'\n\nIndex: {host_note}; the copy model. '
+                f'{machine()}; load average {load_average:.1f} at the end (other work on the machine).')
         print(table + note)
         if not args.print_only:
             update_benchmarks('review-page', table + note)

@@ -5,6 +5,7 @@ features are on disk, so a crash at any point leaves either the whole video or n
 of it. Milvus holds a copy of the coarse vectors for search, synchronised from here
 (``synced``): the catalog is what a damaged or missing Milvus collection is rebuilt from.
 """
+import hashlib
 import os
 import sqlite3
 import time
@@ -242,6 +243,19 @@ class Catalog:
 
     def count(self) -> int:
         return self.db.execute('SELECT COUNT(*) FROM videos').fetchone()[0]
+
+    def content_state(self) -> str:
+        """A digest of what near-duplicate scores depend on: the videos (their features'
+        hashes), their files and the index's settings and thresholds, not the reviewers'
+        decisions. Equal digests: the same scores."""
+        digest = hashlib.sha256()
+        for query in ('SELECT id, fine_sha256, indexed_at FROM videos ORDER BY id',
+                      'SELECT abspath, given, video_id FROM paths ORDER BY abspath',
+                      'SELECT key, value FROM meta ORDER BY key'):
+            for row in self.db.execute(query):
+                digest.update(repr(row).encode())
+            digest.update(b'\0')
+        return digest.hexdigest()
 
     def paths(self, ids: Sequence[str]) -> Dict[str, List[tuple]]:
         """(path as given, absolute path) of the files of each video id: several files

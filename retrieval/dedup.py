@@ -1,11 +1,11 @@
 """Near-duplicate groups of an index: every video searched against the others, pairs
 above a threshold joined into groups."""
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ..localization import Segment
 
-from .catalog import pair_key
+from .catalog import Decision, pair_key
 from .index import VideoIndex, video_duration
 from .. import defaults
 from ..core import DnS
@@ -36,6 +36,17 @@ class DuplicateGroup:
         return {'videos': self.videos, 'video_ids': self.video_ids, 'pairs': pairs}
 
 
+@dataclass
+class ScoredPairs:
+    """The expensive part of the groups: every pair scoring at or above the threshold,
+    before reviewers' decisions. It depends on the indexed videos and the settings only,
+    so a decision leaves it valid."""
+    pairs: Dict[Tuple[str, str], float]
+    found: Dict[Tuple[str, str], List[Segment]]  # with segments=True only
+    ids: Dict[str, str]                          # path -> the id of its content
+    segments: bool
+
+
 def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
                     rerank: float = defaults.DEDUP_RERANK, neighbours: int = defaults.NEIGHBOURS,
                     segments: bool = False, segment_threshold: Optional[float] = None,
@@ -51,9 +62,19 @@ def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = No
     Reviewers' decisions (``index.catalog.decide``) win over scores: a pair marked
     'not_copy' is never joined, one marked 'copy' always is (its score None when it
     scored below the threshold)."""
+    scored = score_pairs(index, dns, threshold, rerank, neighbours, segments, segment_threshold, segment_background)
+    return group_pairs(scored, index.catalog.decisions())
+
+
+def score_pairs(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
+                rerank: float = defaults.DEDUP_RERANK, neighbours: int = defaults.NEIGHBOURS,
+                segments: bool = False, segment_threshold: Optional[float] = None,
+                segment_background: Optional[bool] = None) -> ScoredPairs:
+    """The pairs of ``find_duplicates`` (same arguments) before any decision: a search
+    per video, and the copied segments of each pair with ``segments=True``."""
     if threshold is None:
         threshold = index.thresholds().copy
-    pairs: Dict[Tuple[str, str], Optional[float]] = {}
+    pairs: Dict[Tuple[str, str], float] = {}
     found: Dict[Tuple[str, str], List[Segment]] = {}
     ids: Dict[str, str] = {}
     video_ids = index.catalog.video_ids()
@@ -86,7 +107,15 @@ def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = No
             for key, other in new_pairs.items():
                 # Kept as segments of a in b: the query here may be b.
                 found[key] = [s if key[0] == own_paths[0] else _swap(s) for s in located.get(other, [])]
-    joined = _apply_decisions(index, pairs, ids)
+    return ScoredPairs(pairs, found, ids, segments)
+
+
+def group_pairs(scored: ScoredPairs, decisions: Mapping[Tuple[str, str], Decision]) -> List[DuplicateGroup]:
+    """The groups of ``scored`` once reviewers' ``decisions`` are applied (cheap: no
+    search); ``scored`` is left as it was."""
+    pairs: Dict[Tuple[str, str], Optional[float]] = dict(scored.pairs)
+    ids, found, segments = scored.ids, scored.found, scored.segments
+    joined = _apply_decisions(decisions, pairs, ids)
     links = UnionFind()
     for key in pairs:
         links.join(*key)
@@ -105,12 +134,11 @@ def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = No
     return sorted({id(g): g for g in groups.values()}.values(), key=lambda g: g.videos)
 
 
-def _apply_decisions(index: VideoIndex, pairs: Dict[Tuple[str, str], Optional[float]],
-                     ids: Dict[str, str]) -> set:
+def _apply_decisions(decisions: Mapping[Tuple[str, str], Decision],
+                      pairs: Dict[Tuple[str, str], Optional[float]], ids: Dict[str, str]) -> set:
     """Drop the pairs marked 'not_copy' from ``pairs``, add those marked 'copy' (when
     both files are still indexed: ``ids`` holds every indexed path); return the keys
     marked 'copy'."""
-    decisions = index.catalog.decisions()
     copies = set()
     for key, decision in decisions.items():
         if decision.decision == 'not_copy':

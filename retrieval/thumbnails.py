@@ -11,6 +11,7 @@ from ..defaults import THUMBNAILS
 from ..atomic_files import remove_leftovers, write_atomically
 
 THUMBNAIL_SIZE = 160  # pixels, the longer side
+LOOK_BACK_S = 2.0  # a thumbnail at a time decodes from this much before it
 JPEG_QUALITY = 80
 
 
@@ -119,3 +120,28 @@ class ThumbnailStore:
 
     def remove(self, video_id: str) -> None:
         shutil.rmtree(self.folder / video_id, ignore_errors=True)
+
+
+def thumbnail_at(path: Path, seconds: float, size: int = THUMBNAIL_SIZE) -> Optional[bytes]:
+    """A thumbnail, as the index makes them, of the frame a player shows at ``seconds``
+    (from the first frame, as segment times count): the last frame at or before it. The
+    copied part of a long host, which its few thumbnails spread over the whole video
+    rarely show. None past the video's end (its last frame's time and one frame more)."""
+    from ..video_decode import FrameDecoder
+    decoder = FrameDecoder(start_time=max(0.0, seconds - LOOK_BACK_S), threads=False)
+    shown, at, step = None, 0.0, 0.0
+    for frame in decoder(str(path)):
+        time = frame.timestamp / 1000
+        if time > seconds:
+            shown = shown if shown is not None else frame  # none before it: the first after
+            break
+        if shown is not None:
+            step = time - at
+        shown, at = frame, time
+    else:
+        if shown is None or seconds >= at + max(step, 1e-3):
+            return None
+    keeper = ThumbnailKeeper(1, size)
+    for _ in keeper.watch([np.asarray(shown)]):
+        pass
+    return keeper.jpegs()[0]

@@ -3,8 +3,8 @@ models and Milvus opened once at start-up.
 
 Endpoints run in FastAPI's thread pool, side by side: each thread reads the catalog
 through its own SQLite connection, the Milvus client (gRPC) and the networks (inference
-only) are shared, a decision is one SQLite transaction, and /duplicates is computed
-once per state of the index, without holding up searches. Uploads are decoded and
+only) are shared, a decision is one SQLite transaction, and /duplicates searches once
+per state of the indexed videos (a decision only regroups), without holding up searches. Uploads are decoded and
 represented in worker processes (workers.py), so a bad file cannot take the service
 down. At most ``max_in_flight`` requests are in at once, and ``workers`` times
 (1 + queue) uploads: beyond either, 503 with Retry-After.
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
@@ -32,14 +33,16 @@ from pydantic import BaseModel, Field
 from .. import defaults
 from ..core import DnS
 from ..retrieval.catalog import UnknownFileError, pair_key
-from ..retrieval.dedup import find_duplicates
+from ..retrieval.dedup import group_pairs, score_pairs
 from ..retrieval.fine_store import CorruptFeaturesError
 from ..retrieval.index import VideoIndex, video_duration
 from ..retrieval.lite_host import LiteHost
 from ..retrieval.results import decisions_json, dedup_json, search_json, write_decisions_csv
 from ..retrieval.search import search
 from ..retrieval.show import pair_view
+from ..retrieval.thumbnails import thumbnail_at
 from ..retrieval.vector_store import MAX_LIMIT
+from ..video_decode import VideoDecodeError
 from ..weights import sha256_of
 from .limits import BodyLimit, InFlightLimit, TokenCheck, video_key
 from .sharing import PerThreadCatalog, StateCache
@@ -50,6 +53,8 @@ LITE_IDLE_RELEASE_S = 2.0
 SLOTS_PER_CORE = 2  # requests using the index at once, per core (measured: docs/service.md)
 VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a video id: the sha256 of its content')]
 COPY_CHUNK = 1 << 20
+SCORED_KEPT = 4  # settings of /duplicates whose searches are kept
+FRAMES_KEPT = 2000  # thumbnails at segment times kept made (some 5 KB each)
 
 
 class Shown(BaseModel):
@@ -83,7 +88,8 @@ class Service:
     def __init__(self, index: VideoIndex, models, workers: WorkerPool, max_query_seconds: float):
         self.index, self.models, self.workers = index, models, workers
         self.max_query_seconds = max_query_seconds
-        self.duplicates = StateCache(index.catalog.path)
+        self.duplicates = StateCache(index.catalog.path)  # the answers, per state of the catalog
+        self.scored = StateCache(index.catalog.path, size=SCORED_KEPT)  # their searches, per state of the videos
         self.plotting = threading.Lock()  # matplotlib's pyplot state is one per process
         self._state = threading.Condition()
         # Work on the index is Python under one GIL: more threads at it than cores keep
@@ -92,6 +98,7 @@ class Service:
         self._slots = threading.BoundedSemaphore(index_slots())
         self._active = 0
         self._contents: dict = {}  # (file, size, mtime) -> sha256 of its content
+        self.frames: 'OrderedDict[tuple, bytes]' = OrderedDict()  # (video id, ms) -> a thumbnail made then
         self.last_used = time.monotonic()
         self._stop = threading.Event()
         self._releaser = threading.Thread(target=self._release_when_idle, daemon=True)
@@ -112,6 +119,18 @@ class Service:
             with self._state:
                 self._contents[key] = known
         return known == video_id
+
+    def frame_thumbnail(self, key: tuple, make) -> bytes:
+        """A thumbnail at a segment's time, made once and kept (the most recent ones)."""
+        with self._state:
+            made = self.frames.get(key)
+        if made is None:
+            made = make()
+            with self._state:
+                self.frames[key] = made
+                while len(self.frames) > FRAMES_KEPT:
+                    self.frames.popitem(last=False)
+        return made
 
     @property
     def busy(self) -> bool:
@@ -149,6 +168,7 @@ class Service:
             self._releaser.join()
         self.workers.close()
         self.duplicates.close()
+        self.scored.close()
         self.index.close()
         if self.index.lite_host is not None:
             self.index.lite_host.shutdown()
@@ -276,16 +296,23 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
                    neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = defaults.NEIGHBOURS,
                    segments: bool = False,
                    segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None):
-        """The groups of near-duplicates: the JSON of `dns dedup --json`."""
+        """The groups of near-duplicates: the JSON of `dns dedup --json`. Its searches are
+        kept per state of the videos, files and thresholds: a decision only regroups them."""
         s = service()
+
+        settings = (threshold, rerank, neighbours, segments, segment_threshold)
 
         def compute():
             with s.using():
                 chosen = s.index.thresholds().copy if threshold is None else threshold
-                groups = find_duplicates(s.index, s.models, threshold=chosen, rerank=rerank, neighbours=neighbours,
-                                         segments=segments, segment_threshold=segment_threshold)
-                return dedup_json(chosen, groups, s.index.catalog.decisions())
-        return s.duplicates.get((threshold, rerank, neighbours, segments, segment_threshold), compute)
+                # The searches are kept per state of the videos and settings: a decision only
+                # regroups them (milliseconds), it does not search again.
+                scored = s.scored.get(settings, lambda: score_pairs(
+                    s.index, s.models, threshold=chosen, rerank=rerank, neighbours=neighbours, segments=segments,
+                    segment_threshold=segment_threshold), version=s.index.catalog.content_state())
+                decisions = s.index.catalog.decisions()
+                return dedup_json(chosen, group_pairs(scored, decisions), decisions)
+        return s.duplicates.get(settings, compute)
 
     @app.get('/videos/{video_id}')
     def video_record(video_id: VIDEO_ID):
@@ -308,20 +335,28 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         its indexed files still present and unchanged since it was indexed. The file is
         found in the catalog by the checked id, never named by the request's text. With a
         token: the bearer header, or the ``key`` that ``/videos/{id}`` gives."""
+        file, stat = _video_file(service(), video_id)
+        media = mimetypes.guess_type(file.name)[0] or 'application/octet-stream'
+        return FileResponse(file, media_type=media, stat_result=stat)
+
+    @app.get('/videos/{video_id}/at/{ms}.jpg', response_class=Response)
+    def thumbnail_at_time(video_id: VIDEO_ID, ms: Annotated[int, PathParam(ge=0, le=10 ** 9)]):
+        """A thumbnail of the frame shown ``ms`` milliseconds into the video (segment
+        times), made from its file as the index makes its own: what the page shows of a
+        copied segment. Found as ``/videos/{id}/file`` finds it; kept once made."""
         s = service()
-        with s.using():
-            record = _record(s.index, video_id)
-            files = [Path(abspath) for _, abspath in s.index.catalog.paths([video_id]).get(video_id, [])]
-        for file in files:
+
+        def make() -> bytes:
+            file, _ = _video_file(s, video_id)
             try:
-                stat = file.stat()
-            except OSError:
-                continue
-            if s.unchanged(file, stat, video_id):
-                media = mimetypes.guess_type(file.name)[0] or 'application/octet-stream'
-                return FileResponse(file, media_type=media, stat_result=stat)
-        raise HTTPException(404, f'no file of video {video_id} is where it was indexed with that content '
-                                 '(moved, removed or rewritten since: index it again)')
+                made = thumbnail_at(file, ms / 1000)
+            except VideoDecodeError:  # its message names the server's path: not sent
+                raise HTTPException(500, f'cannot decode video {video_id} at {ms / 1000:g} s')
+            if made is None:
+                raise HTTPException(404, f'video {video_id} has no frame at {ms / 1000:g} s')
+            return made
+        made = s.frame_thumbnail((video_id, ms), make)
+        return Response(made, media_type='image/jpeg', headers={'cache-control': 'private, max-age=3600'})
 
     @app.get('/videos/{video_id}/thumbnails/{number}.jpg', response_class=FileResponse)
     def thumbnail(video_id: VIDEO_ID, number: Annotated[int, PathParam(ge=0, le=1000)]):
@@ -447,6 +482,23 @@ def _record(index: VideoIndex, video_id: str):
     if record is None:
         raise HTTPException(404, f'no video {video_id} in the index')
     return record
+
+
+def _video_file(s: Service, video_id: str) -> Tuple[Path, os.stat_result]:
+    """The first of a video's indexed files still present with its content: found in
+    the catalog by the checked id, never named by the request's text."""
+    with s.using():
+        _record(s.index, video_id)
+        files = [Path(abspath) for _, abspath in s.index.catalog.paths([video_id]).get(video_id, [])]
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        if s.unchanged(file, stat, video_id):
+            return file, stat
+    raise HTTPException(404, f'no file of video {video_id} is where it was indexed with that content '
+                             '(moved, removed or rewritten since: index it again)')
 
 
 def _name(index: VideoIndex, video_id: str) -> str:

@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Hashable, List
+from typing import Callable, Hashable, List, Optional
 
 from ..retrieval.catalog import BUSY_TIMEOUT_S, Catalog
 
@@ -60,8 +60,10 @@ class StateCache:
         with self._lock:
             return self._db.execute('PRAGMA data_version').fetchone()[0]
 
-    def get(self, key: Hashable, compute: Callable[[], object]):
-        version = self.version()
+    def get(self, key: Hashable, compute: Callable[[], object], version: Optional[Hashable] = None):
+        """The answer for ``key`` at the index's state now, or at ``version`` when given
+        (a state the caller read itself, e.g. one that decisions leave unchanged)."""
+        version = self.version() if version is None else version
         with self._lock:
             held = self._answers.get(key)
             mine = held is None or held[0] != version

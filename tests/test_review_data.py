@@ -106,3 +106,51 @@ def test_dedup_follows_decisions_and_they_export_as_csv(review_index, tmp_path):
         dns(root, torch_home, 'decisions', '--mark', unrelated, original, 'none')
         dns(root, torch_home, 'decisions', '--mark', original, logo, 'none')
     assert dns(root, torch_home, 'decisions').stdout.strip().endswith('0 decision(s)')
+
+
+def test_a_thumbnail_at_a_time_shows_the_frame_shown_then(tmp_path):
+    """A segment's thumbnail is of the frame a player shows at its time (the last one at
+    or before it), not of one spread over the whole video; none past the end."""
+    from distill_and_select.retrieval.thumbnails import THUMBNAIL_SIZE, thumbnail_at
+    frames = np.stack([np.full((96, 128, 3), 8 * i, np.uint8) for i in range(32)])  # 8 s at 4 fps
+    path = make_video(tmp_path / 'greys.mp4', frames, fps=4)
+    for seconds, frame in ((0.0, 0), (2.0, 8), (5.3, 21), (7.75, 31), (7.95, 31), (0.9, 3)):
+        image = Image.open(io.BytesIO(thumbnail_at(path, seconds)))
+        assert image.size == (128, 96) and THUMBNAIL_SIZE >= 128  # never enlarged
+        assert abs(np.asarray(image, np.float32).mean() - 8 * frame) < 3, (seconds, frame)
+    assert thumbnail_at(path, 9.0) is None
+
+
+def test_a_decision_leaves_the_scored_pairs_valid_and_regroups_them(review_index, copy_model_hub, tmp_path):
+    """/duplicates keeps its searches per content state: reviewers' decisions leave that
+    state as it is (no search again), and the groups of the kept pairs with the new
+    decisions equal what a full pass finds; a new threshold is a new state."""
+    from distill_and_select.core import DnS
+    from distill_and_select.retrieval.catalog import Catalog
+    from distill_and_select.retrieval.dedup import find_duplicates, group_pairs, score_pairs
+    from distill_and_select.retrieval.index import VideoIndex
+    from support.copy_model import use_hub
+    root, _ = review_index
+    original, logo = 'videos/orig0.mp4', 'videos/orig0_logo.mp4'
+    with use_hub(copy_model_hub), VideoIndex(root / 'dns-index') as index:
+        models = DnS(index.settings.fine, device='cpu')
+        scored = score_pairs(index, models, segments=True)
+        state = index.catalog.content_state()
+        index.catalog.decide([(original, logo)], 'not_copy')
+        try:
+            assert index.catalog.content_state() == state
+            regrouped = [g.as_dict() for g in group_pairs(scored, index.catalog.decisions())]
+            assert regrouped == [g.as_dict() for g in find_duplicates(index, models, segments=True)]
+            assert (original, logo) not in {(p['a'], p['b']) for g in regrouped for p in g['pairs']}
+            assert (original, logo) in scored.pairs  # the kept pairs themselves unchanged
+        finally:
+            index.catalog.decide([(original, logo)], None)
+        with sqlite3.connect(index.catalog.path) as source, sqlite3.connect(tmp_path / 'copy.sqlite') as copy:
+            source.backup(copy)  # a copy: the index is shared with other tests
+    copied = Catalog(tmp_path / 'copy.sqlite')
+    try:
+        assert copied.content_state() == state
+        copied.set_meta({'copy_threshold': '0.5'})
+        assert copied.content_state() != state
+    finally:
+        copied.close()

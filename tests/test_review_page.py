@@ -198,7 +198,40 @@ def test_keyboard_flow_plays_the_copy_and_decides_in_place(page):
     assert 'play the match' in driver.find_element('css selector', '#help').text
     press(driver, '?')
     assert not driver.find_element('css selector', '#help').is_displayed()
+
+    clear_the_group_by_keyboard(driver, running)
     assert driver.execute_script('return window.notReloaded === true')
+    forget_all(running)
+
+
+def clear_the_group_by_keyboard(driver, running):
+    """The whole group decided by keys alone, watching each pair's copy: 'm' shows the
+    pairs beyond the representative's, then for each pair 'p' plays both videos from
+    their copied segment (their currentTime inside it) and 'c' decides it and moves on,
+    the detail following."""
+    shown_rows = "return [...document.querySelectorAll('tr.pair')].filter(r => !r.hidden).length"
+    press(driver, 'm')
+    visible = driver.execute_script(shown_rows)
+    assert visible == len(rows(driver)), 'the rest of the group not shown by "m"'
+    played = set()
+    for _ in range(visible):
+        pair = current(driver)
+        if pair is None or driver.execute_script(
+                f"return !!document.querySelector('{row_selector(*pair)}').dataset.decision"):
+            break
+        press(driver, 'p')
+        detail = row_selector(*pair, 'tr.detail-row')
+        at = wait_for(driver, f"const v = [...document.querySelectorAll('{detail} video.player')];"
+                              'return v.length === 2 && v.every(x => x.dataset.matching === "true" && x.readyState >= 2'
+                              ' && (x.currentTime > Number(x.dataset.start) || x.ended || !x.paused))'
+                              ' && v.map(x => [x.currentTime, Number(x.dataset.start), Number(x.dataset.end)]);')
+        assert all(start - 0.3 <= time <= end + 0.3 for time, start, end in at), (pair, at)  # inside the copy
+        press(driver, 'c')
+        wait_for(driver, f"return document.querySelector('{row_selector(*pair)}').dataset.decision === 'copy'")
+        played.add(tuple(pair))
+    assert len(played) == visible and driver.execute_script(
+        "return document.getElementById('progress').textContent").startswith(f'{visible} of {visible} ')
+    assert set(server_decisions(running)) == played
 
 
 def test_group_action_asks_keeps_hand_decisions_and_undoes_in_one_step(page):
@@ -254,3 +287,39 @@ def test_a_failed_decision_shows_on_its_row_and_is_retried(page):
     wait_for(driver, "return document.getElementById('error').hidden")
     assert server_decisions(running) == {(a, b): ('copy', None)}
     forget_all(running)
+
+
+def test_short_match_filter_and_thumbnails_of_the_copied_part(page):
+    """Each row says how much is copied; "short match" shows only the pairs whose copied
+    part is under the stated seconds or share (the shifted copy: 6 s of 8), the pairs
+    beyond a big group's first ones included. A pair's detail shows thumbnails of its
+    copied part (from 2 s into the original for the shifted copy) beside its own."""
+    driver, running, _, _ = page
+    forget_all(running)
+    load_page(driver, running.url)
+    wait_for(driver, "return [...document.querySelectorAll('tr.pair')].every(r => r.dataset.share !== undefined)")
+    copied = {tuple(r[:2]): r[2:] for r in driver.execute_script(
+        "return [...document.querySelectorAll('tr.pair')].map(r => [r.dataset.a, r.dataset.b, Number(r.dataset.copied),"
+        " Number(r.dataset.share), r.querySelector('td.copied').textContent]);")}
+    seconds, share, text = copied[(ORIGINAL, SHIFTED)]
+    assert 5.5 <= seconds <= 6.5 and 0.65 <= share <= 0.8 and text.startswith('copied 6.')
+    assert copied[(ORIGINAL, 'videos/orig0_exact.mp4')][:2] == [8.0, 1.0]
+    driver.execute_script("document.getElementById('short-seconds').value = '7';"
+                          "document.getElementById('short-share').value = '0';")
+    driver.find_element('css selector', '#filter-short').click()
+    shown = {tuple(r) for r in driver.execute_script(
+        "return [...document.querySelectorAll('tr.pair')].filter(r => !r.hidden).map(r => [r.dataset.a, r.dataset.b]);")}
+    assert shown == {pair for pair, (seconds, _, _) in copied.items() if seconds < 7}
+    assert (ORIGINAL, SHIFTED) in shown and (ORIGINAL, 'videos/orig0_exact.mp4') not in shown
+    driver.find_element('css selector', '#filter-short').click()
+
+    show_every_pair(driver)
+    open_pair(driver, ORIGINAL, SHIFTED)
+    detail = row_selector(ORIGINAL, SHIFTED, 'tr.detail-row')
+    strips = wait_for(driver, f"const imgs = [...document.querySelectorAll('{detail} .segment-thumbs img')];"
+                              'return imgs.length === 6 && imgs.every(i => i.complete && i.naturalWidth > 0)'
+                              ' && imgs.map(i => [i.closest(".thumbs").dataset.side, Number(i.dataset.ms)]);')
+    assert [side for side, _ in strips] == ['a'] * 3 + ['b'] * 3
+    assert 1500 <= strips[0][1] <= 2500 and strips[3][1] <= 500, strips  # the copy starts 2 s into the original
+    wait_for(driver, f"const imgs = [...document.querySelectorAll('{detail} .own-thumbs img')];"
+                     'return imgs.length === 8 && imgs.every(i => i.complete && i.naturalWidth > 0);')

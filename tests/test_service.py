@@ -1,11 +1,13 @@
 """`dns serve` over HTTP: a real uvicorn subprocess on 127.0.0.1, a real index of
 encoded videos (the copy model, so duplicates exist). The answers equal what the `dns`
 commands print; bad requests get a 4xx that names the problem, and the service lives on."""
+import io
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
 import pytest
 
 from support.service_process import DNS, ServiceProcess, dns_env
@@ -115,6 +117,27 @@ def test_video_record_and_thumbnails(service):
         assert pair['segments'] and all(s['query_end'] <= 8 and s['target_end'] <= 6 for s in pair['segments'])
         heatmap = client.get(pair['heatmap'])
         assert heatmap.content[:8] == b'\x89PNG\r\n\x1a\n'
+        # The copied part's thumbnails, made at segment times: the shifted copy's first
+        # frame is the original's at 2 s, not its first.
+        shifted = group['video_ids']['videos/orig0_shifted.mp4']
+        at = {name: thumbnail(client, video, ms) for name, video, ms in (
+            ('original at 2 s', video_id, 2000), ('original at 0 s', video_id, 0), ('shifted at 0 s', shifted, 0))}
+        assert difference(at['shifted at 0 s'], at['original at 2 s']) < difference(at['shifted at 0 s'],
+                                                                                     at['original at 0 s']) / 3
+        past = client.get(f'/videos/{video_id}/at/60000.jpg')
+        assert past.status_code == 404 and 'no frame at 60 s' in past.text
+        assert client.get(f'/videos/{video_id}/at/-1.jpg').status_code == 422
+
+
+def thumbnail(client, video_id, ms):
+    from PIL import Image
+    answer = client.get(f'/videos/{video_id}/at/{ms}.jpg')
+    assert answer.status_code == 200 and answer.headers['content-type'] == 'image/jpeg', answer.text
+    return np.asarray(Image.open(io.BytesIO(answer.content)), np.float32)
+
+
+def difference(x, y):
+    return float(np.abs(x - y).mean())
 
 
 def chunked_upload():
@@ -174,7 +197,8 @@ def test_every_endpoint_checks_the_token(service):
     protected = [('GET', '/health'), ('GET', '/duplicates'), ('GET', f'/videos/{HEX64}'), ('GET', '/decisions'),
                  ('GET', '/decisions.csv'), ('POST', '/search'), ('POST', '/decisions'),
                  ('GET', f'/videos/{HEX64}/thumbnails/0.jpg'), ('GET', f'/pairs/{HEX64}/{HEX64}/heatmap.png'),
-                 ('GET', f'/videos/{HEX64}/file'), ('DELETE', f'/decisions/bulk/{"0" * 32}')]
+                 ('GET', f'/videos/{HEX64}/file'), ('GET', f'/videos/{HEX64}/at/0.jpg'),
+                 ('DELETE', f'/decisions/bulk/{"0" * 32}')]
     for headers, reason in (({}, 'token is required'), ({'Authorization': 'Bearer wrong'}, 'wrong token'),
                             ({'Authorization': TOKEN}, 'wrong token')):
         for method, path in protected:

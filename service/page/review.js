@@ -175,13 +175,31 @@ function reviewer() {
   return document.getElementById('reviewer').value.trim() || null;
 }
 
+function detailOf(row) {
+  const next = row.nextElementSibling;
+  return next && next.classList.contains('detail-row') ? next : null;
+}
+
+// After a decision: the next undecided pair; an open detail follows it there, so a
+// reviewer watching the copies goes on watching.
+function advance(row) {
+  const next = nextUndecided(row);
+  if (!next) return;
+  const open = detailOf(row);
+  select(next);
+  if (open) {
+    open.remove();
+    if (!detailOf(next)) toggleDetail(next, groupOf(next));
+  }
+}
+
 async function decideRow(row, decision) {
   row.classList.add('pending');
   try {
     await postJson('/decisions', { pairs: [[row.dataset.a, row.dataset.b]], decision, reviewer: reviewer(),
       shown: decision ? [shown(row)] : [] });
     showDecision(row, decision, null);
-    if (decision && row === state.current) select(nextUndecided(row) || row);
+    if (decision && row === state.current) advance(row);
     refreshDecisions().catch(showError);
   } catch (error) {
     showFailure(row, error, () => decideRow(row, decision));
@@ -191,12 +209,37 @@ async function decideRow(row, decision) {
   }
 }
 
+// How much of a pair is copied, from the segments /duplicates found: the copied
+// seconds (the longer of the two sides' copied spans) at once, and each side's share
+// once the videos' lengths are known. Kept on the row for the short-match filter.
+function describeCopy(row, p, group) {
+  const cell = row.querySelector('td.copied');
+  if (!p.segments) { cell.textContent = ''; return; }
+  const spansA = p.segments.map(s => [s.query_start, s.query_end]);
+  const spansB = p.segments.map(s => [s.target_start, s.target_end]);
+  const [copiedA, copiedB] = [copiedSeconds(spansA), copiedSeconds(spansB)];
+  row.segments = p.segments.map(s => [s.query_start, s.query_end, s.target_start, s.target_end]);
+  row.dataset.copied = String(Math.max(copiedA, copiedB));
+  cell.textContent = p.segments.length ? 'copied ' + Math.max(copiedA, copiedB).toFixed(1) + ' s' : 'no copied segment found';
+  Promise.all([record(group.video_ids[p.a]), record(group.video_ids[p.b])]).then(([a, b]) => {
+    if (!a.duration || !b.duration) return;
+    const shares = [copiedA / a.duration, copiedB / b.duration];
+    row.dataset.share = String(Math.min(...shares));
+    if (p.segments.length) {
+      cell.textContent = 'copied ' + Math.max(copiedA, copiedB).toFixed(1) + ' s: ' +
+        shares.map(x => Math.round(100 * x) + '%').join(' of a, ') + ' of b';
+    }
+    if (document.getElementById('filter-short').checked) applyFilters();
+  }).catch(() => {});
+}
+
 function pairRow(p, group) {
   const row = element('tr', { class: 'pair', 'data-a': p.a, 'data-b': p.b, 'data-score': p.score === null ? '' : String(p.score) });
   const score = p.score === null ? 'joined by a reviewer' : 'score ' + p.score.toFixed(4);
   row.append(
     element('td', { class: 'path', text: p.a + ' ↔ ' + p.b }),
     element('td', { class: 'score', text: score }),
+    element('td', { class: 'copied' }),
     element('td', { class: 'state' }),
     element('td', { class: 'actions' },
       element('button', { type: 'button', class: 'copy', 'data-decision': 'copy', text: 'copy (c)', onclick: () => decideRow(row, 'copy') }),
@@ -204,6 +247,7 @@ function pairRow(p, group) {
       element('button', { type: 'button', class: 'undo-row', text: 'undo (u)', onclick: () => decideRow(row, null) })),
     element('td', {}, element('button', { type: 'button', class: 'compare', text: 'see the copy (o)', onclick: () => toggleDetail(row, group) })));
   row.addEventListener('click', event => { if (event.target.tagName !== 'BUTTON') select(row, false); });
+  describeCopy(row, p, group);
   if (p.decision) showDecision(row, p.decision, null);
   return row;
 }
@@ -243,6 +287,30 @@ function player(side, path, start, end) {
   return element('figure', { class: 'side' }, video, element('figcaption', { text: path + ' from ' + clock(start) }));
 }
 
+// Beside a player: thumbnails of its copied part (its start, middle and end, made from
+// the file at those times) and the video's own, spread over its whole length: a long
+// host's own rarely show the part that was copied.
+const SEGMENT_THUMBS = 3;
+
+function strips(side, id, info, start, end) {
+  const times = Array.from({ length: SEGMENT_THUMBS }, (_, i) => start + (end - start) * i / (SEGMENT_THUMBS - 1));
+  const copied = element('div', { class: 'thumbs segment-thumbs', 'data-side': side });
+  const own = element('div', { class: 'thumbs own-thumbs', 'data-side': side });
+  const fills = [];
+  for (const t of times) {
+    // Just inside the segment's end: its last frame, not the one after it.
+    const ms = Math.max(0, Math.round(1000 * (t === end && end > start ? end - 0.05 : t)));
+    const img = copied.appendChild(element('img', { alt: 'the copied part at ' + clock(ms / 1000), 'data-ms': String(ms) }));
+    fills.push(imageUrl('/videos/' + id + '/at/' + ms + '.jpg').then(url => { img.src = url; }));
+  }
+  for (const url of info.thumbnails) {
+    const img = own.appendChild(element('img', { alt: 'a frame of the whole video' }));
+    fills.push(imageUrl(url).then(u => { img.src = u; }));
+  }
+  return [[element('div', { class: 'strip-label', text: 'copied part, ' + span(start, end) + ':' }), copied,
+    element('div', { class: 'strip-label', text: 'the whole video:' }), own], Promise.all(fills)];
+}
+
 function playMatch(detail) {
   for (const video of detail.querySelectorAll('video.player')) {
     video.currentTime = Number(video.dataset.start);
@@ -273,9 +341,18 @@ async function fillDetail(detail, row, group) {
     ...timeline(pair.durations[1], pair.segments.map(s => [s.target_start, s.target_end]), b));
   detail.querySelector('video[data-side="a"]').src = recordA.file;
   detail.querySelector('video[data-side="b"]').src = recordB.file;
+  const sides = [['a', ids[0], recordA, best ? [best.query_start, best.query_end] : [0, pair.durations[0]]],
+    ['b', ids[1], recordB, best ? [best.target_start, best.target_end] : [0, pair.durations[1]]]];
+  const shown = [];
+  for (const [side, id, info, [start, end]] of sides) {
+    const [nodes, filled] = strips(side, id, info, start, end);
+    detail.querySelector('video[data-side="' + side + '"]').closest('figure').append(...nodes);
+    shown.push(filled);
+  }
   const img = element('img', { class: 'heatmap', alt: 'similarity heatmap (axes in seconds)' });
   detail.append(img);
   img.src = await imageUrl(pair.heatmap);
+  Promise.all(shown).catch(showError);  // a missing thumbnail leaves the players be
 }
 
 function toggleDetail(row, group) {
@@ -283,7 +360,7 @@ function toggleDetail(row, group) {
   if (next && next.classList.contains('detail-row')) { next.remove(); return null; }
   const detail = element('div', { class: 'detail', text: 'computing…' });
   const holder = element('tr', { class: 'detail-row', 'data-a': row.dataset.a, 'data-b': row.dataset.b },
-    element('td', { colspan: '5' }, detail));
+    element('td', { colspan: '6' }, detail));
   row.after(holder);
   const retry = () => { holder.remove(); toggleDetail(row, group); };
   fillDetail(detail, row, group).catch(error => {
@@ -332,8 +409,8 @@ function groupSection(group, number) {
   if (later.length) {
     // Each video against the representative first: n-1 rows, not every pair.
     table.before(element('p', { class: 'hint', text: 'Each video against ' + centre + ' first.' }));
-    const more = element('button', { type: 'button', class: 'more-pairs', text: 'show the other ' + later.length + ' pairs',
-      onclick: () => { section.dataset.expanded = 'true'; more.remove(); applyFilters(); updateProgress(); } });
+    const more = element('button', { type: 'button', class: 'more-pairs', text: 'show the other ' + later.length + ' pairs (m)',
+      onclick: () => showMore(section) });
     section.append(more);
   }
   const videos = element('details', { class: 'videos-box' }, element('summary', { text: 'the ' + group.videos.length + ' videos' }));
@@ -346,6 +423,14 @@ function groupSection(group, number) {
     videoCard(card, path, group.video_ids[path]).catch(showError);
   }
   return section;
+}
+
+function showMore(section) {
+  section.dataset.expanded = 'true';
+  const more = section.querySelector('button.more-pairs');
+  if (more) more.remove();
+  applyFilters();
+  updateProgress();
 }
 
 async function groupAction(section, group, decision, undoGroup) {
@@ -383,14 +468,25 @@ async function undoBulk(action, button) {
 }
 
 // --- filters and progress
+// A short match: its copied part under the stated seconds, or under the stated share
+// of either video (a short clip inside a long host). Unknown lengths are not short.
+function isShort(row) {
+  if (row.dataset.copied === undefined) return false;
+  const seconds = Number(document.getElementById('short-seconds').value);
+  const share = Number(document.getElementById('short-share').value) / 100;
+  return Number(row.dataset.copied) < seconds || (row.dataset.share !== undefined && Number(row.dataset.share) < share);
+}
+
 function applyFilters() {
   const undecided = document.getElementById('filter-undecided').checked;
   const low = document.getElementById('filter-low').checked;
+  const short = document.getElementById('filter-short').checked;
   for (const row of allRows()) {
     const expanded = row.closest('section').dataset.expanded === 'true';
     const score = row.dataset.score === '' ? null : Number(row.dataset.score);
-    row.hidden = (row.classList.contains('later') && !expanded) || (undecided && !!row.dataset.decision) ||
-      (low && (score === null || score - state.threshold > LOW_MARGIN));
+    // A filter of its own shows the pairs beyond a big group's first ones too.
+    row.hidden = (row.classList.contains('later') && !expanded && !short) || (undecided && !!row.dataset.decision) ||
+      (low && (score === null || score - state.threshold > LOW_MARGIN)) || (short && !isShort(row));
     const detail = row.nextElementSibling;
     if (detail && detail.classList.contains('detail-row')) detail.hidden = row.hidden;
   }
@@ -436,6 +532,7 @@ const KEYS = [
   [['u'], 'undo this pair\'s decision', () => state.current && decideRow(state.current, null)],
   [['o', 'Enter'], 'open or close the detail', () => state.current && toggleCurrent()],
   [['p'], 'play the match (opens the detail)', () => state.current && playCurrent()],
+  [['m'], 'show the rest of this group\'s pairs', () => state.current && showMore(state.current.closest('section'))],
   [['?'], 'this help', () => toggleHelp()],
 ];
 
@@ -506,7 +603,7 @@ async function searchUpload(event) {
 
 // --- the page
 async function load() {
-  const result = await (await api('/duplicates')).json();
+  const result = await (await api('/duplicates?segments=true')).json();
   state.threshold = result.threshold;
   state.groups = result.groups;
   const main = document.getElementById('groups');
@@ -538,7 +635,9 @@ document.getElementById('token-form').addEventListener('submit', event => {
 });
 document.getElementById('export').addEventListener('click', () => exportCsv().catch(showError));
 document.getElementById('search').addEventListener('submit', event => searchUpload(event));
-for (const id of ['filter-undecided', 'filter-low']) document.getElementById(id).addEventListener('change', applyFilters);
+for (const id of ['filter-undecided', 'filter-low', 'filter-short', 'short-seconds', 'short-share']) {
+  document.getElementById(id).addEventListener('change', applyFilters);
+}
 const named = document.getElementById('reviewer');
 named.value = localStorage.getItem(REVIEWER_KEY) || '';
 named.addEventListener('change', () => localStorage.setItem(REVIEWER_KEY, named.value.trim()));
