@@ -137,17 +137,21 @@ class Service:
         return self._active > 0
 
     @contextmanager
-    def using(self):
+    def using(self, vectors: bool = True):
         """Use the index and the models for one request, beside at most a few other
-        requests. Milvus is (re)opened and synced here, by one request at a time."""
+        requests. With ``vectors`` (searches), Milvus is (re)opened and synced here, by
+        one request at a time; a request that reads only the catalog and the stored
+        features does without: Milvus Lite is let go after 2 s idle, and reopening it
+        would more than double a reviewer's decision."""
         with self._slots:
             with self._state:
-                host = self.index.lite_host
-                if host is not None and not host.alive:
-                    # Its Milvus Lite process died (killed, out of memory): every search
-                    # would fail until the idle release. Reopen now, through a fresh one.
-                    self.index.release_vectors()
-                self.index.vectors()
+                if vectors:
+                    host = self.index.lite_host
+                    if host is not None and not host.alive:
+                        # Its Milvus Lite process died (killed, out of memory): every search
+                        # would fail until the idle release. Reopen now, through a fresh one.
+                        self.index.release_vectors()
+                    self.index.vectors()
                 self._active += 1
             try:
                 yield
@@ -318,7 +322,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
     def video_record(video_id: VIDEO_ID):
         """One video: its files, length, frame size and thumbnails."""
         s = service()
-        with s.using():
+        with s.using(vectors=False):
             record = _record(s.index, video_id)
             paths = [given for given, _ in s.index.catalog.paths([video_id]).get(video_id, [])]
         # The file's URL carries a key for this video alone: a <video> element sends no header.
@@ -363,7 +367,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         """A small JPEG made at index time. The file's name is built from the checked
         id and number, never from the request's text."""
         s = service()
-        with s.using():
+        with s.using(vectors=False):
             record = _record(s.index, video_id)
         if number >= record.thumbnails:
             raise HTTPException(404, f'video {video_id} has {record.thumbnails} thumbnail(s)')
@@ -375,7 +379,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         """Where the copy is: the fg similarity of two indexed videos and their copied
         segments (seconds; a's timeline is the query's), with both durations."""
         s = service()
-        with s.using():
+        with s.using(vectors=False):
             view, records = _pair_view(s, a, b, segment_threshold)
             thresholds = s.index.thresholds()
         return {'a': a, 'b': b, 'similarity': view.similarity,
@@ -393,7 +397,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         """The fg student's similarity heatmaps of the pair, as `dns show` draws them."""
         s = service()
         out = io.BytesIO()
-        with s.using():
+        with s.using(vectors=False):
             view, _ = _pair_view(s, a, b, segment_threshold)
             names = _name(s.index, a), _name(s.index, b)
         with s.plotting:
@@ -404,7 +408,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
     def decisions():
         """Every reviewer's decision."""
         s = service()
-        with s.using():
+        with s.using(vectors=False):
             return decisions_json(s.index.catalog.decisions())
 
     @app.post('/decisions')
@@ -412,7 +416,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         """Mark pairs (paths as given at index time; a group: all its pairs) a copy or
         not a copy; `dns dedup` and /duplicates follow it."""
         s = service()
-        with s.using():
+        with s.using(vectors=False):
             try:
                 shown = {pair_key(p.a, p.b): (p.score, json.dumps(p.segments) if p.segments else None)
                          for p in request.shown}
@@ -430,7 +434,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         """Undo a group action in one step: forget the decisions it wrote that no
         reviewer has changed since."""
         s = service()
-        with s.using():
+        with s.using(vectors=False):
             undone = s.index.catalog.undo_bulk(action)
         return {'undone': [{'a': a, 'b': b} for a, b in undone]}
 
@@ -439,7 +443,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
         """The decisions as CSV: a,b,decision,decided_at,score,segments,reviewer."""
         s = service()
         out = io.StringIO()
-        with s.using():
+        with s.using(vectors=False):
             write_decisions_csv(s.index.catalog.decisions(), out)
         return PlainTextResponse(out.getvalue(), media_type='text/csv',
                                  headers={'content-disposition': 'attachment; filename="dns-decisions.csv"'})
@@ -487,7 +491,7 @@ def _record(index: VideoIndex, video_id: str):
 def _video_file(s: Service, video_id: str) -> Tuple[Path, os.stat_result]:
     """The first of a video's indexed files still present with its content: found in
     the catalog by the checked id, never named by the request's text."""
-    with s.using():
+    with s.using(vectors=False):
         _record(s.index, video_id)
         files = [Path(abspath) for _, abspath in s.index.catalog.paths([video_id]).get(video_id, [])]
     for file in files:
