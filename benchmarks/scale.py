@@ -198,7 +198,6 @@ def worker(job: dict) -> None:
     store = ClipVectors(client, 'clips', lite=True)
     opened = time.perf_counter() - t0
     settings = VotingSettings()
-    search_params = {'metric_type': 'IP', 'params': TYPES[index_type][1]}
     times, found, exact_found = {}, 0, 0
     voted = {}
     for seconds in QUERY_SECONDS:
@@ -208,7 +207,7 @@ def worker(job: dict) -> None:
             q_starts = np.arange(len(query), dtype=np.float64)
             for r in range(REPEATS[seconds] if p == 0 else 1):
                 t = time.perf_counter()
-                hits = _search(client, query, q_starts, settings.search_limit, search_params)
+                hits = store.search(q_starts, query, settings.search_limit, _seconds, TYPES[index_type][1])
                 votes = vote(hits, settings)
                 times[str(seconds)].append(time.perf_counter() - t)
             voted[(seconds, p)] = [v.video_id for v in votes[:RANK]]
@@ -223,18 +222,8 @@ def worker(job: dict) -> None:
                       'rss_mb': rss}))
 
 
-def _search(client, query, q_starts, limit, search_params):
-    from distill_and_select.retrieval.clips.store import SEARCH_BATCH, parse_row_id
-    from distill_and_select.retrieval.clips.voting import WindowHits
-    out = []
-    for i in range(0, len(query), SEARCH_BATCH):
-        results = client.search('clips', data=query[i:i + SEARCH_BATCH].tolist(), anns_field='vector', limit=limit,
-                                output_fields=['id'], search_params=search_params)
-        for q, hits in zip(q_starts[i:i + SEARCH_BATCH], results):
-            windows = [parse_row_id(h['id']) for h in hits]
-            out.append(WindowHits(float(q), [v for v, _ in windows], [float(s) for _, s in windows],
-                                  [float(h['distance']) for h in hits]))
-    return out
+def _seconds(video: str, frame: int) -> float:
+    return float(frame)   # 1 frame/s
 
 
 def _exact(vectors, ids, starts, query, q_starts, limit):

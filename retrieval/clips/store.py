@@ -1,6 +1,6 @@
 """Window vectors in Milvus: a second collection beside the coarse one, one row per
 window, keyed by video id and window start."""
-from typing import Callable, Iterable, List, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -81,11 +81,13 @@ class ClipVectors:
         return count_rows(self.client, self.collection)
 
     def search(self, query_starts: Sequence[float], vectors: np.ndarray, limit: int,
-               seconds_of: Callable[[str, int], float]) -> List[WindowHits]:
+               seconds_of: Callable[[str, int], float], params: Optional[dict] = None) -> List[WindowHits]:
         """The ``limit`` nearest indexed windows of each query window, searched
         ``SEARCH_BATCH`` at a time; starts in seconds (``seconds_of(video, start frame)``:
-        the time of an indexed video's sample)."""
+        the time of an indexed video's sample). ``params``: the index type's search
+        parameters (``ef``, ``nprobe``; none for FLAT)."""
         limit = min(limit, MAX_LIMIT)
+        search_params = {'metric_type': 'IP', **({'params': params} if params else {})}
         out: List[WindowHits] = []
         for i in range(0, len(vectors), SEARCH_BATCH):
             batch = np.asarray(vectors[i:i + SEARCH_BATCH], np.float32)
@@ -94,7 +96,7 @@ class ClipVectors:
                 # Lite's search costs grow with each field it returns (all, vectors included,
                 # when none is named).
                 results = self.client.search(self.collection, data=batch.tolist(), anns_field='vector', limit=limit,
-                                             output_fields=['id'], search_params={'metric_type': 'IP'})
+                                             output_fields=['id'], search_params=search_params)
             except Exception as error:
                 raise ClipIndexError(f'searching the clip collection {self.collection} failed: {error}') from error
             for q, hits in zip(query_starts[i:i + SEARCH_BATCH], results):
