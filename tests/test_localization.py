@@ -67,6 +67,20 @@ def test_evidence_is_measured_against_the_row_and_the_column():
     assert standardized(np.full((5, 5), 0.9)).min() > 10
 
 
+def test_a_copy_of_a_scene_the_query_comes_back_to_keeps_its_evidence():
+    """Real footage returns to its scenes: here query frames 15-21 show the copied shot's
+    place again (0.6-0.75 against the copied host frames), so the copied columns spread
+    widely. The copy (0.93-0.97 on its diagonal, 0.8-0.9 beside it in the same shot) is
+    still one segment, copied frames only: the spread is capped (SPREAD_CAP)."""
+    rng = np.random.default_rng(21)
+    sim = rng.uniform(0.05, 0.4, (24, 34)).astype(np.float32)  # unrelated real frames spread wider
+    sim[4:10, 13:19] = rng.uniform(0.8, 0.9, (6, 6))            # the copied shot: a pan, frames alike
+    sim[np.arange(4, 10), np.arange(13, 19)] = rng.uniform(0.93, 0.97, 6)
+    sim[15:22, 13:19] = rng.uniform(0.6, 0.75, (7, 6))          # the scene again, later in the query
+    found = find_segments(sim)
+    assert [spans(s) for s in found] == [(4, 10, 13, 19)]
+
+
 def test_a_query_of_a_few_frames_is_measured_against_its_rows():
     """Four query frames: a column of four cells has no background (the copied cell is a
     quarter of it), so the rows, 60 cells long, give it."""
