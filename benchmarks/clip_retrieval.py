@@ -133,7 +133,7 @@ def run(work: Path, args):
 def index_keeping_features(index, paths, models):
     """Index ``paths`` as `dns index` does (decode, extract, represent, commit), keeping
     the extractor's features for the window comparison. Returns them and the seconds."""
-    from distill_and_select.retrieval.ingest import decoded_frames, file_sha256
+    from distill_and_select.retrieval.stages import decoded_frames, file_sha256
     features = {}
     start = time.perf_counter()
     for path in paths:
@@ -152,7 +152,7 @@ def window_table(index, corpus, features, models):
     from distill_and_select.retrieval.clips.voting import VotingSettings, WindowHits, vote
     from distill_and_select.retrieval.clips.windows import WindowSpec, coarse_windows, pooled_windows
     from distill_and_select.core import embed
-    from distill_and_select.retrieval.ingest import decoded_frames, file_sha256
+    from distill_and_select.retrieval.stages import decoded_frames, file_sha256
     step = index.settings.time_step
     ids = list(features)
     query_features = {}

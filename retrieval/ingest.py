@@ -1,25 +1,22 @@
-"""One video from its file to the index, the one way every engine does it:
-
-    hash -> (content already indexed? record the path) -> decode -> thumbnails ->
-    represent -> commit
-
-The plain engine (``index_files``, below), the Ray engine (``ray_engine/``, which runs
-the same steps on workers and commits on the driver) and the service's uploads all call
-these functions, so a video is indexed the same way wherever it is.
+"""Videos into the index and queries into representations: which files are videos, the
+plain engine over a list of files (``index_files``, which ``dns index`` runs, and
+``add_file``, the same for one file), and a query's representation (``represent_file``,
+which the service's uploads use too). The stages themselves live in ``stages.py``; the
+Ray engine (``ray_engine/``) schedules the same ones.
 """
 import os
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .. import defaults
 from ..core import DnS, VideoRepresentation
-from ..preprocess import iter_rgb_frames
-from ..video_decode import FrameDecoder, VideoDecodeError, check_video_file, decode_device, why_not_a_video
-from ..weights import sha256_of
+from ..video_decode import VideoDecodeError, decode_device, why_not_a_video
 from .index import AddResult, IndexSettingsError, VideoIndex
+from .overlap import index_overlapped
+from .stages import Review, decoded_frames, file_sha256, unusable
 from .tally import IndexTally
 from .thumbnails import ThumbnailKeeper
 
@@ -77,60 +74,6 @@ def find_videos(paths: Sequence[str]) -> Iterator[str]:
     yield from scan_paths(paths).videos
 
 
-def file_sha256(path: str) -> str:
-    """The content hash that identifies a video, whatever its name. A path that is no
-    readable file raises the decoder's error, with the same reasons."""
-    check_video_file(path)
-    try:
-        return sha256_of(Path(path))
-    except OSError as error:
-        raise VideoDecodeError(path, f'cannot read ({error.strerror or error})') from error
-
-
-def decoded_frames(path: Union[str, os.PathLike], time_step: float, keeper: Optional[ThumbnailKeeper] = None,
-                   max_seconds: Optional[float] = None,
-                   on_frame: Optional[Callable[[], None]] = None, *, exact: bool = False,
-                   device: str = 'cpu', scale: bool = defaults.DECODER_SCALES,
-                   crop_borders: bool = defaults.CROP_BORDERS) -> Iterator[np.ndarray]:
-    """The frames of a video file sampled every ``time_step`` seconds, as HxWx3 uint8 RGB,
-    decoded lazily, skipping the frames sampling does not need (the kept frames are the
-    same, pixel for pixel; ``exact``: every frame decoded). ``scale``: FFmpeg scales the
-    kept frames to the extractor's short side while converting, faster but not the
-    published pipeline's resize (region vectors at cosine 0.99 of it), so off by default;
-    ``device``: 'cuda' decodes with NVDEC where it can; ``crop_borders``: constant black
-    borders are found and cut off (``video_decode.find_borders``). ``keeper`` takes
-    the review's thumbnails on the way, and the video's own size; ``max_seconds``
-    refuses (VideoDecodeError) a video that runs longer, as soon as decoding gets there
-    (untrusted uploads); ``on_frame`` is called per frame (progress)."""
-    decoded = FrameDecoder(time_step=time_step, exact=exact, short_side=defaults.FRAME_SIZE if scale and not exact else None,
-                           device=device, crop_borders=crop_borders)(path)
-    if keeper is not None:
-        decoded = keeper.source_size(decoded)
-    frames: Iterable = iter_rgb_frames(decoded)
-    if max_seconds is not None:
-        frames = _at_most(frames, int(max_seconds / time_step), path, max_seconds)
-    if on_frame is not None:
-        frames = _counting(frames, on_frame)
-    if keeper is not None:
-        frames = keeper.watch(frames)
-    return iter(frames)
-
-
-def with_review(representation: VideoRepresentation, thumbnails: Tuple[bytes, ...], width: int,
-                height: int, times: Optional[Sequence[float]] = None,
-                crop: Optional[Sequence[int]] = None) -> VideoRepresentation:
-    """``representation`` with the review's thumbnails, the decoded frame size (display
-    aspect), each sample's seconds from the first frame and the borders cut (None:
-    unknown)."""
-    representation.thumbnails = tuple(thumbnails)
-    representation.width, representation.height = int(width), int(height)
-    if times is not None and len(times) == representation.frames:
-        representation.times = np.asarray(times, np.float64)
-    if crop is not None and len(crop) == 4:
-        representation.crop = tuple(int(v) for v in crop)
-    return representation
-
-
 def represent_file(path: Union[str, os.PathLike], dns: DnS, time_step: float = defaults.TIME_STEP, thumbnails: int = defaults.THUMBNAILS,
                    max_seconds: Optional[float] = None,
                    on_frame: Optional[Callable[[], None]] = None, exact: bool = False) -> VideoRepresentation:
@@ -144,37 +87,32 @@ def represent_file(path: Union[str, os.PathLike], dns: DnS, time_step: float = d
     try:
         representation = dns.represent(frames)
     except ValueError as error:  # no frame in the sampled span, or frames unusable
-        raise VideoDecodeError(path, str(error)) from error
-    return with_review(representation, keeper.jpegs(), keeper.width, keeper.height, keeper.sample_times(),
-                       keeper.crop)
+        raise unusable(str(path), error) from error
+    return Review.of(keeper).added_to(representation)
 
 
 def add_file(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS, on_frame: Optional[Callable[[], None]] = None,
              exact: bool = False) -> AddResult:
-    """Index one video file; a file whose content is already indexed only adds its
-    path. Raises VideoDecodeError (with the path and the reason) for a file that cannot
-    be read or decoded; the index is then unchanged. ``exact``: see ``decoded_frames``."""
-    _check_models(index, dns)
-    given = os.fspath(path)
-    video_id = file_sha256(given)
-    known = index.add_known(given, video_id)
-    if known is not None:
-        return known
-    representation = represent_file(given, dns, index.settings.time_step, on_frame=on_frame, exact=exact)
-    return index.commit(given, video_id, representation)
+    """Index one video file, by the plain engine `dns index` runs; a file whose content is
+    already indexed only adds its path. Raises VideoDecodeError (with the path and the
+    reason) for a file that cannot be read or decoded; the index is then unchanged.
+    ``on_frame``: called per decoded frame; ``exact``: see ``stages.decoded_frames``."""
+    outcome = _OneFile()
+    index_files(index, [os.fspath(path)], dns, outcome, exact=exact, on_frame=on_frame)
+    return outcome.result()
 
 
-def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally, exact: bool = False) -> None:
+def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally, exact: bool = False,
+                on_frame: Optional[Callable[[], None]] = None) -> None:
     """The plain engine, in this process: a thread decodes the next files while the
     network works on full batches cut across videos (``overlap.py``); each video is
     committed when its last frame is through. A file that fails is named in ``tally``
     and skipped."""
-    from .overlap import index_overlapped
     _check_models(index, dns)
     device = decode_device(dns.device)
 
     def decode(path: str, keeper: ThumbnailKeeper) -> Iterator[np.ndarray]:
-        return decoded_frames(path, index.settings.time_step, keeper, exact=exact, device=device)
+        return decoded_frames(path, index.settings.time_step, keeper, on_frame=on_frame, exact=exact, device=device)
     index_overlapped(index, files, dns, tally, file_sha256, decode)
 
 
@@ -194,14 +132,24 @@ def _check_models(index: VideoIndex, dns: DnS) -> None:
         raise IndexSettingsError(f'the index uses the {index.settings.fine} student, the models {dns.fine}')
 
 
-def _at_most(frames: Iterable, limit: int, path, seconds: float) -> Iterator:
-    for count, frame in enumerate(frames):
-        if count >= limit:
-            raise VideoDecodeError(path, f'longer than the limit of {seconds:g} s')
-        yield frame
+class _OneFile:
+    """The outcome of indexing one file, for ``add_file``: its result, or its error."""
 
+    def __init__(self):
+        self._result: Optional[AddResult] = None
+        self._error: Optional[VideoDecodeError] = None
 
-def _counting(frames: Iterable, on_frame: Callable[[], None]) -> Iterator:
-    for frame in frames:
-        on_frame()
-        yield frame
+    def frame(self, count: int = 1) -> None:
+        pass
+
+    def done(self, path: str, result: AddResult) -> None:
+        self._result = result
+
+    def failed(self, error: VideoDecodeError) -> None:
+        self._error = error
+
+    def result(self) -> AddResult:
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None, 'the plain engine reported nothing for the file'
+        return self._result

@@ -44,9 +44,10 @@ class IndexTally:
                  path, result.frames)
         self._videos.update()
 
-    def failed(self, message: str) -> None:
+    def failed(self, error: Exception) -> None:
+        """A file that could not be indexed (a VideoDecodeError, which names it and says why)."""
         self.counts['failed'] += 1
-        self._write(f'dns index: failed: {message}', file=sys.stderr)
+        self._write(f'dns index: failed: {error}', file=sys.stderr)
         self._videos.update()
 
     def close(self) -> None:

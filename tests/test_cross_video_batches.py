@@ -1,5 +1,5 @@
-"""Frames of many videos in full batches (retrieval/ray_engine/batching.py), and where
-the Ray engine puts its model actors: pure functions, no Ray needed."""
+"""Frames of many videos in full batches (retrieval/stages.py, which both engines use),
+and where the Ray engine puts its model actors: no Ray needed."""
 import importlib
 
 import numpy as np
@@ -10,57 +10,67 @@ from hypothesis import strategies as st
 
 from support.checkout import PACKAGE
 
-batching = importlib.import_module(f'{PACKAGE}.retrieval.ray_engine.batching')
+stages = importlib.import_module(f'{PACKAGE}.retrieval.stages')
 driver = importlib.import_module(f'{PACKAGE}.retrieval.ray_engine.driver')
 
 
+def _videos(lengths):
+    """Video i's frame k is the row [i, k]: where every row went is visible."""
+    return [torch.tensor([[i, k] for k in range(n)], dtype=torch.float32).reshape(n, 2) for i, n in enumerate(lengths)]
+
+
 @given(st.lists(st.integers(0, 40), max_size=12), st.integers(1, 33))
-def test_batches_are_full_and_cover_every_frame_once(lengths, batch_size):
-    batches = list(batching.batch_pieces(lengths, batch_size))
-    sizes = [sum(stop - start for _, start, stop in pieces) for pieces in batches]
-    assert all(size == batch_size for size in sizes[:-1])
-    assert sum(sizes) == sum(lengths) and (not batches or 0 < sizes[-1] <= batch_size)
-    # Pieces in order, contiguous, non-empty: each frame of each video exactly once.
-    flat = [piece for pieces in batches for piece in pieces]
-    assert all(start < stop for _, start, stop in flat)
-    covered = [(video, frame) for video, start, stop in flat for frame in range(start, stop)]
-    assert covered == [(video, frame) for video, length in enumerate(lengths) for frame in range(length)]
-
-
-def test_eight_frame_videos_fill_batches_of_32():
-    batches = list(batching.batch_pieces([8] * 9, 32))
-    assert [len(pieces) for pieces in batches] == [4, 4, 1]
-    assert batches[2] == [(8, 0, 8)]
-
-
-@given(st.lists(st.integers(0, 20), min_size=1, max_size=8), st.integers(1, 16))
-def test_outputs_come_back_per_video(lengths, batch_size):
-    videos = [np.arange(n * 3, dtype=np.float32).reshape(n, 3) + 100 * i for i, n in enumerate(lengths)]
+def test_batches_are_full_and_cover_every_frame_once_in_order(lengths, batch_size):
     calls = []
 
     def network(rows):
-        calls.append(len(rows))
-        return torch.from_numpy(rows).sum(dim=1, keepdim=True) * 2
+        calls.append(rows.clone())
+        return rows * 2
+    outputs = stages.run_across_videos(_videos(lengths), batch_size, network)
+    sizes = [len(rows) for rows in calls]
+    assert all(size == batch_size for size in sizes[:-1])
+    assert sum(sizes) == sum(lengths) and (not calls or 0 < sizes[-1] <= batch_size)
+    seen = [tuple(int(v) for v in row) for rows in calls for row in rows]
+    assert seen == [(i, k) for i, n in enumerate(lengths) for k in range(n)]
+    for video, out in zip(_videos(lengths), outputs):
+        got = torch.cat(out) if out else torch.empty(0, 2)
+        torch.testing.assert_close(got, video * 2)
 
-    outputs = batching.run_across_videos(videos, batch_size, network)
-    assert len(outputs) == len(videos)
-    for video, out in zip(videos, outputs):
-        if len(video):
-            np.testing.assert_array_equal(out.numpy(), video.sum(axis=1, keepdims=True) * 2)
-        else:
-            assert len(out) == 0
-    assert all(size == batch_size for size in calls[:-1])
+
+def test_eight_frame_videos_fill_batches_of_32():
+    calls = []
+    stages.run_across_videos(_videos([8] * 9), 32, lambda rows: calls.append(len(rows)) or rows)
+    assert calls == [32, 32, 8]
+
+
+def test_frames_added_as_they_are_decoded_and_a_failed_video_dropped():
+    calls = []
+    batches = stages.CrossVideoBatches(lambda rows: calls.append(len(rows)) or rows, 4)
+    a, b, c = _videos([3, 5, 2])
+    batches.add('a', a[:2])
+    assert calls == [] and batches.waiting('a') == 2
+    batches.add('b', b[:3])    # 5 queued: one batch of 4 (a's 2, b's first 2) runs
+    assert calls == [4] and batches.waiting('a') == 0 and batches.waiting('b') == 1
+    batches.add('c', c)
+    batches.drop('b')          # b's file failed: its queued frame leaves, c's two wait
+    assert batches.waiting('b') == 0 and batches.waiting('c') == 2
+    batches.add('a', a[2:])
+    batches.flush()
+    assert calls == [4, 3]
+    torch.testing.assert_close(torch.cat(batches.take('a')), a)
+    torch.testing.assert_close(torch.cat(batches.take('c')), c)
+    assert batches.take('b') == []
 
 
 def test_a_network_that_drops_rows_is_an_error():
     with pytest.raises(ValueError, match='returned 1 rows for a batch of 4'):
-        batching.run_across_videos([np.zeros((4, 2))], 8, lambda rows: torch.zeros(1, 2))
+        stages.run_across_videos([torch.zeros(4, 2)], 8, lambda rows: torch.zeros(1, 2))
 
 
-@pytest.mark.parametrize('bad', [0, -1, 2.5])
+@pytest.mark.parametrize('bad', [0, -1, 2.5, True])
 def test_batch_size_must_be_a_positive_integer(bad):
     with pytest.raises(ValueError, match='batch_size must be a positive integer'):
-        list(batching.batch_pieces([3], bad))
+        stages.CrossVideoBatches(lambda rows: rows, bad)
 
 
 def test_placement_one_actor_per_gpu_or_cpus_left_for_decoding():

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ...video_decode import VideoDecodeError
 from ..index import VideoIndex
+from ..stages import commit_content, fail_content
 from ..tally import IndexTally
 from . import local_instance
 from .stages import Representer, VideoResult, decode_crops, hash_file
@@ -110,7 +111,7 @@ def _new_contents(ray, index: VideoIndex, files: Sequence[str], tally: IndexTall
     rows = [{'path': path, 'file': os.path.abspath(path)} for path in files]
     for row in ray.data.from_items(rows).map(hash_file).iter_rows():
         if row['reason']:
-            tally.failed(str(VideoDecodeError(row['path'], row['reason'])))
+            tally.failed(VideoDecodeError(row['path'], row['reason']))
             continue
         known = index.add_known(row['path'], row['video_id'])
         if known is not None:
@@ -121,14 +122,11 @@ def _new_contents(ray, index: VideoIndex, files: Sequence[str], tally: IndexTall
 
 
 def _commit(index: VideoIndex, result: VideoResult, paths: List[dict], tally: IndexTally) -> None:
-    """Store a worker's result: the first file of the content is committed, the others
-    (copies with equal bytes) recorded as more paths of it, as the plain path does."""
+    """Store a worker's result through the commit stage: the first file of the content
+    committed, the others (copies with equal bytes) recorded as more paths of it."""
+    files = [row['path'] for row in paths]
     if result.reason:
-        for row in paths:
-            tally.failed(str(VideoDecodeError(row['path'], result.reason)))
+        fail_content(tally, files, result.reason)
         return
-    first, *others = paths
     tally.frame(result.representation.frames)
-    tally.done(first['path'], index.commit(first['path'], result.video_id, result.representation))
-    for row in others:
-        tally.done(row['path'], index.add_known(row['path'], result.video_id))
+    commit_content(index, tally, files, result.video_id, result.representation)

@@ -1,6 +1,7 @@
-"""The work the Ray pipeline hands to its workers: hashing a file, decoding it into the
-extractor's 256x256 crops (CPU tasks), and representing whole batches of videos (an
-actor holding the models). Nothing here writes to the index: the driver does."""
+"""The Ray engine's work for its workers: the stages of ``..stages`` as Ray Data rows,
+hashing a file and decoding it into the extractor's 256x256 crops (CPU tasks), and
+representing whole batches of videos (an actor holding the models). Nothing here writes
+to the index: the driver does."""
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -8,13 +9,10 @@ import numpy as np
 import torch
 
 from ...core import DnS, VideoRepresentation
-from ... import defaults
 from ...defaults import FRAME_SIZE
-from ...preprocess import center_crops, frame_batches
 from ...video_decode import VideoDecodeError
-from ..ingest import decoded_frames, file_sha256, with_review
+from ..stages import Review, crop_batches, decoded_frames, file_sha256, represent, run_across_videos, unusable
 from ..thumbnails import ThumbnailKeeper
-from .batching import run_across_videos
 
 NO_CROPS = np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
 
@@ -40,24 +38,17 @@ def hash_file(row: Dict[str, Any]) -> Dict[str, Any]:
 def decode_crops(row: Dict[str, Any], time_step: float) -> List[Dict[str, Any]]:
     """{'path', 'file', 'video_id'} -> one row, with 'crops', the sampled frames resized
     and cropped exactly as the operator does it (uint8 [T, 256, 256, 3]), 'reason', and
-    the review's thumbnails and frame size, decoded by the ingestion path's own
-    ``decoded_frames``."""
+    the video's 'review'."""
     keeper = ThumbnailKeeper()
     try:
-        frames = decoded_frames(row['file'], time_step, keeper)
-        cpu = torch.device('cpu')
-        crops = np.concatenate([center_crops(batch, cpu).numpy() for batch in
-                                 frame_batches(frames, defaults.CROP_BATCH)])
-        times = keeper.sample_times()
-        review = {'thumbnails': list(keeper.jpegs()), 'size': [keeper.width, keeper.height],
-                  'times': [] if times is None else times.tolist(), 'crop': list(keeper.crop or ())}
-        return [{**row, 'crops': crops, 'reason': '', **review}]
+        crops = [batch.numpy() for batch in crop_batches(decoded_frames(row['file'], time_step, keeper))]
+        return [{**row, 'crops': np.concatenate(crops) if crops else NO_CROPS, 'reason': '',
+                 'review': Review.of(keeper)}]
     except VideoDecodeError as error:
         reason = error.reason
     except ValueError as error:  # no frame in the sampled span
-        reason = str(error)
-    return [{**row, 'crops': NO_CROPS, 'reason': reason, 'thumbnails': [],
-             'size': [0, 0], 'times': [], 'crop': []}]
+        reason = unusable(row['file'], error).reason
+    return [{**row, 'crops': NO_CROPS, 'reason': reason, 'review': Review()}]
 
 
 class Representer:
@@ -74,14 +65,12 @@ class Representer:
                    for i in range(count)]
         todo = [i for i in range(count) if not results[i].reason]
         encoder = self.dns.encoder
-        features = run_across_videos([batch['crops'][i] for i in todo], encoder.batch_size,
-                                     lambda crops: encoder.crops(torch.from_numpy(crops)))
+        features = run_across_videos([torch.from_numpy(batch['crops'][i]) for i in todo], encoder.batch_size,
+                                     encoder.crops)
         for i, video_features in zip(todo, features):
             try:
-                results[i].representation = with_review(self.dns.represent_features(video_features),
-                                                        batch['thumbnails'][i], *batch['size'][i],
-                                                        list(batch['times'][i]) or None,
-                                                        list(batch['crop'][i]) or None)
-            except ValueError as error:  # frames the extractor cannot use
-                results[i].reason = str(error)
+                results[i].representation = represent(self.dns, str(batch['path'][i]), video_features,
+                                                       batch['review'][i])
+            except VideoDecodeError as error:  # frames the extractor cannot use
+                results[i].reason = error.reason
         return {'result': np.array(results, dtype=object)}
