@@ -152,6 +152,19 @@ def test_video_record_and_thumbnails(service):
         assert client.get(f'/videos/{video_id}/at/-1.jpg').status_code == 422
 
 
+def test_a_pair_takes_the_segment_background_of_dns_show(service):
+    """Measured against the library, some pair of the group has other segment scores."""
+    running, _, _ = service
+    with running.client() as client:
+        group = next(g for g in client.get('/duplicates').json()['groups'] if 'videos/orig0.mp4' in g['videos'])
+        original = group['video_ids']['videos/orig0.mp4']
+        others = [video_id for path, video_id in group['video_ids'].items() if video_id != original]
+        views = {(other, switch): client.get(f'/pairs/{original}/{other}', params={'segment_background': switch})
+                 for other in others for switch in ('on', 'off')}
+    assert all(view.status_code == 200 for view in views.values()), [v.text for v in views.values()][:3]
+    assert any(views[other, 'on'].json()['segments'] != views[other, 'off'].json()['segments'] for other in others)
+
+
 def thumbnail(client, video_id, ms):
     from PIL import Image
     answer = client.get(f'/videos/{video_id}/at/{ms}.jpg')
@@ -184,6 +197,8 @@ def bad_requests(client: httpx.Client, root):
         'path': 'videos/orig0.mp4', 'segment_background': 'sometimes'}), 422, 'segment_background'
     yield 'segment background of /duplicates not on/off', client.get(
         '/duplicates', params={'segment_background': 'sometimes'}), 422, 'segment_background'
+    yield 'segment background of a pair not on/off', client.get(
+        f'/pairs/{HEX64}/{HEX64}', params={'segment_background': 'sometimes'}), 422, 'segment_background'
     yield 'both queries', client.post('/search', data={'path': 'videos/orig0.mp4'},
                                       files={'video': ('a.mp4', video)}), 400, 'either'
     yield 'upload over the limit', client.post('/search', files={

@@ -14,6 +14,7 @@ from ...retrieval.dedup import group_pairs, score_pairs
 from ...retrieval.results import decisions_json, dedup_json, write_decisions_csv
 from ...retrieval.vector_store import MAX_LIMIT
 from ..state import ServiceDep
+from .shared import SEGMENT_BACKGROUND_HELP
 
 router = APIRouter()
 
@@ -44,9 +45,7 @@ def duplicates(s: ServiceDep,
                neighbours: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = defaults.NEIGHBOURS,
                segments: bool = False,
                segment_threshold: Annotated[Optional[float], Query(allow_inf_nan=False)] = None,
-               segment_background: Annotated[Optional[bool], Query(
-                   description='measure segments against the library too (on/off; default: as the index was '
-                               'calibrated)')] = None):
+               segment_background: Annotated[Optional[bool], Query(description=SEGMENT_BACKGROUND_HELP)] = None):
     """The groups of near-duplicates: the JSON of `dns dedup --json`. Its searches are
     kept per state of the videos, files and thresholds: a decision only regroups them."""
     settings = (threshold, rerank, neighbours, segments, segment_threshold, segment_background)

@@ -15,6 +15,7 @@ from ...retrieval.search import search
 from ...retrieval.vector_store import MAX_LIMIT
 from ..state import Service, ServiceDep
 from ..workers import UploadFailure
+from .shared import SEGMENT_BACKGROUND_HELP
 
 COPY_CHUNK = 1 << 20  # bytes copied at a time from the spooled upload to its file
 
@@ -33,9 +34,7 @@ def search_endpoint(
                                                 'a long video is found')] = defaults.CLIPS,
         segments: Annotated[bool, Form()] = False,
         segment_threshold: Annotated[Optional[float], Form(allow_inf_nan=False)] = None,
-        segment_background: Annotated[Optional[bool], Form(
-            description='measure segments against the library too (on/off; default: as the index was '
-                        'calibrated)')] = None):
+        segment_background: Annotated[Optional[bool], Form(description=SEGMENT_BACKGROUND_HELP)] = None):
     """The videos most similar to a query: the JSON of `dns search --json`."""
     if (video is None) == (path is None):
         raise HTTPException(400, 'give either an uploaded video (multipart field "video") or path=')

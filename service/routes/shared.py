@@ -1,4 +1,5 @@
-"""What several routers check the same way: a video id in a URL, and that it is indexed."""
+"""What several routers take or check the same way: a video id in a URL and that it is
+indexed, the segment background switch."""
 from typing import Annotated
 
 from fastapi import HTTPException, Path as PathParam
@@ -6,6 +7,8 @@ from fastapi import HTTPException, Path as PathParam
 from ...retrieval.catalog import VideoRecord
 from ...retrieval.index import VideoIndex
 
+SEGMENT_BACKGROUND_HELP = ('measure segments against the library too (on/off; default: as the index was '
+                           'calibrated)')
 VIDEO_ID = Annotated[str, PathParam(pattern=r'^[0-9a-f]{64}$', description='a video id: the sha256 of its content')]
 
 
