@@ -34,9 +34,9 @@ THUMBNAILS = 4                                 # review thumbnails per video
 K = 10                    # results shown
 RERANK = 0.1              # fraction of the candidates the fine student re-ranks
 CANDIDATES = 1000         # nearest videos by coarse similarity the selector considers
+CLIPS = True              # candidates from clip hits too (a short clip inside a long video)
 NEIGHBOURS = 100          # dedup: nearest videos considered per video
 DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
-CLIPS = True              # candidates from clip hits too (a short clip inside a long video)
 
 # --- where copies start (the defaults; `dns evaluate --calibrate` stores measured ones)
 COPY_THRESHOLD = 0.75     # a pair's search score: a fine similarity of 0.5 (s/2 + 0.5)
