@@ -34,6 +34,7 @@ THUMBNAILS = 4                                 # review thumbnails per video
 K = 10                    # results shown
 RERANK = 0.1              # fraction of the candidates the fine student re-ranks
 CANDIDATES = 1000         # nearest videos by coarse similarity the selector considers
+CLIPS = True              # candidates from clip hits too (a short clip inside a long video)
 NEIGHBOURS = 100          # dedup: nearest videos considered per video
 DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
 
@@ -66,3 +67,11 @@ UPLOAD_WORKERS = 2        # processes that decode and represent uploads (at most
 UPLOAD_QUEUE_PER_WORKER = 2   # uploads waiting for a worker, per worker, before 503
 WORKER_TIMEOUT_S = 600.0  # the longest one upload may take in its worker (then 504)
 WORKER_MEMORY_MB = 2048.0  # address space one upload may take in its worker beyond the models
+INDEX_SLOTS_PER_CORE = 2  # requests using the index at once, per core (measured: docs/service.md)
+LITE_IDLE_RELEASE_S = 2.0  # Milvus Lite let go after this long without a request (`dns index` beside)
+SCORED_SETTINGS_KEPT = 4  # settings of /duplicates whose searches are kept
+SEGMENT_THUMBNAILS_KEPT = 2000  # thumbnails at segment times kept made (some 5 KB each)
+
+# --- files the `dns` command writes
+EVALUATE_PLOT = 'dns-evaluate.png'
+SHOW_PLOT = 'dns-show.png'

@@ -64,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='candidate videos the selector considers, in all: nearest by coarse similarity, in turns '
                    'with those whose short windows match the query\'s '
                    f'(default: {defaults.CANDIDATES}; Milvus caps it at 16384)')
-    p.add_argument('--clips', action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument('--clips', action=argparse.BooleanOptionalAction, default=defaults.CLIPS,
                    help='candidates from clip hits too, so that a short clip inside a long video is found '
-                   '(default: on)')
+                   f'(default: {"on" if defaults.CLIPS else "off"})')
     _segment_options(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument('--json', action='store_true', help='machine-readable output')
@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='JSON: {"query.mp4": ["copy1.mp4", ...], ...}, or segments in seconds: '
                    '{"query.mp4": {"copy1.mp4": [[qs, qe, ts, te], ...]}, ...}; paths relative to this file')
     p.add_argument('--candidates', type=int, help='nearest videos considered per query (default: the whole index)')
-    p.add_argument('--plot', default='dns-evaluate.png', help='the PNG of the curve (default: dns-evaluate.png); '
+    p.add_argument('--plot', default=defaults.EVALUATE_PLOT,
+                   help=f'the PNG of the curve (default: {defaults.EVALUATE_PLOT}); '
                    'the precision/recall curves go beside it, NAME-pr.png')
     p.add_argument('--calibrate', action='store_true', help='store the thresholds of best F1 in the index, where '
                    'search, dedup, show and segments use them (and whether segments were measured against the '
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser('show', parents=[common], help='heatmap of the fine-grained similarity of two videos')
     p.add_argument('query', metavar='QUERY')
     p.add_argument('target', metavar='TARGET')
-    p.add_argument('--out', default='dns-show.png', help='the PNG to write (default: dns-show.png)')
+    p.add_argument('--out', default=defaults.SHOW_PLOT, help=f'the PNG to write (default: {defaults.SHOW_PLOT})')
     p.add_argument('--segment-threshold', type=float, metavar='T',
                    help='least score of a drawn segment (default: the index\'s calibrated threshold, else '
                    f'{defaults.SEGMENT_THRESHOLD:g})')

@@ -14,6 +14,7 @@ import numpy as np
 from .. import defaults
 from ..core import DnS, VideoRepresentation
 from ..video_decode import VideoDecodeError, decode_device, why_not_a_video
+from .catalog import UnknownFileError
 from .index import AddResult, IndexSettingsError, VideoIndex
 from .overlap import index_overlapped
 from .stages import Review, decoded_frames, file_sha256, unusable
@@ -117,9 +118,18 @@ def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexT
 
 
 def query_representation(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS,
-                         max_seconds: Optional[float] = None) -> VideoRepresentation:
+                         max_seconds: Optional[float] = None, indexed_only: bool = False) -> VideoRepresentation:
     """The representation of a query file: stored, when the file is indexed; else made
-    now at the index's time step, without thumbnails."""
+    now at the index's time step, without thumbnails. ``indexed_only`` (a path sent by
+    a client, whose text must never reach the file system): the file is named as given
+    at index time or by its absolute path, looked up in the catalog and never opened;
+    one not indexed raises UnknownFileError."""
+    if indexed_only:
+        name = os.fspath(path)
+        video_id = index.catalog.ids_of_given([name]).get(name) or index.video_id_of(name)
+        if video_id is None:
+            raise UnknownFileError(f'not an indexed file: {name!r} (give a path as it was given at index time)')
+        return index.representation(video_id)
     video_id = index.video_id_of(path)
     if video_id is not None:
         return index.representation(video_id)

@@ -49,7 +49,7 @@ class Match:
 def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[int] = defaults.K,
            rerank: float = defaults.RERANK, candidates: Optional[int] = defaults.CANDIDATES,
            exclude_paths: Collection[str] = (), segments: bool = False,
-           segment_threshold: Optional[float] = None, clips: bool = True,
+           segment_threshold: Optional[float] = None, clips: bool = defaults.CLIPS,
            segment_background: Optional[bool] = None) -> List[Match]:
     """The ``k`` best matches of ``query`` (None: all candidates).
 

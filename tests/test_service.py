@@ -43,6 +43,29 @@ def test_search_by_path_answers_what_dns_search_prints(service):
     assert answer.json()['results'][0]['path'] in ('videos/orig0.mp4', 'videos/orig0_exact.mp4')
 
 
+def test_search_takes_every_option_of_dns_search(service):
+    """clips, candidates and segment_background reach the search as `dns search` takes
+    them; each changes the answer here, so one dropped on the way shows."""
+    running, root, torch_home = service
+    options = {'path': 'videos/orig0.mp4', 'k': 10, 'segments': 'true'}
+    with running.client() as client:
+        answers = {name: client.post('/search', data={**options, **extra}) for name, extra in (
+            ('no clips, background', {'clips': 'false', 'segment_background': 'on', 'candidates': 5}),
+            ('clips, background', {'segment_background': 'on'}),
+            ('clips, no background', {'segment_background': 'off'}))}
+    for name, answer in answers.items():
+        assert answer.status_code == 200, (name, answer.text)
+    answers = {name: answer.json() for name, answer in answers.items()}
+    assert answers['no clips, background'] == dns_json(
+        root, torch_home, 'search', 'videos/orig0.mp4', '-k', '10', '--candidates', '5', '--no-clips', '--segments',
+        '--segment-background', 'on')
+    assert {r['source'] for r in answers['no clips, background']['results']} == {'video'}
+    # 5 candidate contents (two files share one), of the 10 files
+    assert len(answers['no clips, background']['results']) < len(answers['clips, background']['results'])
+    assert 'both' in {r['source'] for r in answers['clips, background']['results']}
+    assert answers['clips, background'] != answers['clips, no background']
+
+
 def test_many_searches_at_once_each_answer_what_a_lone_search_does(service):
     """More requests at once than the service lets use the index (2 per core), over
     different files and the page's reads: every one is answered, each the same as when
@@ -129,6 +152,19 @@ def test_video_record_and_thumbnails(service):
         assert client.get(f'/videos/{video_id}/at/-1.jpg').status_code == 422
 
 
+def test_a_pair_takes_the_segment_background_of_dns_show(service):
+    """Measured against the library, some pair of the group has other segment scores."""
+    running, _, _ = service
+    with running.client() as client:
+        group = next(g for g in client.get('/duplicates').json()['groups'] if 'videos/orig0.mp4' in g['videos'])
+        original = group['video_ids']['videos/orig0.mp4']
+        others = [video_id for path, video_id in group['video_ids'].items() if video_id != original]
+        views = {(other, switch): client.get(f'/pairs/{original}/{other}', params={'segment_background': switch})
+                 for other in others for switch in ('on', 'off')}
+    assert all(view.status_code == 200 for view in views.values()), [v.text for v in views.values()][:3]
+    assert any(views[other, 'on'].json()['segments'] != views[other, 'off'].json()['segments'] for other in others)
+
+
 def thumbnail(client, video_id, ms):
     from PIL import Image
     answer = client.get(f'/videos/{video_id}/at/{ms}.jpg')
@@ -153,6 +189,16 @@ def bad_requests(client: httpx.Client, root):
     yield 'k not a number', client.post('/search', data={'path': 'videos/orig0.mp4', 'k': 'ten'}), 422, 'k'
     yield 'rerank out of range', client.post('/search', data={'path': 'videos/orig0.mp4', 'rerank': 2}), 422, 'rerank'
     yield 'no query', client.post('/search', data={'k': 3}), 400, 'either'
+    yield 'candidates below one', client.post('/search', data={'path': 'videos/orig0.mp4', 'candidates': 0}), 422, \
+        'candidates'
+    yield 'clips not a switch', client.post('/search', data={'path': 'videos/orig0.mp4', 'clips': 'maybe'}), 422, \
+        'clips'
+    yield 'segment background not on/off', client.post('/search', data={
+        'path': 'videos/orig0.mp4', 'segment_background': 'sometimes'}), 422, 'segment_background'
+    yield 'segment background of /duplicates not on/off', client.get(
+        '/duplicates', params={'segment_background': 'sometimes'}), 422, 'segment_background'
+    yield 'segment background of a pair not on/off', client.get(
+        f'/pairs/{HEX64}/{HEX64}', params={'segment_background': 'sometimes'}), 422, 'segment_background'
     yield 'both queries', client.post('/search', data={'path': 'videos/orig0.mp4'},
                                       files={'video': ('a.mp4', video)}), 400, 'either'
     yield 'upload over the limit', client.post('/search', files={
