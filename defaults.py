@@ -36,6 +36,10 @@ RERANK = 0.1              # fraction of the candidates the fine student re-ranks
 CANDIDATES = 1000         # nearest videos by coarse similarity the selector considers
 NEIGHBOURS = 100          # dedup: nearest videos considered per video
 DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
+# Clip search: a query takes a window at every sampled frame up to this many windows (a
+# minute at 1 frame/s); a longer one spreads this many evenly over its length, so its
+# search costs what a minute's does (retrieval/clips/clip_index.py: query_stride).
+QUERY_WINDOWS = 60
 
 # --- where copies start (the defaults; `dns evaluate --calibrate` stores measured ones)
 COPY_THRESHOLD = 0.75     # a pair's search score: a fine similarity of 0.5 (s/2 + 0.5)

@@ -18,6 +18,7 @@ store = importlib.import_module(f'{PACKAGE}.retrieval.clips.store')
 merge = importlib.import_module(f'{PACKAGE}.retrieval.clips.merge')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.index')
 core = importlib.import_module(f'{PACKAGE}.core')
+defaults = importlib.import_module(f'{PACKAGE}.defaults')
 WindowHits, VotingSettings = voting.WindowHits, voting.VotingSettings
 
 
@@ -46,6 +47,30 @@ def test_every_five_second_copy_holds_an_indexed_window():
     for first in range(0, 590):
         inside = [s for s in starts if first <= s and s + spec.length <= first + 4]
         assert inside, first
+
+
+@pytest.mark.parametrize('frames', [4, 62, 63, 240, 600, 3600, 5401])
+def test_a_long_query_keeps_its_window_budget_and_its_copies_line_up(frames):
+    """Up to the budget a query has a window at every frame; past it about the budget,
+    at a stride prime to the indexed one, and every copy of ``shortest_lined_up`` frames,
+    whatever its place in the query and in the host, holds a query window exactly at an
+    indexed window's place."""
+    spec, budget = windows.DEFAULT_SPEC, 60
+    stride = spec.query_stride(frames, budget)
+    starts = spec.starts(frames, stride)
+    assert len(starts) <= budget + 1
+    if frames - spec.length + 1 <= budget:
+        assert stride == 1 and len(starts) == frames - spec.length + 1
+        return
+    assert stride > 1 and np.gcd(stride, spec.stride) == 1 and len(starts) >= budget // 3
+    span = spec.shortest_lined_up(stride)
+    for first in range(0, min(frames - span, 4 * stride) + 1):   # the pattern repeats every 2 x stride
+        for host_phase in range(spec.stride):                    # host frame = query frame + offset
+            lined_up = [s for s in starts if first <= s and s + spec.length <= first + span
+                        and (s + host_phase) % spec.stride == 0]
+            assert lined_up, (first, host_phase)
+    with pytest.raises(ValueError, match='budget'):
+        spec.query_stride(frames, 0)
 
 
 def test_bad_window_settings_and_features_are_refused():
@@ -209,16 +234,19 @@ def test_a_clip_shorter_than_a_window_is_still_searched(tmp_path):
     index.close()
 
 
-def test_a_query_longer_than_an_hour_is_bounded(tmp_path):
+def test_a_long_query_finds_a_copy_of_the_length_its_stride_promises(tmp_path):
     index, fines = make_index(tmp_path / 'index', videos=3)
     video_id = sorted(fines)[1]
     rng = np.random.default_rng(5)
-    long_query = rng.standard_normal((3 * 3600 // 2, 9, 512)).astype(np.float32)  # 1.5 h at 1 frame/s
-    long_query[4000:4040] = fines[video_id][20:60]
+    long_query = rng.standard_normal((600, 9, 512)).astype(np.float32)  # 10 minutes at 1 frame/s
+    stride = windows.DEFAULT_SPEC.query_stride(len(long_query), defaults.QUERY_WINDOWS)
+    copy = windows.DEFAULT_SPEC.shortest_lined_up(stride)
+    assert stride > 1 and copy < 40
+    long_query[401:401 + copy] = fines[video_id][20:20 + copy]
     starts, vectors = index.clips().query_windows(long_query)
-    assert len(starts) <= clip_index.MAX_QUERY_WINDOWS
+    assert len(starts) == len(vectors) <= defaults.QUERY_WINDOWS + 1
     votes = index.clips().candidates(long_query, limit=5)
-    assert votes[0].video_id == video_id
+    assert votes[0].video_id == video_id and abs(votes[0].offset - (20 - 401)) <= 2
     index.close()
 
 

@@ -13,6 +13,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from ... import defaults
 from ..fine_store import CorruptFeaturesError
 from ..index import sample_times
 from .store import ClipIndexError, ClipVectors
@@ -23,9 +24,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA = 'CREATE TABLE IF NOT EXISTS clip_windows (video_id TEXT PRIMARY KEY, windows INTEGER NOT NULL)'
 SYNC_VIDEOS = 64
-# Query windows searched at most: an hour at 1 frame/s. A longer query is windowed at a
-# coarser stride, so time and memory stay bounded whatever its length.
-MAX_QUERY_WINDOWS = 3600
 
 
 class ClipIndex:
@@ -125,11 +123,13 @@ class ClipIndex:
         return self.index.catalog.db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
 
     # --- search
-    def query_windows(self, fine: np.ndarray, times: Optional[np.ndarray] = None):
-        """(starts in seconds, unit vectors) of a query's windows: every frame, or a
-        coarser stride past ``MAX_QUERY_WINDOWS``. ``times``: each sample's seconds (a
-        variable frame rate query's holes kept), else sample i at i x time step."""
-        stride = max(1, -(-max(0, len(fine) - self.spec.length + 1) // MAX_QUERY_WINDOWS))
+    def query_windows(self, fine: np.ndarray, times: Optional[np.ndarray] = None,
+                      budget: int = defaults.QUERY_WINDOWS):
+        """(starts in seconds, unit vectors) of a query's windows: every frame up to
+        ``budget`` windows, else about ``budget`` spread evenly (``WindowSpec.query_stride``).
+        ``times``: each sample's seconds (a variable frame rate query's holes kept), else
+        sample i at i x time step."""
+        stride = self.spec.query_stride(len(fine), budget)
         starts, vectors = pooled_windows(fine, self.spec, stride=stride)
         return sample_times(times, len(fine), self.index.settings.time_step)[starts], vectors
 
@@ -161,4 +161,4 @@ class ClipIndex:
         return votes if limit is None else votes[:limit]
 
 
-__all__ = ['ClipIndex', 'ClipIndexError', 'MAX_QUERY_WINDOWS']
+__all__ = ['ClipIndex', 'ClipIndexError']
