@@ -250,6 +250,41 @@ def test_a_long_query_finds_a_copy_of_the_length_its_stride_promises(tmp_path):
     index.close()
 
 
+def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_path):
+    """FLAT while small; HNSW once a sync finds the collection at the size given (lowered
+    here from the default through ``hnsw_from``), recorded in Milvus and kept on reopening;
+    the planted copies vote as under exact search."""
+    index, fines = make_index(tmp_path / 'index', videos=4, frames=60)   # 4 x 30 windows
+    clips = clip_index.ClipIndex(index, hnsw_from=150)
+    assert clips.vectors().index_type == 'FLAT' and clips.window_count() == 120
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        index.commit(f'/nowhere/more{i}.mp4', f'{9:08x}{i:056x}', fake_video(rng, 60))
+    index.sync()
+    assert clips.sync() == 2 and clips.window_count() == 180
+    vectors = clips.vectors()
+    assert vectors.index_type == 'HNSW' and vectors.search_params() == defaults.CLIP_HNSW_SEARCH
+    queries = [planted_query(fines, video_id, 7 * n, 8, seed=n) for n, video_id in enumerate(sorted(fines))]
+    approximate = [clips.candidates(q) for q in queries]
+    vectors.rebuild_index('FLAT')   # the same windows searched exactly
+    assert vectors.index_type == 'FLAT' and vectors.search_params() == {}
+    for video_id, query, votes in zip(sorted(fines), queries, approximate):
+        exact = clips.candidates(query)
+        assert votes[0].video_id == video_id
+        assert [(v.video_id, v.offset, v.windows) for v in votes] == [(v.video_id, v.offset, v.windows) for v in exact]
+        assert [v.score for v in votes] == pytest.approx([v.score for v in exact], abs=1e-4)   # float sums
+    # A sync finds the collection past the size and makes it HNSW again.
+    assert clips.sync() == 0 and vectors.index_type == 'HNSW'
+    index.close()
+    index = index_module.VideoIndex(tmp_path / 'index')
+    assert index.clips().vectors().index_type == 'HNSW' and index.clips().vectors().count() == 180
+    with pytest.raises(ValueError, match='FLAT or HNSW'):
+        index.clips().vectors().rebuild_index('IVF_PQ')
+    with pytest.raises(ValueError, match='must be positive'):
+        store.ClipVectors(index.clips().vectors().client, index.clips().collection, lite=True, hnsw_from=0)
+    index.close()
+
+
 def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
     index, fines = make_index(tmp_path / 'index', videos=4)
     client = index.vectors().client

@@ -29,8 +29,8 @@ SYNC_VIDEOS = 64
 class ClipIndex:
     """Clip search over a :class:`VideoIndex` (imported lazily: the index owns this)."""
 
-    def __init__(self, index, spec: Optional[WindowSpec] = None):
-        self.index = index
+    def __init__(self, index, spec: Optional[WindowSpec] = None, hnsw_from: int = defaults.CLIP_HNSW_FROM):
+        self.index, self.hnsw_from = index, hnsw_from
         catalog = index.catalog
         with catalog.transaction() as db:
             db.execute(SCHEMA)
@@ -77,7 +77,7 @@ class ClipIndex:
             # vectors synced first.
             self.index.vectors()
             self._vectors = ClipVectors(self.index._vectors.client, self.collection,
-                                        lite=not self.index.settings.milvus_uri)
+                                        lite=not self.index.settings.milvus_uri, hnsw_from=self.hnsw_from)
         vectors, catalog = self._vectors, self.index.catalog
         db = catalog.db
         # Removed videos, and videos extracted again (windows -1: ``Catalog.commit_video``).
@@ -98,6 +98,9 @@ class ClipIndex:
             rows = db.execute('SELECT id FROM videos WHERE id > ? AND id NOT IN (SELECT video_id FROM clip_windows) '
                               'ORDER BY id LIMIT ?', (after, SYNC_VIDEOS)).fetchall()
             if not rows:
+                if vectors.fit_index(self.window_count()):
+                    log.info('the clip collection %s holds %d windows or more: its index is now HNSW',
+                             self.collection, self.hnsw_from)
                 return added
             after = rows[-1][0]
             records = catalog.videos([r[0] for r in rows])
