@@ -1,6 +1,9 @@
 """Clip search against the size of the library: a clip collection grown to 10^4, 10^5
 (and, asked for, 10^6) windows, searched with queries of 10 s, 1 min and 10 min, on
-Milvus Lite with the index types it offers. Per size and index type: the time to fill
+Milvus Lite with the index types it offers and with ``auto``, the default: FLAT or
+HNSW by size, as an index chooses it (``ClipVectors.fit_index``; the fill then includes
+the HNSW build). Queries take their windows as ``ClipIndex.query_windows`` does (every
+frame up to ``QUERY_WINDOWS``, then spread). Per size and index type: the time to fill
 the collection, a fresh process's time to open and load it (what every `dns search`
 pays), search p50 / p99 per query length (the clip collection's search and the votes,
 as `ClipIndex.candidates` runs them), the process's peak RSS, the folder's size on disk,
