@@ -38,7 +38,7 @@ NEIGHBOURS = 100          # dedup: nearest videos considered per video
 DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
 # Clip search: a query takes a window at every sampled frame up to this many windows (a
 # minute at 1 frame/s); a longer one spreads this many evenly over its length, so its
-# search costs what a minute's does (retrieval/clips/clip_index.py: query_stride).
+# search costs what a minute's does (retrieval/clips/windows.py: WindowSpec.query_stride).
 QUERY_WINDOWS = 60
 # The clip collection's index on Milvus Lite: exact (FLAT) while it holds fewer windows
 # than this, HNSW (faiss) from then on, made again when it grows past the point

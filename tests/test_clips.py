@@ -280,6 +280,12 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     assert index.clips().vectors().index_type == 'HNSW' and index.clips().vectors().count() == 180
     with pytest.raises(ValueError, match='FLAT or HNSW'):
         index.clips().vectors().rebuild_index('IVF_PQ')
+    # A rebuild cut short after dropping the index: the next opening makes an exact one.
+    vectors = index.clips().vectors()
+    vectors.client.release_collection(vectors.collection)
+    vectors.client.drop_index(vectors.collection, vectors.client.list_indexes(vectors.collection)[0])
+    reopened = store.ClipVectors(vectors.client, vectors.collection, lite=True)
+    assert reopened.index_type == 'FLAT' and reopened.count() == 180
     with pytest.raises(ValueError, match='must be positive'):
         store.ClipVectors(index.clips().vectors().client, index.clips().collection, lite=True, hnsw_from=0)
     index.close()

@@ -41,6 +41,8 @@ class ClipVectors:
                     if not client.has_collection(collection):
                         raise
             self._check()
+            if not client.list_indexes(collection):   # a rebuild cut short between drop and create
+                client.create_index(collection, self._index_params('FLAT' if lite else 'AUTOINDEX'))
             client.load_collection(collection)
             self.index_type = self._read_index_type()
         except ClipIndexError:
@@ -55,9 +57,14 @@ class ClipVectors:
         schema.add_field('video', DataType.VARCHAR, max_length=ID_LENGTH)
         schema.add_field('start', DataType.INT64)
         schema.add_field('vector', DataType.FLOAT_VECTOR, dim=WINDOW_DIMS)
+        self.client.create_collection(self.collection, schema=schema,
+                                      index_params=self._index_params('FLAT' if self.lite else 'AUTOINDEX'))
+
+    def _index_params(self, index_type: str):
         params = self.client.prepare_index_params()
-        params.add_index('vector', index_type='FLAT' if self.lite else 'AUTOINDEX', metric_type='IP')
-        self.client.create_collection(self.collection, schema=schema, index_params=params)
+        params.add_index('vector', index_type=index_type, metric_type='IP',
+                         params=dict(defaults.CLIP_HNSW_BUILD) if index_type == 'HNSW' else {})
+        return params
 
     def _check(self) -> None:
         fields = {f['name']: f for f in self.client.describe_collection(self.collection)['fields']}
@@ -90,10 +97,7 @@ class ClipVectors:
             self.client.release_collection(self.collection)
             for name in self.client.list_indexes(self.collection):
                 self.client.drop_index(self.collection, name)
-            params = self.client.prepare_index_params()
-            params.add_index('vector', index_type=index_type, metric_type='IP',
-                             params=dict(defaults.CLIP_HNSW_BUILD) if index_type == 'HNSW' else {})
-            self.client.create_index(self.collection, params)
+            self.client.create_index(self.collection, self._index_params(index_type))
             self.client.load_collection(self.collection)
             self.index_type = self._read_index_type()
         except Exception as error:
