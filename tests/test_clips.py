@@ -242,7 +242,7 @@ def test_a_long_query_finds_a_copy_of_the_length_its_stride_promises(tmp_path):
     stride = windows.DEFAULT_SPEC.query_stride(len(long_query), defaults.QUERY_WINDOWS)
     copy = windows.DEFAULT_SPEC.shortest_lined_up(stride)
     assert stride > 1 and copy < 40
-    long_query[401:401 + copy] = fines[video_id][20:20 + copy]
+    long_query[401:401 + copy] = planted_query(fines, video_id, 20, copy)   # with an edit's noise
     starts, vectors = index.clips().query_windows(long_query)
     assert len(starts) == len(vectors) <= defaults.QUERY_WINDOWS + 1
     votes = index.clips().candidates(long_query, limit=5)
