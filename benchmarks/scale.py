@@ -1,6 +1,9 @@
 """Clip search against the size of the library: a clip collection grown to 10^4, 10^5
 (and, asked for, 10^6) windows, searched with queries of 10 s, 1 min and 10 min, on
-Milvus Lite with the index types it offers. Per size and index type: the time to fill
+Milvus Lite with the index types it offers and with ``auto``, the default: FLAT or
+HNSW by size, as an index chooses it (``ClipVectors.fit_index``; the fill then includes
+the HNSW build). Queries take their windows as ``ClipIndex.query_windows`` does (every
+frame up to ``QUERY_WINDOWS``, then spread). Per size and index type: the time to fill
 the collection, a fresh process's time to open and load it (what every `dns search`
 pays), search p50 / p99 per query length (the clip collection's search and the votes,
 as `ClipIndex.candidates` runs them), the process's peak RSS, the folder's size on disk,
@@ -17,7 +20,7 @@ other videos; the 32nd neighbour, which clip voting takes as the background) say
 alike the library is. Copies: for each query, a piece of it is planted in one host, with
 noise as a re-encode gives (similarity about 0.9 to the query's windows).
 
-    .venv/bin/python benchmarks/scale.py [--sizes 10000 100000] [--types FLAT HNSW] [--print-only]
+    .venv/bin/python benchmarks/scale.py [--sizes 10000 100000] [--types auto FLAT HNSW] [--print-only]
 """
 import argparse
 import json
@@ -39,7 +42,8 @@ PLANTED = 8                    # copies planted, one query each per length
 REPEATS = {10: 9, 60: 5, 600: 3}
 RANK = 2                       # a planted host counts as found within the first RANK voted videos
 LOW_RANK = 48                  # dimensions of the shared model of shots
-TYPES = {
+TYPES = {   # 'auto': the default, FLAT or HNSW by size (defaults.CLIP_HNSW_FROM, CLIP_HNSW_BUILD, CLIP_HNSW_SEARCH)
+    'auto': ({}, {}),
     'FLAT': ({}, {}),
     'HNSW': ({'M': 16, 'efConstruction': 128}, {'ef': 64}),
     'IVF_SQ8': ({'nlist': 1024}, {'nprobe': 16}),
@@ -49,12 +53,13 @@ TYPES = {
 def main():
     parser = benchmark_parser()
     parser.add_argument('--sizes', type=int, nargs='+', default=[10_000, 100_000])
-    parser.add_argument('--types', nargs='+', default=['FLAT', 'HNSW'], choices=sorted(TYPES))
+    parser.add_argument('--types', nargs='+', default=['auto', 'FLAT'], choices=sorted(TYPES))
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
     package()
     if args.worker:
         return worker(json.loads(args.worker))
+    from distill_and_select import defaults
     rows, stats = [], {}
     for size in args.sizes:
         for index_type in args.types:
@@ -63,7 +68,8 @@ def main():
                 searched = child({'step': 'search', 'size': size, 'type': index_type, 'folder': tmp})
                 disk = sum(f.stat().st_size for f in Path(tmp).rglob('*') if f.is_file())
             stats[size] = built['stats']
-            row = [f'{size:,}', f'{size / 1800:,.0f}', index_type, f'{built["seconds"]:.0f}',
+            shown = f'auto: {searched["index_type"]}' if index_type == 'auto' else index_type
+            row = [f'{size:,}', f'{size / 1800:,.0f}', shown, f'{built["seconds"]:.0f}',
                    f'{searched["open"]:.1f}']
             for seconds in QUERY_SECONDS:
                 times = searched['times'][str(seconds)]
@@ -78,8 +84,10 @@ def main():
     notes = '; '.join(f'{size:,} windows: best similarity in another video {s["best"]:.3f} (median), '
                       f'32nd neighbour {s["background"]:.3f}' for size, s in stats.items())
     markdown = (f'Milvus Lite (the embedded default), clip windows of 512 dimensions, {PLANTED} planted copies '
-                f'a query length; index parameters: ' +
-                ', '.join(f'{t} {TYPES[t][0] or "-"} search {TYPES[t][1] or "-"}' for t in args.types) +
+                f'a query length; index parameters: ' + '; '.join(
+                    f'auto (the default): FLAT under {defaults.CLIP_HNSW_FROM:,} windows, then HNSW '
+                    f'{defaults.CLIP_HNSW_BUILD} search {defaults.CLIP_HNSW_SEARCH}' if t == 'auto' else
+                    f'{t} {TYPES[t][0] or "-"} search {TYPES[t][1] or "-"}' for t in args.types) +
                 f'. Library statistics: {notes}. {machine()}.\n\n' + markdown_table(header, rows))
     print(markdown)
     if not args.print_only:
@@ -95,7 +103,8 @@ def child(job: dict) -> dict:
 
 # --- the library
 def _queries(size: int, seed: int = 1):
-    """Per (query seconds, number): the query's windows (one at every frame), the host
+    """Per (query seconds, number): the query's windows (one at every frame; a search
+    takes those of :func:`_query_windows`), the host
     video a piece of it is planted in, where, and the planted windows."""
     rng = np.random.default_rng(seed)
     basis = _basis()
@@ -170,27 +179,32 @@ def worker(job: dict) -> None:
     if job['step'] == 'build':
         vectors = _library(size, queries)
         t0 = time.perf_counter()
-        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=80)
-        schema.add_field('video', DataType.VARCHAR, max_length=64)
-        schema.add_field('start', DataType.INT64)
-        schema.add_field('vector', DataType.FLOAT_VECTOR, dim=DIMS)
-        params = client.prepare_index_params()
-        params.add_index('vector', index_type=index_type, metric_type='IP', params=TYPES[index_type][0])
-        client.create_collection('clips', schema=schema, index_params=params)
-        store = ClipVectors(client, 'clips', lite=True)
+        if index_type != 'auto':
+            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=80)
+            schema.add_field('video', DataType.VARCHAR, max_length=64)
+            schema.add_field('start', DataType.INT64)
+            schema.add_field('vector', DataType.FLOAT_VECTOR, dim=DIMS)
+            params = client.prepare_index_params()
+            params.add_index('vector', index_type=index_type, metric_type='IP', params=TYPES[index_type][0])
+            client.create_collection('clips', schema=schema, index_params=params)
+        store = ClipVectors(client, 'clips', lite=True)   # 'auto': made as an index makes it (FLAT)
         for first in range(0, size, VIDEO_WINDOWS):
             store.upsert(ids[first], starts[first:first + VIDEO_WINDOWS], vectors[first:first + VIDEO_WINDOWS])
         store.flush()
+        if index_type == 'auto':
+            store.fit_index(size)   # as `ClipIndex.sync` ends: the index type chosen by size
         seconds = time.perf_counter() - t0
         video_of = np.array([int(i[1:]) for i in ids])
         best, background = [], []
-        for i in np.random.default_rng(2).choice(size, min(size, 200), replace=False):
-            sims = vectors @ vectors[i]
-            sims[video_of == video_of[i]] = -1
-            top = -np.sort(-sims[np.argpartition(-sims, 32)[:32]])
-            best.append(top[0])
-            background.append(top[31])
+        sample = np.random.default_rng(2).choice(size, min(size, 200), replace=False)
+        for first in range(0, len(sample), 50):   # 50 windows a pass over the library
+            chunk = sample[first:first + 50]
+            for i, sims in zip(chunk, vectors[chunk] @ vectors.T):
+                sims[video_of == video_of[i]] = -1
+                top = -np.sort(-sims[np.argpartition(-sims, 32)[:32]])
+                best.append(top[0])
+                background.append(top[31])
         stats = {'best': float(np.median(best)), 'background': float(np.median(background))}
         print(json.dumps({'seconds': seconds, 'stats': stats}))
         return
@@ -203,23 +217,32 @@ def worker(job: dict) -> None:
     for seconds in QUERY_SECONDS:
         times[str(seconds)] = []
         for p in range(PLANTED):
-            query = queries[(seconds, p)][0]
-            q_starts = np.arange(len(query), dtype=np.float64)
+            query, q_starts = _query_windows(queries[(seconds, p)][0], seconds)
             for r in range(REPEATS[seconds] if p == 0 else 1):
                 t = time.perf_counter()
-                hits = store.search(q_starts, query, settings.search_limit, _seconds, TYPES[index_type][1])
+                hits = store.search(q_starts, query, settings.search_limit, _seconds,
+                                    None if index_type == 'auto' else TYPES[index_type][1])
                 votes = vote(hits, settings)
                 times[str(seconds)].append(time.perf_counter() - t)
             voted[(seconds, p)] = [v.video_id for v in votes[:RANK]]
     rss = _rss_mb()   # what the searching process holds; the exact search's copy of the library comes after
     vectors = _library(size, queries)
     for (seconds, p), (query, host, _, _) in queries.items():
-        q_starts = np.arange(len(query), dtype=np.float64)
+        query, q_starts = _query_windows(query, seconds)
         found += f'v{host:07d}' in voted[(seconds, p)]
         exact = _exact(vectors, ids, starts, query, q_starts, settings.search_limit)
         exact_found += f'v{host:07d}' in [v.video_id for v in vote(exact, settings)[:RANK]]
     print(json.dumps({'open': opened, 'times': times, 'recall': found, 'exact_recall': exact_found,
-                      'rss_mb': rss}))
+                      'rss_mb': rss, 'index_type': store.index_type}))
+
+
+def _query_windows(query: np.ndarray, seconds: int):
+    """The windows a query of ``seconds`` frames searches with (every frame up to
+    ``QUERY_WINDOWS``, then spread, as `ClipIndex.query_windows` takes them), and their starts."""
+    from distill_and_select import defaults
+    from distill_and_select.retrieval.clips.windows import DEFAULT_SPEC
+    starts = DEFAULT_SPEC.starts(seconds, DEFAULT_SPEC.query_stride(seconds, defaults.QUERY_WINDOWS))
+    return query[starts], starts.astype(np.float64)
 
 
 def _seconds(video: str, frame: int) -> float:
@@ -229,8 +252,8 @@ def _seconds(video: str, frame: int) -> float:
 def _exact(vectors, ids, starts, query, q_starts, limit):
     from distill_and_select.retrieval.clips.voting import WindowHits
     out = []
-    for q, window in zip(q_starts, query):
-        sims = vectors @ window
+    all_sims = query @ vectors.T   # one pass over the library for all the query's windows
+    for q, sims in zip(q_starts, all_sims):
         top = np.argpartition(-sims, limit)[:limit]
         top = top[np.argsort(-sims[top])]
         out.append(WindowHits(float(q), [ids[i] for i in top], [float(starts[i]) for i in top],

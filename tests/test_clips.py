@@ -18,6 +18,7 @@ store = importlib.import_module(f'{PACKAGE}.retrieval.clips.store')
 merge = importlib.import_module(f'{PACKAGE}.retrieval.clips.merge')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.index')
 core = importlib.import_module(f'{PACKAGE}.core')
+defaults = importlib.import_module(f'{PACKAGE}.defaults')
 WindowHits, VotingSettings = voting.WindowHits, voting.VotingSettings
 
 
@@ -46,6 +47,30 @@ def test_every_five_second_copy_holds_an_indexed_window():
     for first in range(0, 590):
         inside = [s for s in starts if first <= s and s + spec.length <= first + 4]
         assert inside, first
+
+
+@pytest.mark.parametrize('frames', [4, 62, 63, 240, 600, 3600, 5401])
+def test_a_long_query_keeps_its_window_budget_and_its_copies_line_up(frames):
+    """Up to the budget a query has a window at every frame; past it about the budget,
+    at a stride prime to the indexed one, and every copy of ``shortest_lined_up`` frames,
+    whatever its place in the query and in the host, holds a query window exactly at an
+    indexed window's place."""
+    spec, budget = windows.DEFAULT_SPEC, 60
+    stride = spec.query_stride(frames, budget)
+    starts = spec.starts(frames, stride)
+    assert len(starts) <= budget + 1
+    if frames - spec.length + 1 <= budget:
+        assert stride == 1 and len(starts) == frames - spec.length + 1
+        return
+    assert stride > 1 and np.gcd(stride, spec.stride) == 1 and len(starts) >= budget // 3
+    span = spec.shortest_lined_up(stride)
+    for first in range(0, min(frames - span, 4 * stride) + 1):   # the pattern repeats every 2 x stride
+        for host_phase in range(spec.stride):                    # host frame = query frame + offset
+            lined_up = [s for s in starts if first <= s and s + spec.length <= first + span
+                        and (s + host_phase) % spec.stride == 0]
+            assert lined_up, (first, host_phase)
+    with pytest.raises(ValueError, match='budget'):
+        spec.query_stride(frames, 0)
 
 
 def test_bad_window_settings_and_features_are_refused():
@@ -209,16 +234,60 @@ def test_a_clip_shorter_than_a_window_is_still_searched(tmp_path):
     index.close()
 
 
-def test_a_query_longer_than_an_hour_is_bounded(tmp_path):
+def test_a_long_query_finds_a_copy_of_the_length_its_stride_promises(tmp_path):
     index, fines = make_index(tmp_path / 'index', videos=3)
     video_id = sorted(fines)[1]
     rng = np.random.default_rng(5)
-    long_query = rng.standard_normal((3 * 3600 // 2, 9, 512)).astype(np.float32)  # 1.5 h at 1 frame/s
-    long_query[4000:4040] = fines[video_id][20:60]
+    long_query = rng.standard_normal((600, 9, 512)).astype(np.float32)  # 10 minutes at 1 frame/s
+    stride = windows.DEFAULT_SPEC.query_stride(len(long_query), defaults.QUERY_WINDOWS)
+    copy = windows.DEFAULT_SPEC.shortest_lined_up(stride)
+    assert stride > 1 and copy < 40
+    long_query[401:401 + copy] = planted_query(fines, video_id, 20, copy)   # with an edit's noise
     starts, vectors = index.clips().query_windows(long_query)
-    assert len(starts) <= clip_index.MAX_QUERY_WINDOWS
+    assert len(starts) == len(vectors) <= defaults.QUERY_WINDOWS + 1
     votes = index.clips().candidates(long_query, limit=5)
-    assert votes[0].video_id == video_id
+    assert votes[0].video_id == video_id and abs(votes[0].offset - (20 - 401)) <= 2
+    index.close()
+
+
+def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_path):
+    """FLAT while small; HNSW once a sync finds the collection at the size given (lowered
+    here from the default through ``hnsw_from``), recorded in Milvus and kept on reopening;
+    the planted copies vote as under exact search."""
+    index, fines = make_index(tmp_path / 'index', videos=4, frames=60)   # 4 x 30 windows
+    clips = clip_index.ClipIndex(index, hnsw_from=150)
+    assert clips.vectors().index_type == 'FLAT' and clips.window_count() == 120
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        index.commit(f'/nowhere/more{i}.mp4', f'{9:08x}{i:056x}', fake_video(rng, 60))
+    index.sync()
+    assert clips.sync() == 2 and clips.window_count() == 180
+    vectors = clips.vectors()
+    assert vectors.index_type == 'HNSW' and vectors.search_params() == defaults.CLIP_HNSW_SEARCH
+    queries = [planted_query(fines, video_id, 7 * n, 8, seed=n) for n, video_id in enumerate(sorted(fines))]
+    approximate = [clips.candidates(q) for q in queries]
+    vectors.rebuild_index('FLAT')   # the same windows searched exactly
+    assert vectors.index_type == 'FLAT' and vectors.search_params() == {}
+    for video_id, query, votes in zip(sorted(fines), queries, approximate):
+        exact = clips.candidates(query)
+        assert votes[0].video_id == video_id
+        assert [(v.video_id, v.offset, v.windows) for v in votes] == [(v.video_id, v.offset, v.windows) for v in exact]
+        assert [v.score for v in votes] == pytest.approx([v.score for v in exact], abs=1e-4)   # float sums
+    # A sync finds the collection past the size and makes it HNSW again.
+    assert clips.sync() == 0 and vectors.index_type == 'HNSW'
+    index.close()
+    index = index_module.VideoIndex(tmp_path / 'index')
+    assert index.clips().vectors().index_type == 'HNSW' and index.clips().vectors().count() == 180
+    with pytest.raises(ValueError, match='FLAT or HNSW'):
+        index.clips().vectors().rebuild_index('IVF_PQ')
+    # A rebuild cut short after dropping the index: the next opening makes an exact one.
+    vectors = index.clips().vectors()
+    vectors.client.release_collection(vectors.collection)
+    vectors.client.drop_index(vectors.collection, vectors.client.list_indexes(vectors.collection)[0])
+    reopened = store.ClipVectors(vectors.client, vectors.collection, lite=True)
+    assert reopened.index_type == 'FLAT' and reopened.count() == 180
+    with pytest.raises(ValueError, match='must be positive'):
+        store.ClipVectors(index.clips().vectors().client, index.clips().collection, lite=True, hnsw_from=0)
     index.close()
 
 

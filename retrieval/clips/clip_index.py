@@ -13,6 +13,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from ... import defaults
 from ..fine_store import CorruptFeaturesError
 from ..index import sample_times
 from .store import ClipIndexError, ClipVectors
@@ -23,16 +24,13 @@ log = logging.getLogger(__name__)
 
 SCHEMA = 'CREATE TABLE IF NOT EXISTS clip_windows (video_id TEXT PRIMARY KEY, windows INTEGER NOT NULL)'
 SYNC_VIDEOS = 64
-# Query windows searched at most: an hour at 1 frame/s. A longer query is windowed at a
-# coarser stride, so time and memory stay bounded whatever its length.
-MAX_QUERY_WINDOWS = 3600
 
 
 class ClipIndex:
     """Clip search over a :class:`VideoIndex` (imported lazily: the index owns this)."""
 
-    def __init__(self, index, spec: Optional[WindowSpec] = None):
-        self.index = index
+    def __init__(self, index, spec: Optional[WindowSpec] = None, hnsw_from: int = defaults.CLIP_HNSW_FROM):
+        self.index, self.hnsw_from = index, hnsw_from
         catalog = index.catalog
         with catalog.transaction() as db:
             db.execute(SCHEMA)
@@ -79,7 +77,7 @@ class ClipIndex:
             # vectors synced first.
             self.index.vectors()
             self._vectors = ClipVectors(self.index._vectors.client, self.collection,
-                                        lite=not self.index.settings.milvus_uri)
+                                        lite=not self.index.settings.milvus_uri, hnsw_from=self.hnsw_from)
         vectors, catalog = self._vectors, self.index.catalog
         db = catalog.db
         # Removed videos, and videos extracted again (windows -1: ``Catalog.commit_video``).
@@ -100,6 +98,9 @@ class ClipIndex:
             rows = db.execute('SELECT id FROM videos WHERE id > ? AND id NOT IN (SELECT video_id FROM clip_windows) '
                               'ORDER BY id LIMIT ?', (after, SYNC_VIDEOS)).fetchall()
             if not rows:
+                if vectors.fit_index(self.window_count()):
+                    log.info('the clip collection %s holds %d windows or more: its index is now HNSW',
+                             self.collection, self.hnsw_from)
                 return added
             after = rows[-1][0]
             records = catalog.videos([r[0] for r in rows])
@@ -125,11 +126,13 @@ class ClipIndex:
         return self.index.catalog.db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
 
     # --- search
-    def query_windows(self, fine: np.ndarray, times: Optional[np.ndarray] = None):
-        """(starts in seconds, unit vectors) of a query's windows: every frame, or a
-        coarser stride past ``MAX_QUERY_WINDOWS``. ``times``: each sample's seconds (a
-        variable frame rate query's holes kept), else sample i at i x time step."""
-        stride = max(1, -(-max(0, len(fine) - self.spec.length + 1) // MAX_QUERY_WINDOWS))
+    def query_windows(self, fine: np.ndarray, times: Optional[np.ndarray] = None,
+                      budget: int = defaults.QUERY_WINDOWS):
+        """(starts in seconds, unit vectors) of a query's windows: every frame up to
+        ``budget`` windows, else about ``budget`` spread evenly (``WindowSpec.query_stride``).
+        ``times``: each sample's seconds (a variable frame rate query's holes kept), else
+        sample i at i x time step."""
+        stride = self.spec.query_stride(len(fine), budget)
         starts, vectors = pooled_windows(fine, self.spec, stride=stride)
         return sample_times(times, len(fine), self.index.settings.time_step)[starts], vectors
 
@@ -161,4 +164,4 @@ class ClipIndex:
         return votes if limit is None else votes[:limit]
 
 
-__all__ = ['ClipIndex', 'ClipIndexError', 'MAX_QUERY_WINDOWS']
+__all__ = ['ClipIndex', 'ClipIndexError']

@@ -4,6 +4,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ... import defaults
 from ..vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet, count_rows
 from .voting import WindowHits
 from .windows import WINDOW_DIMS
@@ -21,11 +22,16 @@ class ClipIndexError(VectorStoreError):
 
 class ClipVectors:
     """``client``: the index's MilvusClient (one connection serves both collections,
-    which a Milvus Lite database requires). ``lite``: exact search (FLAT); a server picks
-    its own index (AUTOINDEX)."""
+    which a Milvus Lite database requires). ``lite``: exact search (FLAT) until
+    :meth:`fit_index` finds ``hnsw_from`` windows, then HNSW; a server picks its own
+    index (AUTOINDEX). The index type is Milvus's record of the collection, read when
+    it opens."""
 
-    def __init__(self, client, collection: str, lite: bool):
-        self.client, self.collection, self.lite = client, collection, lite
+    def __init__(self, client, collection: str, lite: bool, hnsw_from: int = defaults.CLIP_HNSW_FROM):
+        if hnsw_from < 1:
+            raise ValueError(f'the size to move the clip collection to HNSW at must be positive, got {hnsw_from}')
+        self.client, self.collection, self.lite, self.hnsw_from = client, collection, lite, hnsw_from
+        self.index_type = ''
         try:
             if not client.has_collection(collection):
                 try:
@@ -35,7 +41,10 @@ class ClipVectors:
                     if not client.has_collection(collection):
                         raise
             self._check()
+            if not client.list_indexes(collection):   # a rebuild cut short between drop and create
+                client.create_index(collection, self._index_params('FLAT' if lite else 'AUTOINDEX'))
             client.load_collection(collection)
+            self.index_type = self._read_index_type()
         except ClipIndexError:
             raise
         except Exception as error:
@@ -48,9 +57,14 @@ class ClipVectors:
         schema.add_field('video', DataType.VARCHAR, max_length=ID_LENGTH)
         schema.add_field('start', DataType.INT64)
         schema.add_field('vector', DataType.FLOAT_VECTOR, dim=WINDOW_DIMS)
+        self.client.create_collection(self.collection, schema=schema,
+                                      index_params=self._index_params('FLAT' if self.lite else 'AUTOINDEX'))
+
+    def _index_params(self, index_type: str):
         params = self.client.prepare_index_params()
-        params.add_index('vector', index_type='FLAT' if self.lite else 'AUTOINDEX', metric_type='IP')
-        self.client.create_collection(self.collection, schema=schema, index_params=params)
+        params.add_index('vector', index_type=index_type, metric_type='IP',
+                         params=dict(defaults.CLIP_HNSW_BUILD) if index_type == 'HNSW' else {})
+        return params
 
     def _check(self) -> None:
         fields = {f['name']: f for f in self.client.describe_collection(self.collection)['fields']}
@@ -61,6 +75,38 @@ class ClipVectors:
         if dim != WINDOW_DIMS:
             raise ClipIndexError(f'the clip collection {self.collection} holds {dim}-d vectors, not {WINDOW_DIMS}; '
                                  'drop it to rebuild it from the index')
+
+    def _read_index_type(self) -> str:
+        names = self.client.list_indexes(self.collection)
+        return self.client.describe_index(self.collection, names[0]).get('index_type', '') if names else ''
+
+    def fit_index(self, windows: int) -> bool:
+        """On Milvus Lite, move a FLAT collection of ``windows`` windows or more to
+        HNSW (never back: a shrinking collection keeps its graph); True when it moved."""
+        if not self.lite or windows < self.hnsw_from or self.index_type != 'FLAT':
+            return False
+        self.rebuild_index('HNSW')
+        return True
+
+    def rebuild_index(self, index_type: str) -> None:
+        """Make the collection's index again as ``index_type`` ('FLAT' or 'HNSW', with
+        ``defaults.CLIP_HNSW_BUILD``); its windows stay."""
+        if index_type not in ('FLAT', 'HNSW'):
+            raise ValueError(f"the clip collection's index type is FLAT or HNSW, not {index_type!r}")
+        try:
+            self.client.release_collection(self.collection)
+            for name in self.client.list_indexes(self.collection):
+                self.client.drop_index(self.collection, name)
+            self.client.create_index(self.collection, self._index_params(index_type))
+            self.client.load_collection(self.collection)
+            self.index_type = self._read_index_type()
+        except Exception as error:
+            raise ClipIndexError(f'making the index of the clip collection {self.collection} as {index_type} '
+                                 f'failed: {error}') from error
+
+    def search_params(self) -> dict:
+        """The search parameters of the collection's index type."""
+        return dict(defaults.CLIP_HNSW_SEARCH) if self.index_type == 'HNSW' else {}
 
     def upsert(self, video_id: str, starts: Sequence[int], vectors: np.ndarray) -> None:
         rows = [{'id': row_id(video_id, int(s)), 'video': video_id, 'start': int(s),
@@ -85,8 +131,11 @@ class ClipVectors:
         """The ``limit`` nearest indexed windows of each query window, searched
         ``SEARCH_BATCH`` at a time; starts in seconds (``seconds_of(video, start frame)``:
         the time of an indexed video's sample). ``params``: the index type's search
-        parameters (``ef``, ``nprobe``; none for FLAT)."""
+        parameters (``ef``, ``nprobe``; by default those of the collection's own type)."""
         limit = min(limit, MAX_LIMIT)
+        params = self.search_params() if params is None else params
+        if 'ef' in params:   # HNSW answers at most ef hits
+            params = {**params, 'ef': max(int(params['ef']), limit)}
         search_params = {'metric_type': 'IP', **({'params': params} if params else {})}
         out: List[WindowHits] = []
         for i in range(0, len(vectors), SEARCH_BATCH):

@@ -7,7 +7,15 @@ frames' vectors, L2-normalised. Indexed videos take windows of ``length`` frames
 ``stride`` frames; queries take one at every frame, so that some query window lines up
 with an indexed one to within half a stride whatever the copy's phase. A copy of
 ``length + stride - 1`` sampled frames holds at least one indexed window wholly.
+
+A long query takes its windows at a coarser stride (:meth:`WindowSpec.query_stride`),
+chosen prime to the indexed stride, so that the query windows' phases against the
+indexed windows still run through every value: a copy of ``length + stride x query
+stride - 1`` frames holds a query window that lines up exactly with an indexed one, and
+one of ``length + query stride - 1`` frames a query window within half an indexed stride
+of one (:meth:`WindowSpec.shortest_lined_up`).
 """
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -32,6 +40,27 @@ class WindowSpec:
     def shortest_covered(self) -> int:
         """Sampled frames a copy needs so that an indexed window lies wholly inside it."""
         return self.length + self.stride - 1
+
+    def query_stride(self, frames: int, budget: int) -> int:
+        """The stride of a query of ``frames`` sampled frames: 1 while it has at most
+        ``budget`` windows, else the least stride that spreads about ``budget`` over its
+        length (at most ``budget + 1``: the last window ends at the query's end), made
+        prime to the indexed stride."""
+        if budget < 1:
+            raise ValueError(f'the query window budget must be a positive integer, got {budget}')
+        positions = frames - self.length + 1
+        if positions <= budget:
+            return 1
+        stride = -(-positions // budget)
+        while math.gcd(stride, self.stride) != 1:
+            stride += 1
+        return stride
+
+    def shortest_lined_up(self, query_stride: int = 1) -> int:
+        """Sampled frames a copy needs, queried at ``query_stride``, so that one of its
+        query windows lies wholly inside it at exactly an indexed window's place
+        (``query_stride`` prime to the indexed stride)."""
+        return self.length + self.stride * query_stride - 1
 
     def starts(self, frames: int, stride: Optional[int] = None) -> np.ndarray:
         """Start frames of the windows of a video of ``frames`` sampled frames. A video
