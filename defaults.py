@@ -39,11 +39,11 @@ NEIGHBOURS = 100          # dedup: nearest videos considered per video
 DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
 # Clip search: a query takes a window at every sampled frame up to this many windows (a
 # minute at 1 frame/s); a longer one spreads this many evenly over its length, so its
-# search costs what a minute's does (retrieval/clips/windows.py: WindowSpec.query_stride).
+# search costs what a minute's does (retrieval/searching/clips/windows.py: WindowSpec.query_stride).
 QUERY_WINDOWS = 60
 # The clip collection's index on Milvus Lite: exact (FLAT) while it holds fewer windows
 # than this, HNSW (faiss) from then on, made again when it grows past the point
-# (retrieval/clips/store.py). Measured by benchmarks/scale.py (docs/scaling.md).
+# (retrieval/searching/clips/store.py). Measured by benchmarks/scale.py (docs/scaling.md).
 CLIP_HNSW_FROM = 10_000
 CLIP_HNSW_BUILD = {'M': 16, 'efConstruction': 128}
 CLIP_HNSW_SEARCH = {'ef': 64}

@@ -48,7 +48,7 @@ def run(work: Path, args):
     from support.clip_corpus import make_clip_corpus
     from distill_and_select.core import DnS
     from distill_and_select.retrieval import VideoIndex
-    from distill_and_select.retrieval.ingest import query_representation
+    from distill_and_select.retrieval.ingestion.ingest import query_representation
     t0 = time.perf_counter()
     main_corpus = make_clip_corpus(work / 'main', hosts=args.hosts, copies=args.copies, negatives=args.negatives,
                                    host_seconds=args.host_seconds, seed=0, shared=args.shared)
@@ -133,7 +133,7 @@ def run(work: Path, args):
 def index_keeping_features(index, paths, models):
     """Index ``paths`` as `dns index` does (decode, extract, represent, commit), keeping
     the extractor's features for the window comparison. Returns them and the seconds."""
-    from distill_and_select.retrieval.stages import decoded_frames, file_sha256
+    from distill_and_select.retrieval.ingestion.stages import decoded_frames, file_sha256
     features = {}
     start = time.perf_counter()
     for path in paths:
@@ -149,10 +149,10 @@ def index_keeping_features(index, paths, models):
 
 def window_table(index, corpus, features, models):
     """Host rank 1 / top 10 by clip voting alone, exact search in numpy, per window variant."""
-    from distill_and_select.retrieval.clips.voting import VotingSettings, WindowHits, vote
-    from distill_and_select.retrieval.clips.windows import WindowSpec, coarse_windows, pooled_windows
+    from distill_and_select.retrieval.searching.clips.voting import VotingSettings, WindowHits, vote
+    from distill_and_select.retrieval.searching.clips.windows import WindowSpec, coarse_windows, pooled_windows
     from distill_and_select.core import embed
-    from distill_and_select.retrieval.stages import decoded_frames, file_sha256
+    from distill_and_select.retrieval.ingestion.stages import decoded_frames, file_sha256
     step = index.settings.time_step
     ids = list(features)
     query_features = {}
@@ -317,7 +317,7 @@ def ann_recall(index, queries, k: int = 16, nlist: int = 64, nprobe: int = 8):
 
 
 def index_spec():
-    from distill_and_select.retrieval.clips.windows import DEFAULT_SPEC
+    from distill_and_select.retrieval.searching.clips.windows import DEFAULT_SPEC
     return DEFAULT_SPEC
 
 

@@ -113,8 +113,8 @@ def main():
     decode = importlib.import_module(dns.__name__ + '.video_decode')
     preprocess = importlib.import_module(dns.__name__ + '.preprocess')
     retrieval = importlib.import_module(dns.__name__ + '.retrieval')
-    ingest = importlib.import_module(dns.__name__ + '.retrieval.ingest')
-    tally_module = importlib.import_module(dns.__name__ + '.retrieval.tally')
+    ingest = importlib.import_module(dns.__name__ + '.retrieval.ingestion.ingest')
+    tally_module = importlib.import_module(dns.__name__ + '.retrieval.ingestion.tally')
     files = {f'{h}p{fps}': make_file(w, h, fps, args.seconds) for w, h, fps in FORMATS
              if f'{h}p{fps}' in args.formats.split(',')}
 

@@ -30,7 +30,7 @@ def make_videos(folder: Path, count: int, seconds: int) -> list:
 
 
 def decode_alone(files, time_step: float) -> int:
-    stages = importlib.import_module(package().__name__ + '.retrieval.ray_engine.stages')
+    stages = importlib.import_module(package().__name__ + '.retrieval.ingestion.ray_engine.stages')
     frames = 0
     for path in files:
         (row,) = stages.decode_crops({'path': path, 'file': path, 'video_id': ''}, time_step)
@@ -61,9 +61,9 @@ def main():
     os.environ['TORCH_HOME'] = str(torch_home_for_subprocesses())  # Ray's workers find the weights there
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')
     retrieval = importlib.import_module(package().__name__ + '.retrieval')
-    ingest = importlib.import_module(package().__name__ + '.retrieval.ingest')
-    tally_module = importlib.import_module(package().__name__ + '.retrieval.tally')
-    driver = importlib.import_module(package().__name__ + '.retrieval.ray_engine.driver')
+    ingest = importlib.import_module(package().__name__ + '.retrieval.ingestion.ingest')
+    tally_module = importlib.import_module(package().__name__ + '.retrieval.ingestion.tally')
+    driver = importlib.import_module(package().__name__ + '.retrieval.ingestion.ray_engine.driver')
     options = {'device': args.device, 'precision': 'fp32', 'batch_size': args.batch_size, 'compile': args.compile}
     video_seconds = args.videos * args.seconds
     rows = []

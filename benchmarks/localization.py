@@ -145,7 +145,7 @@ def draw_busiest_pair(corpus, matrices, out_path) -> None:
     source, host = Counter((i.source, i.host) for i in corpus.insertions).most_common(1)[0][0]
     sim = matrices[(str(source), str(host))]
     found = importlib.import_module(f'{dns.__name__}.localization').find_segments(sim)
-    show = importlib.import_module(f'{dns.__name__}.retrieval.show')
+    show = importlib.import_module(f'{dns.__name__}.retrieval.searching.show')
     student = dns.DistillAndSelect('fg_att_student', feature_extractor=None)
     with torch.inference_mode():
         cells = student.model.visil_head(torch.from_numpy(sim)[None, None]).clamp(-1, 1)[0, 0].numpy()

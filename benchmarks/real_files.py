@@ -101,7 +101,7 @@ def run(work: Path, args):
     from support.field_files import VARIANTS, make_variant
     from support.video_files import make_video
     from distill_and_select.core import DnS
-    from distill_and_select.retrieval.ingest import represent_file
+    from distill_and_select.retrieval.ingestion.ingest import represent_file
 
     models = DnS('att', device='cpu')
     kinds = ['reencode'] + [k for k in VARIANTS if k != 'reencode' and (not args.variants or k in args.variants)]
@@ -185,7 +185,7 @@ def found_segments(models, source, copy):
     source_times, copy_times = getattr(source, 'times', None), getattr(copy, 'times', None)
     if not hasattr(segments[0] if segments else None, 'on_timelines'):
         return [segment.to_seconds(1.0) for segment in segments]
-    from distill_and_select.retrieval.index import sample_times
+    from distill_and_select.retrieval.storage.index import sample_times
     return [piece for segment in segments
             for piece in segment.on_timelines(sample_times(source_times, source.frames, 1.0),
                                               sample_times(copy_times, copy.frames, 1.0), 1.0)]

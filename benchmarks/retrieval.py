@@ -26,7 +26,7 @@ def main():
     from support.corpus import COPY_KINDS, make_corpus
     from distill_and_select import DnS
     from distill_and_select.retrieval import VideoIndex, add_file, search
-    from distill_and_select.retrieval import fine_store
+    from distill_and_select.retrieval.storage import fine_store
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = make_corpus(Path(tmp) / 'videos', originals=args.originals, unrelated=args.unrelated)

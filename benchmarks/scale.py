@@ -170,8 +170,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 # --- the steps
 def worker(job: dict) -> None:
     from pymilvus import DataType, MilvusClient
-    from distill_and_select.retrieval.clips.store import ClipVectors
-    from distill_and_select.retrieval.clips.voting import VotingSettings, vote
+    from distill_and_select.retrieval.searching.clips.store import ClipVectors
+    from distill_and_select.retrieval.searching.clips.voting import VotingSettings, vote
     folder, size, index_type = Path(job['folder']), job['size'], job['type']
     queries = _queries(size)
     ids, starts = _ids(size)
@@ -240,7 +240,7 @@ def _query_windows(query: np.ndarray, seconds: int):
     """The windows a query of ``seconds`` frames searches with (every frame up to
     ``QUERY_WINDOWS``, then spread, as `ClipIndex.query_windows` takes them), and their starts."""
     from distill_and_select import defaults
-    from distill_and_select.retrieval.clips.windows import DEFAULT_SPEC
+    from distill_and_select.retrieval.searching.clips.windows import DEFAULT_SPEC
     starts = DEFAULT_SPEC.starts(seconds, DEFAULT_SPEC.query_stride(seconds, defaults.QUERY_WINDOWS))
     return query[starts], starts.astype(np.float64)
 
@@ -250,7 +250,7 @@ def _seconds(video: str, frame: int) -> float:
 
 
 def _exact(vectors, ids, starts, query, q_starts, limit):
-    from distill_and_select.retrieval.clips.voting import WindowHits
+    from distill_and_select.retrieval.searching.clips.voting import WindowHits
     out = []
     all_sims = query @ vectors.T   # one pass over the library for all the query's windows
     for q, sims in zip(q_starts, all_sims):

@@ -3,7 +3,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from ..retrieval.index import IndexSettingsError
+from ..retrieval.storage.index import IndexSettingsError
 from .parser import build_parser
 
 
@@ -18,8 +18,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as error:  # a clear line, not a traceback, for what users can fix
         from ..video_decode import VideoDecodeError
         from ..weights import WeightsError
-        from ..retrieval.fine_store import CorruptFeaturesError
-        from ..retrieval.vector_store import VectorStoreError
+        from ..retrieval.storage.fine_store import CorruptFeaturesError
+        from ..retrieval.storage.vector_store import VectorStoreError
         if isinstance(error, (VideoDecodeError, WeightsError, CorruptFeaturesError, VectorStoreError)):
             print(f'dns {args.command}: error: {error}', file=sys.stderr)
             return 1

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..core import DnS
-from ..retrieval.index import VideoIndex
-from ..retrieval.ingest import index_files, query_representation, scan_paths
+from ..retrieval.storage.index import VideoIndex
+from ..retrieval.ingestion.ingest import index_files, query_representation, scan_paths
 
 def _open(args, create: bool = False, **settings) -> VideoIndex:
     return VideoIndex(args.index, create=create, milvus_uri=args.milvus_uri, milvus_token=args.milvus_token,
@@ -41,7 +41,7 @@ def _models(index: VideoIndex, args) -> DnS:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from ..retrieval.tally import IndexTally
+    from ..retrieval.ingestion.tally import IndexTally
     scan = scan_paths(args.paths)
     files = scan.videos
     fine_dtype = 'bits' if args.fine == 'bin' else args.fine_dtype
@@ -51,7 +51,7 @@ def run_index(args: argparse.Namespace) -> int:
         tally = IndexTally(len(files), progress=not args.no_progress)
         try:
             if args.ray:
-                from ..retrieval.ray_engine import index_on_ray
+                from ..retrieval.ingestion.ray_engine import index_on_ray
                 index_on_ray(index, files, _model_options(args), tally, actors=args.ray_actors)
             else:
                 index_files(index, files, _models(index, args), tally, exact=args.exact_decode)
@@ -66,7 +66,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from ..retrieval.search import search
+    from ..retrieval.searching.search import search
     with _open(args) as index:
         models = _models(index, args)
         query = query_representation(index, args.query, models)
@@ -76,7 +76,7 @@ def run_search(args: argparse.Namespace) -> int:
                          segment_background=_switch(args.segment_background))
         copy_threshold = index.thresholds().copy
     if args.json:
-        from ..retrieval.results import search_json
+        from ..retrieval.searching.results import search_json
         print(json.dumps(search_json(args.query, args.rerank, matches, copy_threshold), indent=2))
         return 0
     if args.csv:
@@ -114,7 +114,7 @@ def _clock(seconds: float) -> str:
 
 
 def run_dedup(args: argparse.Namespace) -> int:
-    from ..retrieval.dedup import find_duplicates
+    from ..retrieval.searching.dedup import find_duplicates
     with _open(args) as index:
         threshold = index.thresholds().copy if args.threshold is None else args.threshold
         groups = find_duplicates(index, _models(index, args), threshold=threshold, rerank=args.rerank,
@@ -123,7 +123,7 @@ def run_dedup(args: argparse.Namespace) -> int:
                                  segment_background=_switch(args.segment_background))
         decisions = index.catalog.decisions()
     if args.json:
-        from ..retrieval.results import dedup_json
+        from ..retrieval.searching.results import dedup_json
         print(json.dumps(dedup_json(threshold, groups, decisions), indent=2))
     elif args.csv:
         writer = csv.writer(sys.stdout)
@@ -149,7 +149,7 @@ def run_dedup(args: argparse.Namespace) -> int:
 
 
 def run_decisions(args: argparse.Namespace) -> int:
-    from ..retrieval.results import write_decisions_csv
+    from ..retrieval.searching.results import write_decisions_csv
     with _open(args) as index:
         if args.mark:
             index.catalog.decide([tuple(args.mark[:2])], None if args.mark[2] == 'none' else args.mark[2])
@@ -200,7 +200,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..retrieval.evaluate import (evaluate, evaluate_copies, evaluate_segments, load_ground_truth, plot_curve,
                            plot_precision_recall)
-    from ..retrieval.segments import segment_settings
+    from ..retrieval.searching.segments import segment_settings
     ground_truth = load_ground_truth(args.ground_truth)
     with _open(args) as index:
         models = _models(index, args)
@@ -258,7 +258,7 @@ def _report_json(report) -> dict:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from ..retrieval.show import draw_pair
+    from ..retrieval.searching.show import draw_pair
     with _open(args) as index:
         similarity, found = draw_pair(index, _models(index, args), args.query, args.target, args.out,
                                       segment_threshold=args.segment_threshold,

@@ -3,21 +3,21 @@ videos (coarse vectors in Milvus, fine-grained features on disk), search it with
 selector and re-ranking, find its near-duplicates and where the copies are, evaluate it and calibrate its
 thresholds. The `dns` command and the service call this API."""
 from ..core import VideoRepresentation
-from .catalog import Decision
-from .dedup import DuplicateGroup, find_duplicates
+from .storage.catalog import Decision
+from .searching.dedup import DuplicateGroup, find_duplicates
 from .evaluate import (CurvePoint, DecisionReport, GroundTruth, ThresholdPoint, average_precision, evaluate,
                        evaluate_copies, evaluate_segments, load_ground_truth, plot_curve, plot_precision_recall,
                        represent_queries)
-from .fine_store import CorruptFeaturesError
-from .index import (AddResult, IndexedFile, IndexSettings, IndexSettingsError, Removal, StaleThresholdWarning,
+from .storage.fine_store import CorruptFeaturesError
+from .storage.index import (AddResult, IndexedFile, IndexSettings, IndexSettingsError, Removal, StaleThresholdWarning,
                     Thresholds, VideoIndex)
-from .ingest import add_file, find_videos, index_files, query_representation, represent_file
-from .results import decisions_json, dedup_json, search_json, write_decisions_csv
-from .search import Match, search
-from .segments import copied_segments
-from .show import PairView, draw_pair, pair_view
-from .thumbnails import ThumbnailKeeper
-from .vector_store import VectorStoreError
+from .ingestion.ingest import add_file, find_videos, index_files, query_representation, represent_file
+from .searching.results import decisions_json, dedup_json, search_json, write_decisions_csv
+from .searching.search import Match, search
+from .searching.segments import copied_segments
+from .searching.show import PairView, draw_pair, pair_view
+from .storage.thumbnails import ThumbnailKeeper
+from .storage.vector_store import VectorStoreError
 
 __all__ = ['AddResult', 'CorruptFeaturesError', 'CurvePoint', 'Decision', 'DecisionReport', 'DuplicateGroup',
            'GroundTruth', 'IndexedFile', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'Removal',

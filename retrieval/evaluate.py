@@ -32,11 +32,11 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from ..localization import Segment, ThresholdPoint, best_threshold, precision_recall_curve, segment_scores
-from .index import VideoIndex
+from .storage.index import VideoIndex
 from ..core import DnS, VideoRepresentation
-from .ingest import query_representation
-from .segments import copied_segments
-from .search import search
+from .ingestion.ingest import query_representation
+from .searching.segments import copied_segments
+from .searching.search import search
 
 log = logging.getLogger(__name__)
 DEFAULT_FRACTIONS = tuple(round(0.05 * i, 2) for i in range(21))

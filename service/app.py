@@ -24,9 +24,9 @@ import torch
 
 from .. import defaults
 from ..core import DnS
-from ..retrieval.fine_store import CorruptFeaturesError
-from ..retrieval.index import CATALOG_FILE, VideoIndex
-from ..retrieval.lite_host import LiteHost
+from ..retrieval.storage.fine_store import CorruptFeaturesError
+from ..retrieval.storage.index import CATALOG_FILE, VideoIndex
+from ..retrieval.storage.lite_host import LiteHost
 from .limits import BodyLimit, InFlightLimit, TokenCheck
 from .routes import ROUTERS, page
 from .sharing import PerThreadCatalog

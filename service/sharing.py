@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable, Hashable, List, Optional
 
-from ..retrieval.catalog import BUSY_TIMEOUT_S, Catalog
+from ..retrieval.storage.catalog import BUSY_TIMEOUT_S, Catalog
 
 CACHED_ANSWERS = 16
 

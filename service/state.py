@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 from fastapi import Depends, Request
 
 from .. import defaults
-from ..retrieval.index import VideoIndex
+from ..retrieval.storage.index import VideoIndex
 from ..weights import sha256_of
 from .sharing import StateCache
 from .workers import WorkerPool

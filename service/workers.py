@@ -65,7 +65,7 @@ def _worker_main(conn, settings: WorkerSettings) -> None:
         import torch
         torch.set_num_threads(settings.torch_threads)
         from ..core import DnS
-        from ..retrieval.ingest import represent_file
+        from ..retrieval.ingestion.ingest import represent_file
         from ..video_decode import VideoDecodeError
         dns = DnS(settings.fine, **settings.model_options)
         if settings.memory_mb is not None:

@@ -1,4 +1,4 @@
-"""Clip search (retrieval/clips): windows, background normalisation, offset voting, the
+"""Clip search (retrieval/searching/clips): windows, background normalisation, offset voting, the
 clip collection kept in step with the catalog (Milvus Lite, and one test on a Milvus
 server), the upgrade of an index made without it, and bad inputs. Indexes here hold
 synthetic fine features committed directly: no video is decoded."""
@@ -11,12 +11,12 @@ import pytest
 from conftest import PACKAGE
 from support.milvus_server import milvus_server
 
-windows = importlib.import_module(f'{PACKAGE}.retrieval.clips.windows')
-voting = importlib.import_module(f'{PACKAGE}.retrieval.clips.voting')
-clip_index = importlib.import_module(f'{PACKAGE}.retrieval.clips.clip_index')
-store = importlib.import_module(f'{PACKAGE}.retrieval.clips.store')
-merge = importlib.import_module(f'{PACKAGE}.retrieval.clips.merge')
-index_module = importlib.import_module(f'{PACKAGE}.retrieval.index')
+windows = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.windows')
+voting = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.voting')
+clip_index = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.clip_index')
+store = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.store')
+merge = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.merge')
+index_module = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
 core = importlib.import_module(f'{PACKAGE}.core')
 defaults = importlib.import_module(f'{PACKAGE}.defaults')
 WindowHits, VotingSettings = voting.WindowHits, voting.VotingSettings
@@ -305,7 +305,7 @@ def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(
     client.create_collection(name, schema=schema, index_params=params)
     with pytest.raises(store.ClipIndexError, match='not a clip collection.*drop it'):
         index.clips().vectors()
-    search = importlib.import_module(f'{PACKAGE}.retrieval.search')
+    search = importlib.import_module(f'{PACKAGE}.retrieval.searching.search')
     models = core.DnS(index.settings.fine, device='cpu')
     video_id = sorted(fines)[0]
     query = index.representation(video_id)
@@ -332,7 +332,7 @@ def test_a_clip_candidate_is_judged_by_its_copied_part_and_outranks_unrelated_lo
     """An unrelated video lies nearest the query by coarse similarity (as a long video
     alike in style does); the host of the copied clip is far from it by coarse similarity
     and comes in by clip votes only. Default settings, a budget of 2 or 3 candidates."""
-    search = importlib.import_module(f'{PACKAGE}.retrieval.search')
+    search = importlib.import_module(f'{PACKAGE}.retrieval.searching.search')
     index, fines = make_index(tmp_path / 'index', videos=6, frames=240)
     models = core.DnS(index.settings.fine, device='cpu')
     host, decoy = sorted(fines)[:2]
@@ -368,4 +368,4 @@ def test_copied_part_follows_the_vote():
 
 
 def search_module():
-    return importlib.import_module(f'{PACKAGE}.retrieval.search')
+    return importlib.import_module(f'{PACKAGE}.retrieval.searching.search')

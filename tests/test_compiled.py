@@ -130,7 +130,7 @@ def test_dns_index_compiled_equals_eager(dns, hub_dir, tmp_path):
                                  '--no-progress', 'videos'], cwd=tmp_path, capture_output=True, text=True,
                                 timeout=1800)
         assert result.returncode == 0, result.stderr
-    from distill_and_select.retrieval.index import VideoIndex
+    from distill_and_select.retrieval.storage.index import VideoIndex
     with VideoIndex(tmp_path / 'compile') as compiled, VideoIndex(tmp_path / 'no-compile') as eager:
         ids = sorted(eager.catalog.video_ids())
         assert sorted(compiled.catalog.video_ids()) == ids and len(ids) >= 4

@@ -1,4 +1,4 @@
-"""Frames of many videos in full batches (retrieval/stages.py, which both engines use),
+"""Frames of many videos in full batches (retrieval/ingestion/stages.py, which both engines use),
 and where the Ray engine puts its model actors: no Ray needed."""
 import importlib
 
@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from support.checkout import PACKAGE
 
-stages = importlib.import_module(f'{PACKAGE}.retrieval.stages')
-driver = importlib.import_module(f'{PACKAGE}.retrieval.ray_engine.driver')
+stages = importlib.import_module(f'{PACKAGE}.retrieval.ingestion.stages')
+driver = importlib.import_module(f'{PACKAGE}.retrieval.ingestion.ray_engine.driver')
 
 
 def _videos(lengths):

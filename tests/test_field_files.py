@@ -17,7 +17,7 @@ from support.video_files import load_video_decode, make_video
 video_decode = load_video_decode()
 localization = importlib.import_module(f'{PACKAGE}.localization')
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
-index_module = importlib.import_module(f'{PACKAGE}.retrieval.index')
+index_module = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
 
 FPS = 4
 SECONDS = 10
@@ -166,9 +166,9 @@ def test_durations_and_segments_come_from_timestamps(field_index, files):
     vfr_id = index.video_id_of(files['vfr_hole'])
     assert index.representation(vfr_id).times.tolist() == [0, 1, 2, 6, 7, 8, 9]
     # A query made now (not indexed) keeps its times too.
-    query = retrieval.ingest.query_representation(index, files['mp4_offset'], models)
+    query = retrieval.ingestion.ingest.query_representation(index, files['mp4_offset'], models)
     assert query.times.tolist() == list(range(SECONDS))
-    found = retrieval.segments.copied_segments(index, models, query, [vfr_id])[vfr_id]
+    found = retrieval.searching.segments.copied_segments(index, models, query, [vfr_id])[vfr_id]
     spans = sorted((s.target_start, s.target_end) for s in found)
     assert len(spans) == 2, found
     (a0, a1), (b0, b1) = spans
@@ -185,7 +185,7 @@ def test_an_index_without_sample_times_reads_as_before(field_index, files):
         assert index.representation(vfr_id).times is None
         assert index_module.sample_times(None, 3, 0.5).tolist() == [0, 0.5, 1.0]
         query = index.representation(index.video_id_of(files['reencode']))
-        found = retrieval.segments.copied_segments(index, models, query, [vfr_id])[vfr_id]
+        found = retrieval.searching.segments.copied_segments(index, models, query, [vfr_id])[vfr_id]
         assert found and all(float(s.target_end).is_integer() and s.target_end <= 7 for s in found)
     finally:
         times = np.arange(7.0) + (np.arange(7) >= 3) * 3
@@ -221,12 +221,12 @@ def test_folders_are_indexed_by_what_ffmpeg_reads_as_video(source, tmp_path):
     make_audio(folder / 'song.m4a')
     make_audio(folder / 'voice.m4a')
     (folder / 'notes.txt').write_text('not a video')
-    scan = retrieval.ingest.scan_paths([str(folder)])
+    scan = retrieval.ingestion.ingest.scan_paths([str(folder)])
     assert [p.rsplit('/', 1)[1] for p in scan.videos] == ['animated_gif.gif', 'clip.mts', 'no-suffix']
     assert scan.skipped_summary() == ('4 skipped: not a video (.gif: a still image; 2 .m4a: audio only; '
                                       '.txt: not a media file)')
     assert list(retrieval.find_videos([str(folder)])) == scan.videos
-    assert retrieval.ingest.FolderScan().skipped_summary() == ''
+    assert retrieval.ingestion.ingest.FolderScan().skipped_summary() == ''
 
 
 def test_videos_indexed_before_are_named_and_read_again_when_asked(field_index, files):
@@ -239,7 +239,7 @@ def test_videos_indexed_before_are_named_and_read_again_when_asked(field_index, 
     result = retrieval.add_file(index, files['ts_start'], models)
     assert result.status == 'skipped' and result.changes == ('starts at 1.48 s',)
     assert retrieval.add_file(index, files['reencode'], models).changes == ()  # read as before
-    tally = retrieval.tally.IndexTally(1, progress=False)
+    tally = retrieval.ingestion.tally.IndexTally(1, progress=False)
     tally.done(str(files['ts_start']), result)
     assert '1 videos indexed by an earlier version would now be read differently' in tally.summary(5, 'att')
     index.reread = True
@@ -255,8 +255,8 @@ def test_videos_indexed_before_are_named_and_read_again_when_asked(field_index, 
 def test_a_clip_vote_s_part_is_found_on_sample_times():
     """Clip votes are in seconds: the copied part of a target with a hole (samples at
     0-9 s, then 20-39 s) at offset 25 s starts at its sample of 25 s, not at sample 25."""
-    search = importlib.import_module(f'{PACKAGE}.retrieval.search')
-    voting = importlib.import_module(f'{PACKAGE}.retrieval.clips.voting')
+    search = importlib.import_module(f'{PACKAGE}.retrieval.searching.search')
+    voting = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.voting')
     vote = voting.ClipVote('v', 3.0, offset=25.0, windows=5, query_first=0.0, query_last=4.0)
     target_times = np.concatenate([np.arange(10.0), np.arange(20.0, 40.0)])
     q, t = search.copied_part(vote, 10, 30, 3, 1.0, 2.0, np.arange(10.0), target_times)
@@ -271,7 +271,7 @@ def test_clip_windows_vote_on_sample_times(field_index, files):
     copy after its 3 s hole 3 s off); the copy's windows vote at one offset on both
     sides of the hole."""
     index, models = field_index
-    query = retrieval.ingest.query_representation(index, files['mp4_offset'], models)
+    query = retrieval.ingestion.ingest.query_representation(index, files['mp4_offset'], models)
     vfr_id = index.video_id_of(files['vfr_hole'])
     starts, _ = index.clips().query_windows(query.fine, np.arange(SECONDS) * 2.0)
     assert starts.tolist() == [2.0 * k for k in range(SECONDS - 2)]

@@ -58,7 +58,7 @@ print(json.dumps(sorted(m for m in ('towhee', 'ray', 'fastapi', 'uvicorn', 'pymi
 """
 
 
-@pytest.mark.parametrize('modules', [['core'], ['retrieval', 'retrieval.ingest', 'retrieval.search', 'cli']])
+@pytest.mark.parametrize('modules', [['core'], ['retrieval', 'retrieval.ingestion.ingest', 'retrieval.searching.search', 'cli']])
 def test_the_core_and_retrieval_load_without_the_heavy_frameworks(modules):
     out = subprocess.run([sys.executable, '-c', CHILD, str(ROOT / 'tests'), *modules], capture_output=True,
                          text=True, cwd='/', timeout=600)

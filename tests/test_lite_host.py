@@ -1,4 +1,4 @@
-"""retrieval/lite_host.py: a Milvus Lite folder served from a process of its own, as
+"""retrieval/storage/lite_host.py: a Milvus Lite folder served from a process of its own, as
 `dns serve` does so that searches do not share the GIL of the threads answering
 requests. The folder is locked while served and free once closed, the child survives
 being killed (a fresh one serves on the next open), and the parent's death frees the
@@ -17,8 +17,8 @@ from conftest import PACKAGE
 from support.checkout import ROOT
 from support.listening import beyond_loopback, listening
 
-lite_host = importlib.import_module(f'{PACKAGE}.retrieval.lite_host')
-vector_store = importlib.import_module(f'{PACKAGE}.retrieval.vector_store')
+lite_host = importlib.import_module(f'{PACKAGE}.retrieval.storage.lite_host')
+vector_store = importlib.import_module(f'{PACKAGE}.retrieval.storage.vector_store')
 COARSE_DIMS = importlib.import_module(f'{PACKAGE}.defaults').COARSE_DIMS
 COLLECTION = 'videos'
 
@@ -101,7 +101,7 @@ def test_the_parents_death_frees_the_folder(folder, tmp_path):
         sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
         from support.checkout import import_checkout
         import_checkout()
-        from {PACKAGE}.retrieval.lite_host import LiteHost
+        from {PACKAGE}.retrieval.storage.lite_host import LiteHost
         host = LiteHost()
         host.open(sys.argv[1])
         print('open', flush=True)

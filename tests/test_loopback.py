@@ -24,7 +24,7 @@ TESTS = Path(__file__).parent
 LOCAL_RAY_PROBE = textwrap.dedent('''
     import json, os, sys
     sys.path.insert(0, sys.argv[1])
-    from distill_and_select.retrieval.ray_engine.driver import connect
+    from distill_and_select.retrieval.ingestion.ray_engine.driver import connect
     from support.listening import listening
     from support.processes import descendants
     ray = connect()

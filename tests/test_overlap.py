@@ -13,7 +13,7 @@ from support.checkout import PACKAGE
 from support.video_files import make_video, moving_scene
 
 prefetch = importlib.import_module(f'{PACKAGE}.prefetch')
-stages = importlib.import_module(f'{PACKAGE}.retrieval.stages')
+stages = importlib.import_module(f'{PACKAGE}.retrieval.ingestion.stages')
 Prefetched = prefetch.Prefetched
 
 
@@ -92,8 +92,8 @@ def dns_small_batches(hub_dir, dns):
 
 def _index(dns, tmp_path, files, tally=None):
     retrieval = importlib.import_module(f'{dns.__name__}.retrieval')
-    ingest = importlib.import_module(f'{dns.__name__}.retrieval.ingest')
-    tally_module = importlib.import_module(f'{dns.__name__}.retrieval.tally')
+    ingest = importlib.import_module(f'{dns.__name__}.retrieval.ingestion.ingest')
+    tally_module = importlib.import_module(f'{dns.__name__}.retrieval.ingestion.tally')
 
     class Recording(tally_module.IndexTally):
         failures = []
@@ -128,7 +128,7 @@ def test_batches_across_videos_give_each_video_its_own_representation(dns, dns_s
 
 def test_ctrl_c_keeps_what_was_committed(dns, dns_small_batches, videos, tmp_path):
     paths, _ = videos
-    tally_module = importlib.import_module(f'{dns.__name__}.retrieval.tally')
+    tally_module = importlib.import_module(f'{dns.__name__}.retrieval.ingestion.tally')
 
     class InterruptedAfterOne(tally_module.IndexTally):
         def done(self, path, result):

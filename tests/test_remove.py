@@ -13,7 +13,7 @@ from support.video_files import make_video, moving_scene
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
 DnS = importlib.import_module(PACKAGE).DnS
-UnknownFileError = importlib.import_module(f'{PACKAGE}.retrieval.catalog').UnknownFileError
+UnknownFileError = importlib.import_module(f'{PACKAGE}.retrieval.storage.catalog').UnknownFileError
 
 
 def _videos(root):

@@ -14,7 +14,7 @@ from support.video_files import make_video, moving_scene
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
 DnS = importlib.import_module(PACKAGE).DnS
 add_file = retrieval.add_file
-fine_store = importlib.import_module(f'{PACKAGE}.retrieval.fine_store')
+fine_store = importlib.import_module(f'{PACKAGE}.retrieval.storage.fine_store')
 VideoIndex = retrieval.VideoIndex
 EASY_COPIES = {'exact', 'reencoded'}
 

@@ -23,7 +23,7 @@ def gray_frames(count: int):
 
 @pytest.mark.parametrize('length', [1, 3, 9, 200, 256])
 def test_thumbnails_are_evenly_spread_in_bounded_memory(length):
-    from distill_and_select.retrieval.thumbnails import ThumbnailKeeper
+    from distill_and_select.retrieval.storage.thumbnails import ThumbnailKeeper
     keeper = ThumbnailKeeper(count=4, size=32)
     passed, most_held = [], 0
     for frame in keeper.watch(gray_frames(length)):
@@ -111,7 +111,7 @@ def test_dedup_follows_decisions_and_they_export_as_csv(review_index, tmp_path):
 def test_a_thumbnail_at_a_time_shows_the_frame_shown_then(tmp_path):
     """A segment's thumbnail is of the frame a player shows at its time (the last one at
     or before it), not of one spread over the whole video; none past the end."""
-    from distill_and_select.retrieval.thumbnails import THUMBNAIL_SIZE, thumbnail_at
+    from distill_and_select.retrieval.storage.thumbnails import THUMBNAIL_SIZE, thumbnail_at
     frames = np.stack([np.full((96, 128, 3), 8 * i, np.uint8) for i in range(32)])  # 8 s at 4 fps
     path = make_video(tmp_path / 'greys.mp4', frames, fps=4)
     for seconds, frame in ((0.0, 0), (2.0, 8), (5.3, 21), (7.75, 31), (7.95, 31), (0.9, 3)):
@@ -126,9 +126,9 @@ def test_a_decision_leaves_the_scored_pairs_valid_and_regroups_them(review_index
     state as it is (no search again), and the groups of the kept pairs with the new
     decisions equal what a full pass finds; a new threshold is a new state."""
     from distill_and_select.core import DnS
-    from distill_and_select.retrieval.catalog import Catalog
-    from distill_and_select.retrieval.dedup import find_duplicates, group_pairs, score_pairs
-    from distill_and_select.retrieval.index import VideoIndex
+    from distill_and_select.retrieval.storage.catalog import Catalog
+    from distill_and_select.retrieval.searching.dedup import find_duplicates, group_pairs, score_pairs
+    from distill_and_select.retrieval.storage.index import VideoIndex
     from support.copy_model import use_hub
     root, _ = review_index
     original, logo = 'videos/orig0.mp4', 'videos/orig0_logo.mp4'

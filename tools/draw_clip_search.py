@@ -3,7 +3,7 @@
 Synthetic fine features (no model needed): 12 indexed videos of 4 minutes; the query
 is 16 s of video 5 from 130 s on, with noise as an edit adds. The windows, the exact
 nearest-neighbour search, the normalisation and the offset votes are the package's own
-(retrieval/clips); only the search runs in numpy instead of Milvus.
+(retrieval/searching/clips); only the search runs in numpy instead of Milvus.
 
     .venv/bin/python tools/draw_clip_search.py [--out docs/clip-search.png]
 """
@@ -28,8 +28,8 @@ def main():
     args = parser.parse_args()
     package = import_checkout()
     from importlib import import_module
-    windows = import_module(f'{package.__name__}.retrieval.clips.windows')
-    voting = import_module(f'{package.__name__}.retrieval.clips.voting')
+    windows = import_module(f'{package.__name__}.retrieval.searching.clips.windows')
+    voting = import_module(f'{package.__name__}.retrieval.searching.clips.voting')
 
     rng = np.random.default_rng(3)
     videos = {f'video {i}': rng.standard_normal((240, 9, 512)).astype(np.float32) for i in range(12)}

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ...retrieval.index import VideoIndex, video_duration
-from ...retrieval.show import pair_view
+from ...retrieval.storage.index import VideoIndex, video_duration
+from ...retrieval.searching.show import pair_view
 from ..state import Service, ServiceDep
 from .shared import SEGMENT_BACKGROUND_HELP, VIDEO_ID, known_video
 

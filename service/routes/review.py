@@ -9,10 +9,10 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from ... import defaults
-from ...retrieval.catalog import UnknownFileError, pair_key
-from ...retrieval.dedup import group_pairs, score_pairs
-from ...retrieval.results import decisions_json, dedup_json, write_decisions_csv
-from ...retrieval.vector_store import MAX_LIMIT
+from ...retrieval.storage.catalog import UnknownFileError, pair_key
+from ...retrieval.searching.dedup import group_pairs, score_pairs
+from ...retrieval.searching.results import decisions_json, dedup_json, write_decisions_csv
+from ...retrieval.storage.vector_store import MAX_LIMIT
 from ..state import ServiceDep
 from .shared import SEGMENT_BACKGROUND_HELP
 

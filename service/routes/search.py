@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 
 from ... import defaults
-from ...retrieval.catalog import UnknownFileError
-from ...retrieval.ingest import query_representation
-from ...retrieval.results import search_json
-from ...retrieval.search import search
-from ...retrieval.vector_store import MAX_LIMIT
+from ...retrieval.storage.catalog import UnknownFileError
+from ...retrieval.ingestion.ingest import query_representation
+from ...retrieval.searching.results import search_json
+from ...retrieval.searching.search import search
+from ...retrieval.storage.vector_store import MAX_LIMIT
 from ..state import Service, ServiceDep
 from ..workers import UploadFailure
 from .shared import SEGMENT_BACKGROUND_HELP

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import HTTPException, Path as PathParam
 
-from ...retrieval.catalog import VideoRecord
-from ...retrieval.index import VideoIndex
+from ...retrieval.storage.catalog import VideoRecord
+from ...retrieval.storage.index import VideoIndex
 
 SEGMENT_BACKGROUND_HELP = ('measure segments against the library too (on/off; default: as the index was '
                            'calibrated)')

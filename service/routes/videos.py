@@ -9,7 +9,7 @@ from typing import Annotated, Dict, Optional, Tuple
 from fastapi import APIRouter, HTTPException, Path as PathParam
 from fastapi.responses import FileResponse, Response
 
-from ...retrieval.thumbnails import thumbnail_at
+from ...retrieval.storage.thumbnails import thumbnail_at
 from ...video_decode import VideoDecodeError
 from ..limits import video_key
 from ..state import Service, ServiceDep

@@ -47,7 +47,7 @@ def library_levels(corpus, fine: Dict[str, np.ndarray], device: str = 'cpu') -> 
     host other than the pair's own is background (the corpora hold fewer than
     BACKGROUND_VIDEOS)."""
     dns = package()
-    segments = importlib.import_module(f'{dns.__name__}.retrieval.segments')
+    segments = importlib.import_module(f'{dns.__name__}.retrieval.searching.segments')
     models = dns.DnS('att', device=device)
     background = {str(h): fine[str(h)] for h in corpus.hosts}
     out = {}

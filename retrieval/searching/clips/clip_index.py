@@ -13,9 +13,9 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from ... import defaults
-from ..fine_store import CorruptFeaturesError
-from ..index import sample_times
+from .... import defaults
+from ...storage.fine_store import CorruptFeaturesError
+from ...storage.index import sample_times
 from .store import ClipIndexError, ClipVectors
 from .voting import ClipVote, VotingSettings, vote
 from .windows import DEFAULT_SPEC, WindowSpec, pooled_windows

@@ -4,7 +4,7 @@ import logging
 import sys
 import time
 
-from .index import AddResult
+from ..storage.index import AddResult
 
 log = logging.getLogger('dns')
 

@@ -4,7 +4,7 @@ import csv
 import json
 from typing import Dict, Iterable, List, Mapping, Optional, TextIO, Tuple
 
-from .catalog import Decision
+from ..storage.catalog import Decision
 from .dedup import DuplicateGroup
 from .search import Match
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Typ
 
 import numpy as np
 
-from ..defaults import COARSE_DIMS
+from ...defaults import COARSE_DIMS
 
 if TYPE_CHECKING:  # pymilvus is imported where a store is opened, not with this module
     from pymilvus import MilvusClient

@@ -25,13 +25,13 @@ from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Optional,
 import numpy as np
 import torch
 
-from .. import defaults
-from ..core import DnS, VideoRepresentation
-from ..preprocess import center_crops, check_features, frame_batches, iter_rgb_frames
-from ..video_decode import FrameDecoder, VideoDecodeError, check_video_file
-from ..weights import sha256_of
-from .index import AddResult, VideoIndex
-from .thumbnails import ThumbnailKeeper
+from ... import defaults
+from ...core import DnS, VideoRepresentation
+from ...preprocess import center_crops, check_features, frame_batches, iter_rgb_frames
+from ...video_decode import FrameDecoder, VideoDecodeError, check_video_file
+from ...weights import sha256_of
+from ..storage.index import AddResult, VideoIndex
+from ..storage.thumbnails import ThumbnailKeeper
 
 
 def file_sha256(path: str) -> str:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..defaults import DIMS, REGIONS
-from ..atomic_files import remove_leftovers, write_atomically
+from ...defaults import DIMS, REGIONS
+from ...atomic_files import remove_leftovers, write_atomically
 
 # How each kind of fine representation is stored. fg_bin's values are signs: one bit
 # each. fg_att's are floats: float16 halves the disk and reading cost.

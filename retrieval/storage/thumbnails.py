@@ -7,8 +7,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from ..defaults import THUMBNAILS
-from ..atomic_files import remove_leftovers, write_atomically
+from ...defaults import THUMBNAILS
+from ...atomic_files import remove_leftovers, write_atomically
 
 THUMBNAIL_SIZE = 160  # pixels, the longer side
 LOOK_BACK_S = 2.0  # a thumbnail at a time decodes from this much before it
@@ -127,7 +127,7 @@ def thumbnail_at(path: Path, seconds: float, size: int = THUMBNAIL_SIZE) -> Opti
     (from the first frame, as segment times count): the last frame at or before it. The
     copied part of a long host, which its few thumbnails spread over the whole video
     rarely show. None past the video's end (its last frame's time and one frame more)."""
-    from ..video_decode import FrameDecoder
+    from ...video_decode import FrameDecoder
     decoder = FrameDecoder(start_time=max(0.0, seconds - LOOK_BACK_S), threads=False)
     shown, at, step = None, 0.0, 0.0
     for frame in decoder(str(path)):

@@ -4,8 +4,8 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ... import defaults
-from ..vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet, count_rows
+from .... import defaults
+from ...storage.vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet, count_rows
 from .voting import WindowHits
 from .windows import WINDOW_DIMS
 

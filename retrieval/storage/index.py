@@ -1,6 +1,6 @@
 """One DnS index, storage only: a folder with the catalog, the fine-grained features,
 the review's thumbnails and (by default) the Milvus Lite database of the coarse vectors.
-What goes in is made by retrieval/ingest.py; nothing here decodes or runs a network."""
+What goes in is made by retrieval/ingestion/ingest.py; nothing here decodes or runs a network."""
 import os
 import uuid
 import warnings
@@ -10,8 +10,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import defaults
-from ..core import FINE_STUDENTS, VideoRepresentation
+from ... import defaults
+from ...core import FINE_STUDENTS, VideoRepresentation
 from .catalog import Catalog, UnknownFileError, VideoRecord
 from .fine_store import FineStore
 from .thumbnails import ThumbnailStore
@@ -51,7 +51,7 @@ class Thresholds:
     segment_calibrated: bool = False
     # A segment threshold the index holds in an older unit of segment scores (not used).
     stale_segment: Optional[float] = None
-    # Segments measured against the library too (retrieval.segments), as calibrated.
+    # Segments measured against the library too (retrieval.searching.segments), as calibrated.
     segment_background: bool = defaults.SEGMENT_BACKGROUND
 
 
@@ -102,7 +102,7 @@ class VideoIndex:
         self.thumbnails = ThumbnailStore(self.folder / THUMBS_FOLDER)
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
-        self._clips = None  # the clip collection (retrieval.clips), opened on first use
+        self._clips = None  # the clip collection (retrieval.searching.clips), opened on first use
         # A process of its own to serve the Milvus Lite folder (lite_host.LiteHost), set by
         # a caller searching from many threads; None: served in this process.
         self.lite_host = None
@@ -201,7 +201,7 @@ class VideoIndex:
             return None
         changes = ()
         if self.catalog.times(video_id) is None:  # indexed before: read the old way
-            from ..video_decode import reading_changes
+            from ...video_decode import reading_changes
             changes = tuple(reading_changes(given))
             if changes and self.reread:
                 return None  # represented again, committed over the old row (atomically)
@@ -315,10 +315,10 @@ class VideoIndex:
         return self._vectors
 
     def clips(self):
-        """Clip search over this index (``retrieval.clips.ClipIndex``): window vectors in a
+        """Clip search over this index (``retrieval.searching.clips.ClipIndex``): window vectors in a
         second Milvus collection, built from the stored fine features."""
         if self._clips is None:
-            from .clips.clip_index import ClipIndex
+            from ..searching.clips.clip_index import ClipIndex
             self._clips = ClipIndex(self)
         return self._clips
 

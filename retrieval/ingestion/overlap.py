@@ -14,14 +14,14 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Unio
 
 import torch
 
-from .. import defaults
-from ..core import DnS
-from ..prefetch import Prefetched
-from ..video_decode import VideoDecodeError
-from .index import VideoIndex
+from ... import defaults
+from ...core import DnS
+from ...prefetch import Prefetched
+from ...video_decode import VideoDecodeError
+from ..storage.index import VideoIndex
 from .stages import CrossVideoBatches, Review, commit_content, crop_batches, fail_content, represent, unusable
 from .tally import IndexTally
-from .thumbnails import ThumbnailKeeper
+from ..storage.thumbnails import ThumbnailKeeper
 
 
 @dataclass

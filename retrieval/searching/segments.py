@@ -6,11 +6,11 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from .. import defaults
-from ..localization import Segment
-from .fine_store import CorruptFeaturesError
-from .index import VideoIndex, sample_times
-from ..core import DnS, VideoRepresentation, frame_levels
+from ... import defaults
+from ...localization import Segment
+from ..storage.fine_store import CorruptFeaturesError
+from ..storage.index import VideoIndex, sample_times
+from ...core import DnS, VideoRepresentation, frame_levels
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..localization import Segment
-from .index import VideoIndex, sample_times
-from ..core import DnS, VideoRepresentation
-from .ingest import query_representation
+from ...localization import Segment
+from ..storage.index import VideoIndex, sample_times
+from ...core import DnS, VideoRepresentation
+from ..ingestion.ingest import query_representation
 from .segments import background_matches, background_sample, pair_levels, segment_settings
 
 

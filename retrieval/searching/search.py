@@ -8,12 +8,12 @@ from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..localization import Segment
+from ...localization import Segment
 from .clips.voting import ClipVote, VotingSettings
-from .fine_store import CorruptFeaturesError
-from .index import VideoIndex, sample_times
-from .. import defaults
-from ..core import DnS, VideoRepresentation
+from ..storage.fine_store import CorruptFeaturesError
+from ..storage.index import VideoIndex, sample_times
+from ... import defaults
+from ...core import DnS, VideoRepresentation
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
 
     1. The ``candidates`` videos nearest by cg similarity, from Milvus (None: the whole index);
        with ``clips``, in turns with the videos whose short windows match the query's
-       (``retrieval.clips``: a clip copied into a long video), ``candidates`` in all.
+       (``retrieval.searching.clips``: a clip copied into a long video), ``candidates`` in all.
     2. The selector scores each (query, candidate) pair.
     3. The top ``rerank`` fraction of the video-level candidates by selector score take
        the fg student's similarity rescaled to s/2 + 0.5, the others keep their cg

@@ -11,15 +11,15 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
-from .. import defaults
-from ..core import DnS, VideoRepresentation
-from ..video_decode import VideoDecodeError, decode_device, why_not_a_video
-from .catalog import UnknownFileError
-from .index import AddResult, IndexSettingsError, VideoIndex
+from ... import defaults
+from ...core import DnS, VideoRepresentation
+from ...video_decode import VideoDecodeError, decode_device, why_not_a_video
+from ..storage.catalog import UnknownFileError
+from ..storage.index import AddResult, IndexSettingsError, VideoIndex
 from .overlap import index_overlapped
 from .stages import Review, decoded_frames, file_sha256, unusable
 from .tally import IndexTally
-from .thumbnails import ThumbnailKeeper
+from ..storage.thumbnails import ThumbnailKeeper
 
 
 # Files with these suffixes under a folder are taken as videos without a look inside (a

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from ...video_decode import VideoDecodeError
-from ..index import VideoIndex
+from ....video_decode import VideoDecodeError
+from ...storage.index import VideoIndex
 from ..stages import commit_content, fail_content
 from ..tally import IndexTally
 from . import local_instance

@@ -3,12 +3,12 @@ above a threshold joined into groups."""
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
-from ..localization import Segment
+from ...localization import Segment
 
-from .catalog import Decision, pair_key
-from .index import VideoIndex, video_duration
-from .. import defaults
-from ..core import DnS
+from ..storage.catalog import Decision, pair_key
+from ..storage.index import VideoIndex, video_duration
+from ... import defaults
+from ...core import DnS
 from .segments import copied_segments
 from .search import search
 
