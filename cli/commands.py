@@ -189,6 +189,16 @@ def run_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_move_vectors(args: argparse.Namespace) -> int:
+    to = '' if args.to == 'lite' else args.to
+    with VideoIndex(args.index, milvus_uri=args.milvus_uri) as index:
+        coarse, clips = index.move_vectors(to, args.milvus_token)
+        print(f'the vectors of {len(index)} videos are at {to or "the Milvus Lite database in " + str(index.folder)}: '
+              f'{coarse} coarse vectors and the clip windows of {clips} videos copied from the index, nothing '
+              'extracted again')
+    return 0
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from ..service.app import serve
     from ..service.options import serving_options

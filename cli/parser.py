@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--dry-run', action='store_true', help='list what would be removed; change nothing')
     p.set_defaults(run=run.run_remove)
 
+    p = commands.add_parser('move-vectors', parents=[common], help='put the index\'s vector collections on another '
+                            'Milvus, nothing extracted again (--milvus-uri names the index\'s current one, if asked)')
+    p.add_argument('to', metavar='URI', help='a Milvus server or cluster, e.g. http://milvus:19530, or "lite" for '
+                   'the Milvus Lite database inside the index folder; --milvus-token is its token')
+    p.set_defaults(run=run.run_move_vectors)
+
     p = commands.add_parser('serve', parents=[common], help='the search service and the review page (HTTP)')
     p.add_argument('--host', default=defaults.HOST, help=f'address to bind (default: {defaults.HOST}; any other needs '
                    'a token)')

@@ -91,6 +91,8 @@ def test_clear_errors(workdir, tmp_path):
     assert "made with fine = 'bin', not 'att'" in other.stderr
     query = dns('search', 'videos/absent.mp4', cwd=root, expect=1)
     assert 'absent.mp4' in query.stderr and 'no such file' in query.stderr
+    moved = dns('move-vectors', 'lite', cwd=root, expect=2)
+    assert 'already at the Milvus Lite database' in moved.stderr
 
 
 @pytest.mark.parametrize('argv, unset, with_zero', [

@@ -316,15 +316,31 @@ def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(
     index.close()
 
 
-def test_clip_collection_on_a_milvus_server(tmp_path):
+def test_an_index_moves_to_a_milvus_server_without_extracting_again(tmp_path):
+    """Made on Milvus Lite, then moved (`dns move-vectors`): the server's collections are
+    filled from the catalog and the stored fine features (the videos' files never
+    existed), and answer as Lite did; the Lite database stays as it was."""
+    index, fines = make_index(tmp_path / 'index', videos=4)
+    video_id = sorted(fines)[2]
+    query = planted_query(fines, video_id, 30, 8)
+    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
+    on_lite = [(v.video_id, v.offset) for v in index.clips().candidates(query)]
+    coarse_on_lite = index.vectors().search(index.catalog.coarse(video_id), 4)
+    with pytest.raises(index_module.IndexSettingsError, match='already at the Milvus Lite database'):
+        index.move_vectors('')
+    lite_file = tmp_path / 'index' / index_module.LITE_FILE
     with milvus_server(tmp_path / 'milvus') as uri:
-        index, fines = make_index(tmp_path / 'index', videos=4, milvus_uri=uri)
-        clips = index.clips()
-        expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
-        assert clips.vectors().count() == expected
-        video_id = sorted(fines)[2]
-        assert clips.candidates(planted_query(fines, video_id, 30, 8))[0].video_id == video_id
+        assert index.move_vectors(uri) == (4, 4)
+        assert index.settings.milvus_uri == uri and index.clips().vectors().count() == expected
+        assert [(v.video_id, v.offset) for v in index.clips().candidates(query)] == on_lite
         index.close()
+        moved = index_module.VideoIndex(tmp_path / 'index')  # the server is recorded in the index
+        assert moved.settings.milvus_uri == uri and moved.sync() == 0
+        on_server = moved.vectors().search(moved.catalog.coarse(video_id), 4)
+        assert [i for i, _ in on_server] == [i for i, _ in coarse_on_lite]
+        assert [s for _, s in on_server] == pytest.approx([s for _, s in coarse_on_lite], abs=1e-5)
+        moved.close()
+    assert lite_file.exists()
 
 
 # --- clip candidates in search

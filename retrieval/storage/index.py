@@ -4,7 +4,7 @@ What goes in is made by retrieval/ingestion/ingest.py; nothing here decodes or r
 import os
 import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -321,6 +321,25 @@ class VideoIndex:
             from ..searching.clips.clip_index import ClipIndex
             self._clips = ClipIndex(self)
         return self._clips
+
+    def move_vectors(self, milvus_uri: str, milvus_token: Optional[str] = None) -> Tuple[int, int]:
+        """Put this index's vector collections on another Milvus: ``milvus_uri`` a server
+        or cluster, '' the Milvus Lite database in the folder. Nothing is extracted
+        again: the coarse vectors are copied from the catalog and the clip windows made
+        from the stored fine features. The collections where they were are left as they
+        are. An interrupted move is finished by the next open (which syncs). Returns how
+        many videos the coarse and the clip collection received."""
+        milvus_uri = milvus_uri or ''
+        if milvus_uri == self.settings.milvus_uri:
+            raise IndexSettingsError(f'the vectors of {self.folder} are already at '
+                                     f'{milvus_uri or "the Milvus Lite database in the folder"}')
+        self.release_vectors()
+        if milvus_token is not None:
+            self._milvus_token = milvus_token
+        self.catalog.set_meta({'milvus_uri': milvus_uri})
+        self.settings = replace(self.settings, milvus_uri=milvus_uri)
+        coarse = self.sync()  # the new collection is empty: every video is copied
+        return coarse, self.clips().sync()
 
     def sync(self) -> int:
         """Copy committed videos Milvus lacks into it, drop removed ones; return how
