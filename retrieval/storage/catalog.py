@@ -143,6 +143,42 @@ class Catalog:
         with self.transaction():
             self.db.executemany('INSERT OR REPLACE INTO meta VALUES (?, ?)', list(values.items()))
 
+    # --- clip windows: which videos' windows the clip collection holds, and how many
+    # (retrieval/searching/clips/clip_index.py); -1: the video was extracted again since.
+    def start_clip_windows(self) -> None:
+        """Make the table, if missing: an index gains it on clip search's first use."""
+        with self.transaction():
+            self.db.execute('CREATE TABLE IF NOT EXISTS clip_windows (video_id TEXT PRIMARY KEY, '
+                            'windows INTEGER NOT NULL)')
+
+    def stale_clip_windows(self) -> List[str]:
+        """Videos whose windows the collection holds but should not: removed, or extracted again."""
+        return [r[0] for r in self.db.execute('SELECT video_id FROM clip_windows WHERE windows < 0 OR video_id '
+                                              'NOT IN (SELECT id FROM videos)')]
+
+    def forget_clip_windows(self, video_ids: Optional[Sequence[str]] = None) -> None:
+        """Record that the collection holds the windows of none of ``video_ids`` (None: of no video)."""
+        with self.transaction():
+            if video_ids is None:
+                self.db.execute('DELETE FROM clip_windows')
+            else:
+                self.db.executemany('DELETE FROM clip_windows WHERE video_id = ?', [(i,) for i in video_ids])
+
+    def record_clip_windows(self, counts: Sequence[Tuple[str, int]]) -> None:
+        """Record (video id, windows) the collection now holds, flushed."""
+        with self.transaction():
+            self.db.executemany('INSERT OR REPLACE INTO clip_windows VALUES (?, ?)', list(counts))
+
+    def clip_window_count(self) -> int:
+        """Windows the collection should hold."""
+        return self.db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
+
+    def videos_without_clip_windows(self, after: str, limit: int) -> List[str]:
+        """Up to ``limit`` ids of videos whose windows the collection lacks, in id order after ``after``."""
+        return [r[0] for r in self.db.execute('SELECT id FROM videos WHERE id > ? AND id NOT IN '
+                                              '(SELECT video_id FROM clip_windows) ORDER BY id LIMIT ?',
+                                              (after, limit))]
+
     # --- videos
     def commit_video(self, video_id: str, frames: int, selector: float, coarse: np.ndarray,
                      fine_sha256: str, abspath: str, given: str, duration: Optional[float] = None,

@@ -22,7 +22,6 @@ from .windows import DEFAULT_SPEC, WindowSpec, pooled_windows
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 'CREATE TABLE IF NOT EXISTS clip_windows (video_id TEXT PRIMARY KEY, windows INTEGER NOT NULL)'
 SYNC_VIDEOS = 64
 
 
@@ -32,8 +31,7 @@ class ClipIndex:
     def __init__(self, index, spec: Optional[WindowSpec] = None, hnsw_from: int = defaults.CLIP_HNSW_FROM):
         self.index, self.hnsw_from = index, hnsw_from
         catalog = index.catalog
-        with catalog.transaction() as db:
-            db.execute(SCHEMA)
+        catalog.start_clip_windows()
         meta = catalog.meta()
         if 'clip_length' not in meta:
             spec = spec or DEFAULT_SPEC
@@ -75,35 +73,29 @@ class ClipIndex:
         if self._vectors is None:
             # The index's own connection (a Milvus Lite database admits one), coarse
             # vectors synced first.
-            self.index.vectors()
-            self._vectors = ClipVectors(self.index._vectors.client, self.collection,
+            self._vectors = ClipVectors(self.index.vectors().client, self.collection,
                                         lite=not self.index.settings.milvus_uri, hnsw_from=self.hnsw_from)
         vectors, catalog = self._vectors, self.index.catalog
-        db = catalog.db
-        # Removed videos, and videos extracted again (windows -1: ``Catalog.commit_video``).
-        stale = [r[0] for r in db.execute('SELECT video_id FROM clip_windows WHERE windows < 0 OR video_id NOT IN '
-                                          '(SELECT id FROM videos)')]
+        # Removed videos, and videos extracted again (``Catalog.commit_video``).
+        stale = catalog.stale_clip_windows()
         if stale:
             vectors.delete_videos(stale)
             vectors.flush()
-            with catalog.transaction():
-                db.executemany('DELETE FROM clip_windows WHERE video_id = ?', [(i,) for i in stale])
-        promised = db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
+            catalog.forget_clip_windows(stale)
+        promised = catalog.clip_window_count()
         if promised and vectors.count() < promised:
             log.warning('the clip collection %s lacks windows; refilling it from the stored features', self.collection)
-            with catalog.transaction():
-                db.execute('DELETE FROM clip_windows')
+            catalog.forget_clip_windows()
         added, after = 0, ''
         while True:
-            rows = db.execute('SELECT id FROM videos WHERE id > ? AND id NOT IN (SELECT video_id FROM clip_windows) '
-                              'ORDER BY id LIMIT ?', (after, SYNC_VIDEOS)).fetchall()
+            rows = catalog.videos_without_clip_windows(after, SYNC_VIDEOS)
             if not rows:
                 if vectors.fit_index(self.window_count()):
                     log.info('the clip collection %s holds %d windows or more: its index is now HNSW',
                              self.collection, self.hnsw_from)
                 return added
-            after = rows[-1][0]
-            records = catalog.videos([r[0] for r in rows])
+            after = rows[-1]
+            records = catalog.videos(rows)
             done = []
             for video_id, record in records.items():
                 try:
@@ -118,12 +110,11 @@ class ClipIndex:
                     on_video()
             if done:
                 vectors.flush()
-                with catalog.transaction():
-                    db.executemany('INSERT OR REPLACE INTO clip_windows VALUES (?, ?)', done)
+                catalog.record_clip_windows(done)
                 added += len(done)
 
     def window_count(self) -> int:
-        return self.index.catalog.db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
+        return self.index.catalog.clip_window_count()
 
     # --- search
     def query_windows(self, fine: np.ndarray, times: Optional[np.ndarray] = None,
