@@ -93,12 +93,12 @@ class FrameEncoder:
         network works on these."""
         batches = frame_batches(iter_rgb_frames(frames), self.batch_size)
         with Prefetched(batches, defaults.PREFETCH_BATCHES) if _is_lazy(frames) else nullcontext(batches) as batches:
-            chunks = [self.crops(resize_center_crop(batch, self.device)) for batch in batches]
+            chunks = [self.encode_crops(resize_center_crop(batch, self.device)) for batch in batches]
         # One check per video: a per-batch check would wait for the GPU every batch.
         return check_features(torch.cat(chunks), 'feature extractor output')
 
     @torch.inference_mode()
-    def crops(self, crops: torch.Tensor) -> torch.Tensor:
+    def encode_crops(self, crops: torch.Tensor) -> torch.Tensor:
         """Region features [N, 9, 512] (float32, unchecked) of frames already resized and
         cropped (``preprocess.center_crops``: [N, 256, 256, 3], 0..255), in one batch."""
         if crops.device.type == 'cpu' and self.device.type == 'cuda':

@@ -90,9 +90,9 @@ def models(dns, config: str):
 
 def extraction(encoder, crops: torch.Tensor):
     """(frames/s on full batches, seconds to compile or warm up) of the feature extractor."""
-    _, warm_s = timed(lambda: encoder.crops(crops[:BATCH]))
+    _, warm_s = timed(lambda: encoder.encode_crops(crops[:BATCH]))
     batches = len(crops) // BATCH
-    _, seconds = timed(lambda: [encoder.crops(crops[i * BATCH:(i + 1) * BATCH]) for i in range(batches)])
+    _, seconds = timed(lambda: [encoder.encode_crops(crops[i * BATCH:(i + 1) * BATCH]) for i in range(batches)])
     return batches * BATCH / seconds, warm_s
 
 
@@ -152,7 +152,7 @@ def main():
             extract_rows.append([config, f'{rate:.2f}', f'{warm_s:.0f}'])
             print('extract', extract_rows[-1])
             for tail in sorted({count % BATCH for count in kept_frames.values()} - {0}):
-                dns_models.encoder.crops(crops[:tail])  # a last batch's shape, compiled before the clock too
+                dns_models.encoder.encode_crops(crops[:tail])  # a last batch's shape, compiled before the clock too
             for exact in (False, True) if number == 0 else (False,):
                 with retrieval.VideoIndex(Path(tmp) / f'{config}-{exact}', create=True) as index:
                     for name, path in files.items():

@@ -45,7 +45,7 @@ def bare_backbone(models, frames: int) -> int:
     encoder = models.encoder
     batches = -(-frames // len(crops))
     for _ in range(batches):
-        out = encoder.crops(crops)
+        out = encoder.encode_crops(crops)
     out.cpu()  # wait for the device
     return batches * len(crops)
 
@@ -80,7 +80,7 @@ def main():
 
         plain = retrieval.VideoIndex(tmp / 'plain', create=True)
         models, load_s = timed(lambda: package().DnS(plain.settings.fine, **options))
-        models.encoder.crops(torch.zeros(1, 256, 256, 3, dtype=torch.uint8))  # warm-up
+        models.encoder.encode_crops(torch.zeros(1, 256, 256, 3, dtype=torch.uint8))  # warm-up
         backbone_frames, seconds = timed(lambda: bare_backbone(models, frames))
         row(f'bare backbone (batches of {args.batch_size})', seconds * frames / backbone_frames, frames)
         tally = tally_module.IndexTally(len(files), progress=False)

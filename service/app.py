@@ -51,23 +51,17 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        index = VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token)
+        index = _open_index(index_folder, milvus_uri, milvus_token)
         # The workers share the machine's cores; the service's own threads search.
         threads = max(1, (os.cpu_count() or 1) // workers)
         pool = WorkerPool(WorkerSettings(index.settings.fine, index.settings.time_step, options, worker_memory_mb,
                                          threads), size=workers, timeout_s=worker_timeout_s)
         try:
             pool.start()
-            if not index.settings.milvus_uri:
-                # Milvus Lite searches in Python: in a process of its own, not under the GIL of
-                # the threads that answer requests.
-                index.lite_host = LiteHost(threads=index_slots())
             # Requests run side by side, each on one core: a second thread inside each
             # request's small products would only contend with the other requests.
             torch.set_num_threads(1)
             models = DnS(index.settings.fine, **options)
-            index.catalog.close()
-            index.catalog = PerThreadCatalog(index.catalog.path)
             index.vectors()  # Milvus opened and synced now, not on the first search
             app.state.service = Service(index, models, pool, max_query_seconds, token=token)
         except BaseException:
@@ -108,6 +102,26 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name: it may resolve to anything
         return False
+
+
+def _open_index(index_folder: Union[str, os.PathLike], milvus_uri: Optional[str],
+                milvus_token: Optional[str]) -> VideoIndex:
+    """The index as the service reads it: every request thread through its own SQLite
+    connection, and Milvus Lite, which searches in Python, served by a process of its own
+    rather than under the GIL of the threads that answer requests."""
+    path = Path(index_folder) / CATALOG_FILE
+    catalog = PerThreadCatalog(path) if path.is_file() else None  # else VideoIndex says there is no index
+    lite = catalog is not None and not (milvus_uri or catalog.meta().get('milvus_uri'))
+    host = LiteHost(threads=index_slots()) if lite else None
+    try:
+        return VideoIndex(index_folder, milvus_uri=milvus_uri, milvus_token=milvus_token, catalog=catalog,
+                          lite_host=host)
+    except BaseException:
+        if host is not None:
+            host.shutdown()
+        if catalog is not None:
+            catalog.close()
+        raise
 
 
 def serve(index_folder: Union[str, os.PathLike], host: str = defaults.HOST, port: int = defaults.PORT, token: Optional[str] = None,

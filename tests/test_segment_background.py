@@ -72,10 +72,10 @@ def test_the_operator_gives_the_same_segments_given_the_same_background(held_out
     insertion = next(i for i in corpus.insertions if i.kind == 'reencoded')
     host_id = index.video_id_of(insertion.host)
     records = index.catalog.videos(index.catalog.video_ids())
-    background = [index.fine(record) for video_id, record in sorted(records.items()) if video_id != host_id]
+    background = [index.fine_features(record) for video_id, record in sorted(records.items()) if video_id != host_id]
     with use_hub(copy_model_hub):
         operator = package.DistillAndSelect('fg_att_student', feature_extractor=None)
-    query, target = queries[insertion.source].fine, index.fine(records[host_id])
+    query, target = queries[insertion.source].fine, index.fine_features(records[host_id])
     frames = operator.segments(query, target, background=background)
     seconds = retrieval.copied_segments(index, models, queries[insertion.source], [host_id], background=True)
     assert frames and [s.to_seconds(index.settings.time_step) for s in frames] == seconds[host_id]
@@ -84,7 +84,7 @@ def test_the_operator_gives_the_same_segments_given_the_same_background(held_out
 
 def test_copies_of_a_video_are_no_background_of_it(held_out):
     _, corpus, index, models, _ = held_out
-    fine = [index.fine(index.catalog.video(index.video_id_of(host))) for host in corpus.hosts[:3]]
+    fine = [index.fine_features(index.catalog.video(index.video_id_of(host))) for host in corpus.hosts[:3]]
     matches = models.background_matches(fine[0], fine)
     assert matches[0] is None  # the video itself
     assert all(m.shape == (len(fine[0]),) and (m < 1).all() for m in matches[1:])

@@ -16,7 +16,7 @@ from ...core import DnS, VideoRepresentation
 from ...video_decode import VideoDecodeError, decode_device, why_not_a_video
 from ..storage.catalog import UnknownFileError
 from ..storage.index import AddResult, IndexSettingsError, VideoIndex
-from .overlap import index_overlapped
+from .plain_engine import index_overlapped
 from .stages import Review, decoded_frames, file_sha256, unusable
 from .tally import IndexTally
 from ..storage.thumbnails import ThumbnailKeeper
@@ -106,7 +106,7 @@ def add_file(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS, on_fram
 def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally, exact: bool = False,
                 on_frame: Optional[Callable[[], None]] = None) -> None:
     """The plain engine, in this process: a thread decodes the next files while the
-    network works on full batches cut across videos (``overlap.py``); each video is
+    network works on full batches cut across videos (``plain_engine.py``); each video is
     committed when its last frame is through. A file that fails is named in ``tally``
     and skipped."""
     _check_models(index, dns)

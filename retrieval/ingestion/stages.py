@@ -13,7 +13,7 @@
    files holding the same bytes recorded as more paths of it; or every one of them named
    as failed, with why.
 
-The plain engine (``overlap.py``: a decoding thread beside the network, in one process)
+The plain engine (``plain_engine.py``: a decoding thread beside the network, in one process)
 and the Ray engine (``ray_engine/``: tasks and actors, the driver committing) only
 schedule these stages, so a video is indexed the same way whichever runs it.
 """

@@ -105,7 +105,7 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     targets, positions = [], []
     for position in chosen:
         try:
-            targets.append(index.fine(records[ids[position]]))
+            targets.append(index.fine_features(records[ids[position]]))
             positions.append(position)
         except CorruptFeaturesError as error:
             log.warning('%s; it keeps its coarse similarity', error)
@@ -221,7 +221,7 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
         if video_id is None:
             continue
         try:
-            target = index.fine(records[video_id])
+            target = index.fine_features(records[video_id])
         except CorruptFeaturesError as error:
             log.warning('%s; it keeps its coarse similarity', error)
             continue

@@ -44,7 +44,7 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
     out = {}
     for video_id, record in records.items():
         try:
-            target = index.fine(record)
+            target = index.fine_features(record)
         except CorruptFeaturesError as error:
             log.warning('%s; its segments are left out', error)
             continue
@@ -92,7 +92,7 @@ def background_sample(index: VideoIndex, size: int = defaults.BACKGROUND_VIDEOS)
     out = {}
     for video_id, record in sorted(index.catalog.videos(chosen).items()):
         try:
-            out[video_id] = index.fine(record)
+            out[video_id] = index.fine_features(record)
         except CorruptFeaturesError as error:
             log.warning('%s; it is left out of the background', error)
     return out

@@ -86,14 +86,17 @@ class VideoIndex:
     def __init__(self, folder, *, create: bool = False, fine: Optional[str] = None,
                  fine_dtype: Optional[str] = None, time_step: Optional[float] = None,
                  milvus_uri: Optional[str] = None, milvus_token: Optional[str] = None,
-                 collection: Optional[str] = None):
+                 collection: Optional[str] = None, catalog=None, lite_host=None):
         self.folder = Path(folder)
         catalog_path = self.folder / CATALOG_FILE
         if not catalog_path.is_file() and not create:
             raise IndexSettingsError(f'no index in {self.folder}: make one with `dns index --index {self.folder} '
                                      'VIDEOS...`')
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog(catalog_path)
+        # A caller may hand in its own catalog (the service: a connection per thread) and a
+        # process of its own to serve the Milvus Lite folder (the service: searches from many
+        # threads, ``lite_host.LiteHost``); otherwise both are this process's.
+        self.catalog = catalog if catalog is not None else Catalog(catalog_path)
         # `dns index --reread`: videos indexed before sample times were recorded, that
         # this version reads differently, are represented again when met (add_known).
         self.reread = False
@@ -103,9 +106,7 @@ class VideoIndex:
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
         self._clips = None  # the clip collection (retrieval.searching.clips), opened on first use
-        # A process of its own to serve the Milvus Lite folder (lite_host.LiteHost), set by
-        # a caller searching from many threads; None: served in this process.
-        self.lite_host = None
+        self.lite_host = lite_host
 
     def _settle(self, fine, fine_dtype, time_step, milvus_uri, collection) -> IndexSettings:
         meta = self.catalog.settle_meta(_new_settings(fine, fine_dtype, time_step, milvus_uri, collection))
@@ -280,10 +281,10 @@ class VideoIndex:
         record = self.catalog.video(video_id)
         if record is None:
             raise KeyError(f'video {video_id} is not in the index {self.folder}')
-        return VideoRepresentation(fine=self.fine(record), coarse=self.catalog.coarse(video_id),
+        return VideoRepresentation(fine=self.fine_features(record), coarse=self.catalog.coarse(video_id),
                                    selector=record.selector, times=self.catalog.times(video_id))
 
-    def fine(self, record: VideoRecord) -> np.ndarray:
+    def fine_features(self, record: VideoRecord) -> np.ndarray:
         """The fine representation [T, 9, 512] of a catalog record, checked against it."""
         return self.fine_store.read(record.id, record.frames, record.fine_sha256)
 

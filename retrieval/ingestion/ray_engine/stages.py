@@ -66,7 +66,7 @@ class Representer:
         todo = [i for i in range(count) if not results[i].reason]
         encoder = self.dns.encoder
         features = run_across_videos([torch.from_numpy(batch['crops'][i]) for i in todo], encoder.batch_size,
-                                     encoder.crops)
+                                     encoder.encode_crops)
         for i, video_features in zip(todo, features):
             try:
                 results[i].representation = represent(self.dns, str(batch['path'][i]), video_features,

@@ -99,7 +99,7 @@ class ClipIndex:
             done = []
             for video_id, record in records.items():
                 try:
-                    fine = self.index.fine(record)
+                    fine = self.index.fine_features(record)
                 except CorruptFeaturesError as error:
                     log.warning('%s; its clip windows are left out', error)
                     continue

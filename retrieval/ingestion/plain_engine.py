@@ -128,7 +128,7 @@ class OverlappedIndexer:
         self._commit_finished()
 
     def _extract(self, crops: torch.Tensor) -> torch.Tensor:
-        features = self.dns.encoder.crops(crops)
+        features = self.dns.encoder.encode_crops(crops)
         self.tally.frame(len(crops))
         return features
 
