@@ -16,10 +16,10 @@ from ...core import DnS, VideoRepresentation
 from ...video_decode import VideoDecodeError, decode_device, why_not_a_video
 from ..storage.catalog import UnknownFileError
 from ..storage.index import AddResult, IndexSettingsError, VideoIndex
+from ..storage.thumbnails import ThumbnailKeeper
 from .plain_engine import index_overlapped
 from .stages import Review, decoded_frames, file_sha256, unusable
 from .tally import IndexTally
-from ..storage.thumbnails import ThumbnailKeeper
 
 
 # Files with these suffixes under a folder are taken as videos without a look inside (a

@@ -19,9 +19,9 @@ from ...core import DnS
 from ...prefetch import Prefetched
 from ...video_decode import VideoDecodeError
 from ..storage.index import VideoIndex
+from ..storage.thumbnails import ThumbnailKeeper
 from .stages import CrossVideoBatches, Review, commit_content, crop_batches, fail_content, represent, unusable
 from .tally import IndexTally
-from ..storage.thumbnails import ThumbnailKeeper
 
 
 @dataclass

@@ -11,8 +11,8 @@ import torch
 from ....core import DnS, VideoRepresentation
 from ....defaults import FRAME_SIZE
 from ....video_decode import VideoDecodeError
-from ..stages import Review, crop_batches, decoded_frames, file_sha256, represent, run_across_videos, unusable
 from ...storage.thumbnails import ThumbnailKeeper
+from ..stages import Review, crop_batches, decoded_frames, file_sha256, represent, run_across_videos, unusable
 
 NO_CROPS = np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
 
