@@ -170,7 +170,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 # --- the steps
 def worker(job: dict) -> None:
     from pymilvus import DataType, MilvusClient
-    from distill_and_select.retrieval.searching.clips.store import ClipVectors
+    from distill_and_select.retrieval.storage.clip_vectors import ClipVectors
     from distill_and_select.retrieval.searching.clips.voting import VotingSettings, vote
     folder, size, index_type = Path(job['folder']), job['size'], job['type']
     queries = _queries(size)
@@ -240,7 +240,7 @@ def _query_windows(query: np.ndarray, seconds: int):
     """The windows a query of ``seconds`` frames searches with (every frame up to
     ``QUERY_WINDOWS``, then spread, as `ClipIndex.query_windows` takes them), and their starts."""
     from distill_and_select import defaults
-    from distill_and_select.retrieval.searching.clips.windows import DEFAULT_SPEC
+    from distill_and_select.retrieval.storage.clip_windows import DEFAULT_SPEC
     starts = DEFAULT_SPEC.starts(seconds, DEFAULT_SPEC.query_stride(seconds, defaults.QUERY_WINDOWS))
     return query[starts], starts.astype(np.float64)
 

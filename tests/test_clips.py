@@ -11,10 +11,10 @@ import pytest
 from conftest import PACKAGE
 from support.milvus_server import milvus_server
 
-windows = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.windows')
+windows = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_windows')
 voting = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.voting')
 clip_index = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.clip_index')
-store = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.store')
+store = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_vectors')
 merge = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.merge')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
 core = importlib.import_module(f'{PACKAGE}.core')
@@ -138,9 +138,9 @@ def fake_video(rng, frames):
     return core.VideoRepresentation(fine, coarse / np.linalg.norm(coarse), 0.5)
 
 
-def make_index(folder, videos=6, frames=120, seed=0, **settings):
-    """An index of synthetic videos committed directly (an index as an earlier version
-    left it: catalog, fine features and coarse vectors, no clip collection)."""
+def make_index(folder, videos=6, frames=120, seed=0, clips=True, **settings):
+    """An index of synthetic videos committed directly and synced; ``clips=False``: as an
+    earlier version left it (catalog, fine features and coarse vectors, no clip collection)."""
     rng = np.random.default_rng(seed)
     index = index_module.VideoIndex(folder, create=True, **settings)
     fines = {}
@@ -149,7 +149,10 @@ def make_index(folder, videos=6, frames=120, seed=0, **settings):
         video_id = f'{seed:08x}{i:056x}'
         index.commit(f'/nowhere/video{i}.mp4', video_id, video)
         fines[video_id] = video.fine
-    index.sync()
+    if clips:
+        index.sync()
+    else:
+        index._sync_coarse()
     return index, fines
 
 
@@ -160,66 +163,71 @@ def planted_query(fines, video_id, start, length, seed=1):
     return piece + 0.6 * rng.standard_normal(piece.shape).astype(np.float32)
 
 
-def test_an_old_index_gains_its_clip_collection_in_place(tmp_path):
-    index, fines = make_index(tmp_path / 'index')
+def test_an_old_index_gains_its_clip_collection_at_its_next_sync(tmp_path, caplog):
+    index, fines = make_index(tmp_path / 'index', clips=False)
     assert 'clip_windows' not in {r[0] for r in index.catalog.db.execute("SELECT name FROM sqlite_master")}
     index.close()
-    # Reopened as a new version would: the windows come from the stored fine features
-    # (the video files do not exist, so nothing can have been decoded).
+    # Opened by a new version to search: read as it is (a search writes nothing), the lag named.
     index = index_module.VideoIndex(tmp_path / 'index')
-    clips = index.clips()
-    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
-    assert clips.vectors().count() == expected == clips.window_count()
     video_id = sorted(fines)[3]
-    votes = clips.candidates(planted_query(fines, video_id, 50, 6))
+    query = planted_query(fines, video_id, 50, 6)
+    with caplog.at_level(logging.WARNING):
+        assert clip_index.ClipIndex(index).candidates(query) == []
+    assert 'behind its catalog (6 video(s)' in caplog.text and 'dns sync' in caplog.text
+    assert index.clip_collection.vectors().count() == 0
+    # Synced: the windows come from the stored fine features (the video files do not
+    # exist, so nothing can have been decoded).
+    assert index.sync() == (0, 6)
+    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
+    assert index.clip_collection.vectors().count() == expected == index.clip_collection.window_count()
+    votes = clip_index.ClipIndex(index).candidates(query)
     assert votes[0].video_id == video_id
     assert abs(votes[0].offset - 50) <= 2
     # A second sync finds nothing to do; reopening keeps the collection.
-    assert clips.sync() == 0
+    assert index.sync() == (0, 0)
     index.close()
     index = index_module.VideoIndex(tmp_path / 'index')
-    assert index.clips().sync() == 0 and index.clips().vectors().count() == expected
+    assert index.sync() == (0, 0) and index.clip_collection.vectors().count() == expected
     index.close()
 
 
 def test_sync_recovers_from_a_crash_and_a_lost_collection(tmp_path):
     index, fines = make_index(tmp_path / 'index', videos=4)
-    clips = index.clips()
+    clips = index.clip_collection
     count = clips.vectors().count()
     # A crash after the upsert, before the catalog row: the video is redone, by key.
     index.catalog.db.execute('DELETE FROM clip_windows WHERE video_id = ?', (sorted(fines)[0],))
     assert clips.sync() == 1 and clips.vectors().count() == count
-    # The collection lost: refilled from the stored features.
+    # The collection lost: a search reads it empty; the next sync refills it from the stored features.
     clips.vectors().client.drop_collection(clips.collection)
     clips.release()
-    assert clips.vectors().count() == count
+    assert clips.vectors().count() == 0
+    assert index.sync() == (0, 4) and clips.vectors().count() == count
     index.close()
 
 
 def test_a_replaced_video_leaves_no_windows_behind(tmp_path):
     index, fines = make_index(tmp_path / 'index', videos=3)
-    clips = index.clips()
+    clips = index.clip_collection
     before = clips.vectors().count()
     old = index.video_id_of('/nowhere/video0.mp4')
     video = fake_video(np.random.default_rng(7), 30)
     index.commit('/nowhere/video0.mp4', 'f' * 64, video)   # the path now holds another video
     index.sync()
-    clips.sync()
     assert clips.vectors().count() == before - len(windows.DEFAULT_SPEC.starts(120)) \
         + len(windows.DEFAULT_SPEC.starts(30))
-    assert all(v.video_id != old for v in clips.candidates(fines[old][10:20]))
+    assert all(v.video_id != old for v in clip_index.ClipIndex(index).candidates(fines[old][10:20]))
     index.close()
 
 
 def test_a_video_extracted_again_has_only_its_new_windows(tmp_path):
     """`dns index --reread` commits a video again under its id: its old windows go."""
     index, fines = make_index(tmp_path / 'index', videos=3)
-    clips = index.clips()
+    clips = index.clip_collection
     before = clips.vectors().count()
     video_id = index.video_id_of('/nowhere/video0.mp4')
     index.commit('/nowhere/video0.mp4', video_id, fake_video(np.random.default_rng(8), 30))
     index.sync()
-    clips.sync()  # (the commit synced it already: this session searches)
     assert clips.vectors().count() == clips.window_count() == before - len(windows.DEFAULT_SPEC.starts(120)) \
         + len(windows.DEFAULT_SPEC.starts(30))
     index.close()
@@ -229,7 +237,7 @@ def test_a_clip_shorter_than_a_window_is_still_searched(tmp_path):
     index, fines = make_index(tmp_path / 'index')
     video_id = sorted(fines)[2]
     one_frame = fines[video_id][40:41]
-    votes = index.clips().candidates(one_frame)
+    votes = clip_index.ClipIndex(index).candidates(one_frame)
     assert votes and votes[0].video_id == video_id
     index.close()
 
@@ -243,9 +251,10 @@ def test_a_long_query_finds_a_copy_of_the_length_its_stride_promises(tmp_path):
     copy = windows.DEFAULT_SPEC.shortest_lined_up(stride)
     assert stride > 1 and copy < 40
     long_query[401:401 + copy] = planted_query(fines, video_id, 20, copy)   # with an edit's noise
-    starts, vectors = index.clips().query_windows(long_query)
+    clips = clip_index.ClipIndex(index)
+    starts, vectors = clips.query_windows(long_query)
     assert len(starts) == len(vectors) <= defaults.QUERY_WINDOWS + 1
-    votes = index.clips().candidates(long_query, limit=5)
+    votes = clips.candidates(long_query, limit=5)
     assert votes[0].video_id == video_id and abs(votes[0].offset - (20 - 401)) <= 2
     index.close()
 
@@ -255,21 +264,24 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     here from the default through ``hnsw_from``), recorded in Milvus and kept on reopening;
     the planted copies vote as under exact search."""
     index, fines = make_index(tmp_path / 'index', videos=4, frames=60)   # 4 x 30 windows
-    clips = clip_index.ClipIndex(index, hnsw_from=150)
+    index.close()
+    index = index_module.VideoIndex(tmp_path / 'index')
+    clips = index.clip_collection
+    clips.hnsw_from = 150   # before the collection opens
     assert clips.vectors().index_type == 'FLAT' and clips.window_count() == 120
     rng = np.random.default_rng(3)
     for i in range(2):
         index.commit(f'/nowhere/more{i}.mp4', f'{9:08x}{i:056x}', fake_video(rng, 60))
-    index.sync()
-    assert clips.sync() == 2 and clips.window_count() == 180
+    assert index.sync() == (2, 2) and clips.window_count() == 180
     vectors = clips.vectors()
     assert vectors.index_type == 'HNSW' and vectors.search_params() == defaults.CLIP_HNSW_SEARCH
     queries = [planted_query(fines, video_id, 7 * n, 8, seed=n) for n, video_id in enumerate(sorted(fines))]
-    approximate = [clips.candidates(q) for q in queries]
+    search = clip_index.ClipIndex(index)
+    approximate = [search.candidates(q) for q in queries]
     vectors.rebuild_index('FLAT')   # the same windows searched exactly
     assert vectors.index_type == 'FLAT' and vectors.search_params() == {}
     for video_id, query, votes in zip(sorted(fines), queries, approximate):
-        exact = clips.candidates(query)
+        exact = search.candidates(query)
         assert votes[0].video_id == video_id
         assert [(v.video_id, v.offset, v.windows) for v in votes] == [(v.video_id, v.offset, v.windows) for v in exact]
         assert [v.score for v in votes] == pytest.approx([v.score for v in exact], abs=1e-4)   # float sums
@@ -277,22 +289,22 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     assert clips.sync() == 0 and vectors.index_type == 'HNSW'
     index.close()
     index = index_module.VideoIndex(tmp_path / 'index')
-    assert index.clips().vectors().index_type == 'HNSW' and index.clips().vectors().count() == 180
+    vectors = index.clip_collection.vectors()
+    assert vectors.index_type == 'HNSW' and vectors.count() == 180
     with pytest.raises(ValueError, match='FLAT or HNSW'):
-        index.clips().vectors().rebuild_index('IVF_PQ')
+        vectors.rebuild_index('IVF_PQ')
     # A rebuild cut short after dropping the index: the next opening makes an exact one.
-    vectors = index.clips().vectors()
     vectors.client.release_collection(vectors.collection)
     vectors.client.drop_index(vectors.collection, vectors.client.list_indexes(vectors.collection)[0])
     reopened = store.ClipVectors(vectors.client, vectors.collection, lite=True)
     assert reopened.index_type == 'FLAT' and reopened.count() == 180
     with pytest.raises(ValueError, match='must be positive'):
-        store.ClipVectors(index.clips().vectors().client, index.clips().collection, lite=True, hnsw_from=0)
+        store.ClipVectors(vectors.client, index.clip_collection.collection, lite=True, hnsw_from=0)
     index.close()
 
 
 def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
-    index, fines = make_index(tmp_path / 'index', videos=4)
+    index, fines = make_index(tmp_path / 'index', videos=4, clips=False)
     client = index.vectors().client
     name = f'{index.settings.collection}_clips'
     # Something else under the clip collection's name.
@@ -304,7 +316,7 @@ def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(
     params.add_index('vector', index_type='FLAT', metric_type='IP')
     client.create_collection(name, schema=schema, index_params=params)
     with pytest.raises(store.ClipIndexError, match='not a clip collection.*drop it'):
-        index.clips().vectors()
+        index.clip_collection.vectors()
     search = importlib.import_module(f'{PACKAGE}.retrieval.searching.search')
     models = core.DnS(index.settings.fine, device='cpu')
     video_id = sorted(fines)[0]
@@ -324,18 +336,18 @@ def test_an_index_moves_to_a_milvus_server_without_extracting_again(tmp_path):
     video_id = sorted(fines)[2]
     query = planted_query(fines, video_id, 30, 8)
     expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
-    on_lite = [(v.video_id, v.offset) for v in index.clips().candidates(query)]
+    on_lite = [(v.video_id, v.offset) for v in clip_index.ClipIndex(index).candidates(query)]
     coarse_on_lite = index.vectors().search(index.catalog.coarse(video_id), 4)
     with pytest.raises(index_module.IndexSettingsError, match='already at the Milvus Lite database'):
         index.move_vectors('')
     lite_file = tmp_path / 'index' / index_module.LITE_FILE
     with milvus_server(tmp_path / 'milvus') as uri:
         assert index.move_vectors(uri) == (4, 4)
-        assert index.settings.milvus_uri == uri and index.clips().vectors().count() == expected
-        assert [(v.video_id, v.offset) for v in index.clips().candidates(query)] == on_lite
+        assert index.settings.milvus_uri == uri and index.clip_collection.vectors().count() == expected
+        assert [(v.video_id, v.offset) for v in clip_index.ClipIndex(index).candidates(query)] == on_lite
         index.close()
         moved = index_module.VideoIndex(tmp_path / 'index')  # the server is recorded in the index
-        assert moved.settings.milvus_uri == uri and moved.sync() == 0
+        assert moved.settings.milvus_uri == uri and moved.sync() == (0, 0)
         on_server = moved.vectors().search(moved.catalog.coarse(video_id), 4)
         assert [i for i, _ in on_server] == [i for i, _ in coarse_on_lite]
         assert [s for _, s in on_server] == pytest.approx([s for _, s in coarse_on_lite], abs=1e-5)

@@ -1,120 +1,26 @@
-"""The clip collection of one index, kept in step with its catalog.
-
-The catalog stays the record of what is committed. Its table ``clip_windows`` lists the
-videos whose windows Milvus holds (and how many): a video's windows are upserted and
-flushed before its row is written, so a crash leaves at worst windows Milvus holds
-twice over by key (an upsert, harmless) and never a row whose windows are missing. A
-collection holding fewer windows than the rows promise (lost, replaced) is refilled.
-Windows come from the stored fine features, so an index made before clip search gains
-its collection on first use, without decoding a video.
-"""
-import logging
+"""Clip search over an index's clip collection (``storage/clip_collection.py``): the
+query's windows against the indexed ones, and the votes they cast for videos."""
 from typing import Callable, List, Optional
 
 import numpy as np
 
 from .... import defaults
-from ...storage.fine_store import CorruptFeaturesError
+from ...storage.clip_vectors import ClipIndexError, ClipVectors
+from ...storage.clip_windows import pooled_windows
 from ...storage.index import sample_times
-from .store import ClipIndexError, ClipVectors
 from .voting import ClipVote, VotingSettings, vote
-from .windows import DEFAULT_SPEC, WindowSpec, pooled_windows
-
-log = logging.getLogger(__name__)
-
-SYNC_VIDEOS = 64
 
 
 class ClipIndex:
-    """Clip search over a :class:`VideoIndex` (imported lazily: the index owns this)."""
+    """Clip search over a :class:`VideoIndex`: its clip collection, read as it is."""
 
-    def __init__(self, index, spec: Optional[WindowSpec] = None, hnsw_from: int = defaults.CLIP_HNSW_FROM):
-        self.index, self.hnsw_from = index, hnsw_from
-        catalog = index.catalog
-        catalog.start_clip_windows()
-        meta = catalog.meta()
-        if 'clip_length' not in meta:
-            spec = spec or DEFAULT_SPEC
-            catalog.set_meta({'clip_length': str(spec.length), 'clip_stride': str(spec.stride)})
-            meta = catalog.meta()
-        self.spec = WindowSpec(int(meta['clip_length']), int(meta['clip_stride']))
-        if spec is not None and spec != self.spec:
-            raise ValueError(f'the clip windows of {index.folder} are {self.spec}, not {spec}')
-        self.collection = f'{index.settings.collection}_clips'
-        self._vectors: Optional[ClipVectors] = None
+    def __init__(self, index):
+        self.index = index
+        self.collection = index.clip_collection
+        self.spec = self.collection.spec
 
-    # --- the collection
     def vectors(self) -> ClipVectors:
-        """The clip collection, synced with the catalog when first opened."""
-        if self._vectors is None:
-            self.sync()
-        return self._vectors
-
-    @property
-    def is_open(self) -> bool:
-        return self._vectors is not None
-
-    def release(self) -> None:
-        """Forget the connection (the index closed it); the next use opens and syncs."""
-        self._vectors = None
-
-    def sync_quietly(self) -> None:
-        """Sync, logging rather than raising a damaged collection's error: committing a
-        video must not fail for the sake of clip search."""
-        try:
-            self.sync()
-        except ClipIndexError as error:
-            log.warning('%s', error)
-
-    def sync(self, on_video: Optional[Callable[[], None]] = None) -> int:
-        """Bring the collection in step with the catalog; return how many videos'
-        windows were added. A video whose fine features are damaged is logged and left
-        for the next sync."""
-        if self._vectors is None:
-            # The index's own connection (a Milvus Lite database admits one), coarse
-            # vectors synced first.
-            self._vectors = ClipVectors(self.index.vectors().client, self.collection,
-                                        lite=not self.index.settings.milvus_uri, hnsw_from=self.hnsw_from)
-        vectors, catalog = self._vectors, self.index.catalog
-        # Removed videos, and videos extracted again (``Catalog.commit_video``).
-        stale = catalog.stale_clip_windows()
-        if stale:
-            vectors.delete_videos(stale)
-            vectors.flush()
-            catalog.forget_clip_windows(stale)
-        promised = catalog.clip_window_count()
-        if promised and vectors.count() < promised:
-            log.warning('the clip collection %s lacks windows; refilling it from the stored features', self.collection)
-            catalog.forget_clip_windows()
-        added, after = 0, ''
-        while True:
-            rows = catalog.videos_without_clip_windows(after, SYNC_VIDEOS)
-            if not rows:
-                if vectors.fit_index(self.window_count()):
-                    log.info('the clip collection %s holds %d windows or more: its index is now HNSW',
-                             self.collection, self.hnsw_from)
-                return added
-            after = rows[-1]
-            records = catalog.videos(rows)
-            done = []
-            for video_id, record in records.items():
-                try:
-                    fine = self.index.fine_features(record)
-                except CorruptFeaturesError as error:
-                    log.warning('%s; its clip windows are left out', error)
-                    continue
-                starts, windows = pooled_windows(fine, self.spec)
-                vectors.upsert(video_id, starts, windows)
-                done.append((video_id, len(starts)))
-                if on_video is not None:
-                    on_video()
-            if done:
-                vectors.flush()
-                catalog.record_clip_windows(done)
-                added += len(done)
-
-    def window_count(self) -> int:
-        return self.index.catalog.clip_window_count()
+        return self.collection.vectors()
 
     # --- search
     def query_windows(self, fine: np.ndarray, times: Optional[np.ndarray] = None,
