@@ -42,6 +42,7 @@ PLANTED = 8                    # copies planted, one query each per length
 REPEATS = {10: 9, 60: 5, 600: 3}
 RANK = 2                       # a planted host counts as found within the first RANK voted videos
 LOW_RANK = 48                  # dimensions of the shared model of shots
+SYNC_VIDEOS = 64               # videos a flush, as `ClipIndex.sync` writes them
 TYPES = {   # 'auto': the default, FLAT or HNSW by size (defaults.CLIP_HNSW_FROM, CLIP_HNSW_BUILD, CLIP_HNSW_SEARCH)
     'auto': ({}, {}),
     'FLAT': ({}, {}),
@@ -169,31 +170,20 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 # --- the steps
 def worker(job: dict) -> None:
-    from pymilvus import DataType, MilvusClient
-    from distill_and_select.retrieval.searching.clips.store import ClipVectors
     from distill_and_select.retrieval.searching.clips.voting import VotingSettings, vote
     folder, size, index_type = Path(job['folder']), job['size'], job['type']
     queries = _queries(size)
     ids, starts = _ids(size)
-    client = MilvusClient(str(folder / 'milvus.db'))
     if job['step'] == 'build':
         vectors = _library(size, queries)
         t0 = time.perf_counter()
-        if index_type != 'auto':
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=80)
-            schema.add_field('video', DataType.VARCHAR, max_length=64)
-            schema.add_field('start', DataType.INT64)
-            schema.add_field('vector', DataType.FLOAT_VECTOR, dim=DIMS)
-            params = client.prepare_index_params()
-            params.add_index('vector', index_type=index_type, metric_type='IP', params=TYPES[index_type][0])
-            client.create_collection('clips', schema=schema, index_params=params)
-        store = ClipVectors(client, 'clips', lite=True)   # 'auto': made as an index makes it (FLAT)
+        store = _store(folder, index_type, create=True)
         for first in range(0, size, VIDEO_WINDOWS):
             store.upsert(ids[first], starts[first:first + VIDEO_WINDOWS], vectors[first:first + VIDEO_WINDOWS])
+            if (first // VIDEO_WINDOWS + 1) % SYNC_VIDEOS == 0:
+                store.flush()   # as `ClipIndex.sync` flushes, a batch of videos at a time
         store.flush()
-        if index_type == 'auto':
-            store.fit_index(size)   # as `ClipIndex.sync` ends: the index type chosen by size
+        store.fit_index(size)   # as `ClipIndex.sync` ends: the index type chosen by size
         seconds = time.perf_counter() - t0
         video_of = np.array([int(i[1:]) for i in ids])
         best, background = [], []
@@ -209,7 +199,7 @@ def worker(job: dict) -> None:
         print(json.dumps({'seconds': seconds, 'stats': stats}))
         return
     t0 = time.perf_counter()
-    store = ClipVectors(client, 'clips', lite=True)
+    store = _store(folder, index_type)
     opened = time.perf_counter() - t0
     settings = VotingSettings()
     times, found, exact_found = {}, 0, 0
@@ -234,6 +224,28 @@ def worker(job: dict) -> None:
         exact_found += f'v{host:07d}' in [v.video_id for v in vote(exact, settings)[:RANK]]
     print(json.dumps({'open': opened, 'times': times, 'recall': found, 'exact_recall': exact_found,
                       'rss_mb': rss, 'index_type': store.index_type}))
+
+
+def _store(folder: Path, index_type: str, create: bool = False):
+    """'auto': the clip store of the embedded default (files of the index folder, faiss);
+    the others: a Milvus Lite collection of that index type (where the windows were kept
+    before)."""
+    if index_type == 'auto':
+        from distill_and_select.retrieval.searching.clips.window_files import ClipWindowFiles
+        return ClipWindowFiles(folder / 'clip-windows')
+    from pymilvus import DataType, MilvusClient
+    from distill_and_select.retrieval.searching.clips.store import ClipVectors
+    client = MilvusClient(str(folder / 'milvus.db'))
+    if create:
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=80)
+        schema.add_field('video', DataType.VARCHAR, max_length=64)
+        schema.add_field('start', DataType.INT64)
+        schema.add_field('vector', DataType.FLOAT_VECTOR, dim=DIMS)
+        params = client.prepare_index_params()
+        params.add_index('vector', index_type=index_type, metric_type='IP', params=TYPES[index_type][0])
+        client.create_collection('clips', schema=schema, index_params=params)
+    return ClipVectors(client, 'clips', lite=True, hnsw_from=10 ** 12)   # the type as made, kept
 
 
 def _query_windows(query: np.ndarray, seconds: int):

@@ -4,6 +4,7 @@ server), the upgrade of an index made without it, and bad inputs. Indexes here h
 synthetic fine features committed directly: no video is decoded."""
 import importlib
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ windows = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.windows'
 voting = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.voting')
 clip_index = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.clip_index')
 store = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.store')
+window_files = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.window_files')
 merge = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.merge')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
 core = importlib.import_module(f'{PACKAGE}.core')
@@ -189,8 +191,8 @@ def test_sync_recovers_from_a_crash_and_a_lost_collection(tmp_path):
     # A crash after the upsert, before the catalog row: the video is redone, by key.
     index.catalog.db.execute('DELETE FROM clip_windows WHERE video_id = ?', (sorted(fines)[0],))
     assert clips.sync() == 1 and clips.vectors().count() == count
-    # The collection lost: refilled from the stored features.
-    clips.vectors().client.drop_collection(clips.collection)
+    # The windows' files lost: made again from the stored features at the next opening.
+    shutil.rmtree(tmp_path / 'index' / clip_index.FILES_FOLDER)
     clips.release()
     assert clips.vectors().count() == count
     index.close()
@@ -280,30 +282,28 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     assert index.clips().vectors().index_type == 'HNSW' and index.clips().vectors().count() == 180
     with pytest.raises(ValueError, match='FLAT or HNSW'):
         index.clips().vectors().rebuild_index('IVF_PQ')
-    # A rebuild cut short after dropping the index: the next opening makes an exact one.
-    vectors = index.clips().vectors()
-    vectors.client.release_collection(vectors.collection)
-    vectors.client.drop_index(vectors.collection, vectors.client.list_indexes(vectors.collection)[0])
-    reopened = store.ClipVectors(vectors.client, vectors.collection, lite=True)
-    assert reopened.index_type == 'FLAT' and reopened.count() == 180
+    # A flush cut short before CURRENT was replaced: its files are ignored, then removed.
+    folder = tmp_path / 'index' / clip_index.FILES_FOLDER
+    (folder / 'base-99.faiss').write_bytes(b'cut short')
+    (folder / 'rows-99.npz').write_bytes(b'cut short')
+    reopened = window_files.ClipWindowFiles(folder)
+    assert reopened.index_type == 'HNSW' and reopened.count() == 180
+    reopened.flush()
+    assert not (folder / 'base-99.faiss').exists() and not (folder / 'rows-99.npz').exists()
     with pytest.raises(ValueError, match='must be positive'):
-        store.ClipVectors(index.clips().vectors().client, index.clips().collection, lite=True, hnsw_from=0)
+        window_files.ClipWindowFiles(folder, hnsw_from=0)
     index.close()
 
 
-def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
+def test_damaged_clip_windows_give_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
     index, fines = make_index(tmp_path / 'index', videos=4)
-    client = index.vectors().client
-    name = f'{index.settings.collection}_clips'
-    # Something else under the clip collection's name.
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    from pymilvus import DataType
-    schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field('vector', DataType.FLOAT_VECTOR, dim=8)
-    params = client.prepare_index_params()
-    params.add_index('vector', index_type='FLAT', metric_type='IP')
-    client.create_collection(name, schema=schema, index_params=params)
-    with pytest.raises(store.ClipIndexError, match='not a clip collection.*drop it'):
+    index.clips().sync()
+    index.close()
+    # The windows' faiss file cut short (a disk fault, a copy interrupted).
+    base = next((tmp_path / 'index' / clip_index.FILES_FOLDER).glob('base-*.faiss'))
+    base.write_bytes(base.read_bytes()[:1000])
+    index = index_module.VideoIndex(tmp_path / 'index')
+    with pytest.raises(store.ClipIndexError, match='clip windows in .* cannot be read.*delete the folder'):
         index.clips().vectors()
     search = importlib.import_module(f'{PACKAGE}.retrieval.searching.search')
     models = core.DnS(index.settings.fine, device='cpu')

@@ -7,6 +7,14 @@ twice over by key (an upsert, harmless) and never a row whose windows are missin
 collection holding fewer windows than the rows promise (lost, replaced) is refilled.
 Windows come from the stored fine features, so an index made before clip search gains
 its collection on first use, without decoding a video.
+
+Where the windows are: on the embedded default, files of the index folder searched with
+faiss (``window_files.ClipWindowFiles``); with a Milvus server, a collection beside the
+coarse one (``store.ClipVectors``). The catalog's meta ``clip_store`` records which one
+the bookkeeping describes: an index made when Milvus Lite held the windows, or moved
+between the two, finds the windows missing from the new place and makes them there,
+from the stored features, once (the old Lite collection is then dropped: it only
+repeated what the features give).
 """
 import logging
 from typing import Callable, List, Optional
@@ -17,12 +25,15 @@ from .... import defaults
 from ...storage.fine_store import CorruptFeaturesError
 from ...storage.index import sample_times
 from .store import ClipIndexError, ClipVectors
+from .window_files import ClipWindowFiles
 from .voting import ClipVote, VotingSettings, vote
 from .windows import DEFAULT_SPEC, WindowSpec, pooled_windows
 
 log = logging.getLogger(__name__)
 
 SYNC_VIDEOS = 64
+FILES_FOLDER = 'clip-windows'   # in the index folder
+FILES_PLACE = 'files'           # meta clip_store of the files; a server's is its URI
 
 
 class ClipIndex:
@@ -41,10 +52,11 @@ class ClipIndex:
         if spec is not None and spec != self.spec:
             raise ValueError(f'the clip windows of {index.folder} are {self.spec}, not {spec}')
         self.collection = f'{index.settings.collection}_clips'
-        self._vectors: Optional[ClipVectors] = None
+        self._vectors = None           # the store in use: ClipWindowFiles or ClipVectors
+        self._files: Optional[ClipWindowFiles] = None   # kept loaded between uses
 
     # --- the collection
-    def vectors(self) -> ClipVectors:
+    def vectors(self):
         """The clip collection, synced with the catalog when first opened."""
         if self._vectors is None:
             self.sync()
@@ -55,8 +67,33 @@ class ClipIndex:
         return self._vectors is not None
 
     def release(self) -> None:
-        """Forget the connection (the index closed it); the next use opens and syncs."""
+        """Forget the connection (the index closed it); the next use opens and syncs
+        (the files stay loaded, read again only if another process changed them)."""
         self._vectors = None
+
+    def _open(self):
+        index = self.index
+        uri = index.settings.milvus_uri
+        # The index's own connection (a Milvus Lite database admits one), coarse vectors
+        # synced first; on Lite its lock keeps other processes from writing the files too.
+        client = index.vectors().client
+        if uri:
+            store = ClipVectors(client, self.collection, lite=False, hnsw_from=self.hnsw_from)
+        else:
+            if self._files is None:
+                self._files = ClipWindowFiles(index.folder / FILES_FOLDER, hnsw_from=self.hnsw_from)
+            else:
+                self._files.refresh()
+            store = self._files
+        place = uri or FILES_PLACE
+        recorded = index.catalog.meta().get('clip_store')
+        if recorded is not None and recorded != place:
+            # Moved (`dns move-vectors`) since the windows were recorded: what this place
+            # holds, if anything, is from an earlier stay.
+            log.info('the clip windows are now at %s: making them there', place)
+            store.clear()
+            index.catalog.forget_clip_windows()
+        return store
 
     def sync_quietly(self) -> None:
         """Sync, logging rather than raising a damaged collection's error: committing a
@@ -71,10 +108,7 @@ class ClipIndex:
         windows were added. A video whose fine features are damaged is logged and left
         for the next sync."""
         if self._vectors is None:
-            # The index's own connection (a Milvus Lite database admits one), coarse
-            # vectors synced first.
-            self._vectors = ClipVectors(self.index.vectors().client, self.collection,
-                                        lite=not self.index.settings.milvus_uri, hnsw_from=self.hnsw_from)
+            self._vectors = self._open()
         vectors, catalog = self._vectors, self.index.catalog
         # Removed videos, and videos extracted again (``Catalog.commit_video``).
         stale = catalog.stale_clip_windows()
@@ -93,6 +127,7 @@ class ClipIndex:
                 if vectors.fit_index(self.window_count()):
                     log.info('the clip collection %s holds %d windows or more: its index is now HNSW',
                              self.collection, self.hnsw_from)
+                self._settle_place()
                 return added
             after = rows[-1]
             records = catalog.videos(rows)
@@ -112,6 +147,20 @@ class ClipIndex:
                 vectors.flush()
                 catalog.record_clip_windows(done)
                 added += len(done)
+
+    def _settle_place(self) -> None:
+        """Record where the windows are, once they are all there; on the embedded default,
+        drop the Milvus Lite collection an earlier version kept them in."""
+        place = self.index.settings.milvus_uri or FILES_PLACE
+        if self.index.catalog.meta().get('clip_store') == place:
+            return
+        if place == FILES_PLACE:
+            client = self.index.vectors().client
+            if client.has_collection(self.collection):
+                client.drop_collection(self.collection)
+                log.info('the clip windows moved from Milvus Lite\'s collection %s to %s', self.collection,
+                         self.index.folder / FILES_FOLDER)
+        self.index.catalog.set_meta({'clip_store': place})
 
     def window_count(self) -> int:
         return self.index.catalog.clip_window_count()

@@ -123,6 +123,11 @@ class ClipVectors:
     def flush(self) -> None:
         self.client.flush(self.collection)
 
+    def clear(self) -> None:
+        """Delete every window."""
+        self.client.delete(self.collection, filter='start >= 0')
+        self.client.flush(self.collection)
+
     def count(self) -> int:
         return count_rows(self.client, self.collection)
 
