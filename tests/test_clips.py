@@ -295,6 +295,156 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     index.close()
 
 
+# --- the clip windows' files (the embedded default)
+def structured_windows(rng, videos, per_video):
+    """Unit windows as footage gives them: a shared low-rank part, a video's own tint,
+    slow drift from window to window."""
+    basis = rng.standard_normal((16, 512)).astype(np.float32)
+    out = {}
+    for v in range(videos):
+        tint = rng.standard_normal(512).astype(np.float32)
+        own = np.cumsum(0.3 * rng.standard_normal((per_video, 512)).astype(np.float32), axis=0)
+        x = (rng.standard_normal((per_video, 16)).astype(np.float32) @ basis) / 4 + own + tint
+        out[f'v{v:03d}'] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def exact_hits(live, query, limit):
+    """(video, start, similarity) of the ``limit`` nearest live windows, by NumPy."""
+    keys = [(video, 2 * i) for video, vectors in live.items() for i in range(len(vectors))]
+    sims = query @ np.concatenate(list(live.values())).T
+    return [[(*keys[i], float(row[i])) for i in np.argsort(-row, kind='stable')[:limit]] for row in sims]
+
+
+def store_hits(clip_store, query, limit):
+    hits = clip_store.search(np.arange(len(query), dtype=float), query, limit, lambda video, start: start)
+    return [list(zip(h.videos, h.starts, h.similarities)) for h in hits]
+
+
+def test_window_files_answer_as_exact_search_of_the_live_windows(tmp_path):
+    """Exact while small: every answer equals NumPy's over the live windows, through
+    additions kept beside the base, replaced and removed videos, the compaction that
+    drops removed rows, and a reopening from the files alone."""
+    rng = np.random.default_rng(0)
+    videos = structured_windows(rng, 12, 20)
+    folder = tmp_path / 'clip-windows'
+    clip_store = window_files.ClipWindowFiles(folder, hnsw_from=10 ** 6, compact_dead=0.3)
+    live = {}
+    for n, (video, vectors) in enumerate(videos.items()):
+        clip_store.upsert(video, np.arange(0, 40, 2), vectors)
+        live[video] = vectors
+        if n % 5 == 4:
+            clip_store.flush()
+    query = videos['v003'][::4] + 0.1 * rng.standard_normal((5, 512)).astype(np.float32)
+
+    def check(store_now):
+        assert store_now.count() == sum(len(v) for v in live.values())
+        for got, expected in zip(store_hits(store_now, query, 16), exact_hits(live, query, 16)):
+            assert [(v, s) for v, s, _ in got] == [(v, s) for v, s, _ in expected]
+            assert [x for _, _, x in got] == pytest.approx([x for _, _, x in expected], abs=1e-5)
+    check(clip_store)   # two videos not yet flushed: searched from memory
+    clip_store.flush()
+    replaced = structured_windows(np.random.default_rng(1), 1, 10)['v000']
+    clip_store.upsert('v003', np.arange(0, 20, 2), replaced)   # extracted again: its old windows go
+    live['v003'] = replaced
+    clip_store.delete_videos(['v005', 'v007', 'nowhere'])
+    del live['v005'], live['v007']
+    check(clip_store)
+    clip_store.flush()   # 50 of 230 rows removed: under the share, kept masked
+    check(window_files.ClipWindowFiles(folder))
+    clip_store.delete_videos(['v008', 'v009'])
+    del live['v008'], live['v009']
+    clip_store.flush()   # 90 of 230: the base made again of the live rows
+    assert len(list(folder.glob('base-*.faiss'))) == 1 and len(list(folder.glob('rows-*.npz'))) == 1
+    check(clip_store)
+    check(window_files.ClipWindowFiles(folder))
+
+
+CODE_TOLERANCE = 0.01   # a window's similarity through the HNSW graph's 8-bit codes
+
+
+def test_the_store_moves_to_hnsw_by_size_and_its_codes_keep_the_scores(tmp_path):
+    """FLAT under the size given (lowered here through ``hnsw_from``), HNSW over 8-bit
+    codes from it on; each hit's similarity within CODE_TOLERANCE of the exact one, the
+    planted windows found first; windows added later (the exact tail) and removed
+    videos (masked in the graph) answer as they should."""
+    rng = np.random.default_rng(2)
+    videos = structured_windows(rng, 40, 30)
+    clip_store = window_files.ClipWindowFiles(tmp_path / 'clip-windows', hnsw_from=600, tail_limit=100)
+    names = sorted(videos)
+    for video in names[:15]:
+        clip_store.upsert(video, np.arange(0, 60, 2), videos[video])
+    clip_store.flush()
+    assert clip_store.index_type == 'FLAT' and clip_store.search_params() == {}
+    for video in names[15:30]:
+        clip_store.upsert(video, np.arange(0, 60, 2), videos[video])
+    clip_store.flush()
+    assert clip_store.index_type == 'HNSW' and clip_store.search_params() == defaults.CLIP_HNSW_SEARCH
+    for video in names[30:33]:   # 90 windows: under the tail's limit, beside the graph
+        clip_store.upsert(video, np.arange(0, 60, 2), videos[video])
+    clip_store.flush()
+    clip_store.delete_videos([names[4]])
+    clip_store.flush()   # 30 of 990 rows removed: masked in the graph
+    live = {v: videos[v] for v in names[:33] if v != names[4]}
+    picks = [(names[n], w) for n in (1, 4, 12, 20, 31, 32) for w in (3, 17)]
+    query = np.stack([videos[v][w] for v, w in picks]) + 0.05 * rng.standard_normal((len(picks), 512)).astype(np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    got = store_hits(clip_store, query, 32)
+    expected = exact_hits(live, query, 32)
+    for q, ((video, window), hits, exact) in enumerate(zip(picks, got, expected)):
+        assert all(v != names[4] for v, _, _ in hits)
+        if video != names[4]:
+            assert hits[0][:2] == exact[0][:2] == (video, 2 * window)
+        for v, s, x in hits:
+            assert abs(x - float(query[q] @ live[v][s // 2])) <= CODE_TOLERANCE
+        assert len({(v, s) for v, s, _ in hits} & {(v, s) for v, s, _ in exact}) >= 28
+    reopened = window_files.ClipWindowFiles(tmp_path / 'clip-windows')
+    assert reopened.index_type == 'HNSW' and reopened.count() == clip_store.count() == 32 * 30
+    assert store_hits(reopened, query, 32) == got
+
+
+def test_an_index_whose_windows_milvus_lite_held_opens_and_answers(tmp_path, caplog):
+    """Made by the version that kept the windows in a Milvus Lite collection: the first
+    opening makes the files from the stored features, answers as before and drops the
+    collection. Recorded as moved (to a server and back), the files are made again."""
+    index, fines = make_index(tmp_path / 'index', videos=4)
+    client = index.vectors().client
+    name = f'{index.settings.collection}_clips'
+    old = store.ClipVectors(client, name, lite=True)
+    index.catalog.start_clip_windows()
+    for video_id, fine in fines.items():
+        starts, vectors = windows.pooled_windows(fine, windows.DEFAULT_SPEC)
+        old.upsert(video_id, starts, vectors)
+        old.flush()
+        index.catalog.record_clip_windows([(video_id, len(starts))])
+    video_id = sorted(fines)[1]
+    query = planted_query(fines, video_id, 40, 8)
+    reader = clip_index.ClipIndex(index)   # (not synced: only its query windows and times)
+    starts, vectors = reader.query_windows(query)
+    hits = old.search(starts, vectors, VotingSettings().search_limit, reader.seconds_of())
+    before = [(v.video_id, v.offset, v.windows) for v in voting.vote(hits)]
+    index.close()
+    index = index_module.VideoIndex(tmp_path / 'index')
+    clips = index.clips()
+    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
+    with caplog.at_level(logging.INFO, logger=clip_index.log.name):
+        assert isinstance(clips.vectors(), window_files.ClipWindowFiles) and clips.vectors().count() == expected
+    assert 'refilling' in caplog.text and 'moved from Milvus Lite' in caplog.text
+    assert before[0][0] == video_id
+    assert [(v.video_id, v.offset, v.windows) for v in clips.candidates(query)] == before
+    assert not index.vectors().client.has_collection(name)
+    assert index.catalog.meta()['clip_store'] == clip_index.FILES_PLACE
+    # Files left from an earlier stay in the folder (a stale video in them), the windows
+    # recorded as on a server since: made again on opening.
+    clips.vectors().upsert('f' * 64, [0], fines[video_id][:3].mean(axis=(0, 1))[None])
+    clips.vectors().flush()
+    index.catalog.set_meta({'clip_store': 'http://127.0.0.1:1'})
+    clips.release()
+    assert clips.vectors().count() == expected
+    assert all(v.video_id != 'f' * 64 for v in clips.candidates(fines[video_id][:3]))
+    index.close()
+
+
 def test_damaged_clip_windows_give_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
     index, fines = make_index(tmp_path / 'index', videos=4)
     index.clips().sync()
