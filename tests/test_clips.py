@@ -401,6 +401,13 @@ def test_the_store_moves_to_hnsw_by_size_and_its_codes_keep_the_scores(tmp_path)
     reopened = window_files.ClipWindowFiles(tmp_path / 'clip-windows')
     assert reopened.index_type == 'HNSW' and reopened.count() == clip_store.count() == 32 * 30
     assert store_hits(reopened, query, 32) == got
+    # Every video removed: the graph goes (no windows to set its codes by), exact again.
+    reopened.delete_videos(names)
+    reopened.flush()
+    assert reopened.count() == 0 and reopened.index_type == 'FLAT' and store_hits(reopened, query, 4)[0] == []
+    reopened.upsert(names[1], np.arange(0, 60, 2), videos[names[1]])
+    reopened.flush()
+    assert store_hits(reopened, query[:1], 4)[0][0][:2] == (names[1], 6)
 
 
 def test_an_index_whose_windows_milvus_lite_held_opens_and_answers(tmp_path, caplog):

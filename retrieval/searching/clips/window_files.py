@@ -43,11 +43,9 @@ CODE_RANGE_MARGIN = 0.1   # of each dimension's range, either side
 
 class ClipWindowFiles:
     """The clip store in ``folder`` (made when missing). ``hnsw_from``: windows from
-    which :meth:`fit_index` makes the base an HNSW graph; ``tail_limit``: rows kept
+    which a flush (or :meth:`fit_index`) makes the base an HNSW graph; ``tail_limit``: rows kept
     beside the graph, searched exactly, before a flush adds them to it;
     ``compact_dead``: the share of removed rows at which a flush makes the base again."""
-
-    lite = True
 
     def __init__(self, folder: Path, hnsw_from: int = defaults.CLIP_HNSW_FROM,
                  tail_limit: int = defaults.CLIP_TAIL_LIMIT, compact_dead: float = defaults.CLIP_COMPACT_DEAD):
@@ -60,18 +58,16 @@ class ClipWindowFiles:
         self._lock = threading.Lock()
         self._generation = 0
         self._base_file: Optional[str] = None   # the base file of the last flush, kept until it changes
+        self._current: Optional[str] = None     # the text of CURRENT read or written last
         self._base_changed = True
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            if (self.folder / CURRENT).exists():
-                self._load()
-            else:
-                self._reset()
-        except ClipIndexError:
-            raise
-        except Exception as error:
-            raise ClipIndexError(f'the clip windows in {self.folder} cannot be read: {error}; '
-                                 'delete the folder to make them again from the index') from error
+        except OSError as error:
+            raise ClipIndexError(f'the folder of the clip windows {self.folder} cannot be made: {error}') from error
+        if (self.folder / CURRENT).exists():
+            self._load()
+        else:
+            self._reset()
 
     # --- state
     def _reset(self) -> None:
@@ -88,37 +84,49 @@ class ClipWindowFiles:
         self._base_changed = True
 
     def _load(self) -> None:
+        try:
+            self._read()
+        except ClipIndexError:
+            raise
+        except Exception as error:
+            raise ClipIndexError(f'the clip windows in {self.folder} cannot be read: {error}; '
+                                 'delete the folder to make them again from the index') from error
+
+    def _read(self) -> None:
         import faiss
-        current = json.loads((self.folder / CURRENT).read_text())
+        text = (self.folder / CURRENT).read_text()
+        current = json.loads(text)
         if current.get('format') != FORMAT:
             raise ClipIndexError(f'the clip windows in {self.folder} are of format {current.get("format")}, '
                                  f'not {FORMAT}; delete the folder to make them again from the index')
         with np.load(self.folder / current['rows'], allow_pickle=False) as rows:
-            self._video_ids = [str(v) for v in rows['video_ids']]
-            self._row_video, self._row_start = rows['row_video'], rows['row_start']
-            self._live, self._tail = rows['live'], rows['tail']
+            video_ids = [str(v) for v in rows['video_ids']]
+            row_video, row_start, live, tail = rows['row_video'], rows['row_start'], rows['live'], rows['tail']
         base = faiss.read_index(str(self.folder / current['base']))
-        if base.d != WINDOW_DIMS or base.ntotal + len(self._tail) != len(self._row_video):
+        if base.d != WINDOW_DIMS or base.ntotal + len(tail) != len(row_video) \
+                or not len(row_video) == len(row_start) == len(live):
             raise ClipIndexError(f'the clip windows in {self.folder} do not add up ({base.ntotal} indexed and '
-                                 f'{len(self._tail)} pending rows for {len(self._row_video)} keys, {base.d}-d); '
+                                 f'{len(tail)} pending rows for {len(row_video)} keys, {base.d}-d); '
                                  'delete the folder to make them again from the index')
-        self._base, self.index_type = base, current['index_type']
-        self._video_number = {v: i for i, v in enumerate(self._video_ids)}
+        self._base, self.index_type, self._tail = base, current['index_type'], tail
+        self._video_ids, self._row_video, self._row_start, self._live = video_ids, row_video, row_start, live
+        self._video_number = {v: i for i, v in enumerate(video_ids)}
         self._pending = []
         self._generation, self._base_file, self._base_changed = current['generation'], current['base'], False
+        self._current = text
 
     def refresh(self) -> None:
         """Read the files again if another process flushed since (or removed them)."""
         try:
-            current = json.loads((self.folder / CURRENT).read_text())
+            text = (self.folder / CURRENT).read_text()
         except FileNotFoundError:
-            current = None
+            text = None
         with self._lock:
-            if current is None:
-                if self._base_file is not None:
+            if text is None:
+                if self._current is not None:
                     self._reset()
-                    self._generation, self._base_file = 0, None
-            elif (current.get('generation'), current.get('base')) != (self._generation, self._base_file):
+                    self._generation, self._base_file, self._current = 0, None, None
+            elif text != self._current:
                 self._load()
 
     def clear(self) -> None:
@@ -265,6 +273,8 @@ class ClipWindowFiles:
         self._video_number = {v: i for i, v in enumerate(self._video_ids)}
         self._row_video, self._row_start = renumber[self._row_video[live]], self._row_start[live]
         self._live = np.ones(len(live), bool)
+        if not len(live):
+            index_type = 'FLAT'   # no windows to set the codes' range by: start over, exact
         self._base = _new_index(index_type, vectors)
         self._tail = np.zeros((0, WINDOW_DIMS), np.float32)
         self.index_type, self._base_changed = index_type, True
@@ -305,10 +315,11 @@ class ClipWindowFiles:
         current = {'format': FORMAT, 'generation': generation, 'base': base, 'rows': rows,
                    'index_type': self.index_type}
         temporary = self.folder / f'{CURRENT}.tmp'
-        temporary.write_text(json.dumps(current))
+        text = json.dumps(current)
+        temporary.write_text(text)
         _sync_file(temporary)
         os.replace(temporary, self.folder / CURRENT)
-        self._generation, self._base_file, self._base_changed = generation, base, False
+        self._generation, self._base_file, self._base_changed, self._current = generation, base, False, text
         for old in self.folder.iterdir():   # earlier flushes' files (a reader holds what it opened)
             if old.name not in (CURRENT, base, rows) and old.suffix in ('.faiss', '.npz'):
                 old.unlink(missing_ok=True)
@@ -328,9 +339,8 @@ def _new_index(index_type: str, vectors: np.ndarray):
         # The codes' range per dimension, from the windows at hand and a margin: a later
         # window outside it is clipped, by little (a compaction or rebuild trains again).
         faiss.downcast_index(index.storage).sq.rangestat_arg = CODE_RANGE_MARGIN
-        index.train(vectors if len(vectors) else np.zeros((1, WINDOW_DIMS), np.float32))
-    if len(vectors):
-        index.add(vectors)
+        index.train(vectors)
+    index.add(vectors)
     return index
 
 
