@@ -496,6 +496,16 @@ def test_an_index_moves_to_a_milvus_server_without_extracting_again(tmp_path):
         on_server = moved.vectors().search(moved.catalog.coarse(video_id), 4)
         assert [i for i, _ in on_server] == [i for i, _ in coarse_on_lite]
         assert [s for _, s in on_server] == pytest.approx([s for _, s in coarse_on_lite], abs=1e-5)
+        # A video removed while on the server, then back into the folder: the clip
+        # windows' files of the earlier stay still hold it, and are made again.
+        gone = moved.video_id_of('/nowhere/video0.mp4')
+        moved.remove(['/nowhere/video0.mp4'])
+        moved.move_vectors('')
+        clips = moved.clips()
+        assert clips.vectors().count() == clips.window_count() == expected - len(windows.DEFAULT_SPEC.starts(120))
+        assert all(v.video_id != gone for v in clips.candidates(fines[gone][10:20]))
+        if gone != video_id:
+            assert [(v.video_id, v.offset) for v in clips.candidates(query)][0] == on_lite[0]
         moved.close()
     assert lite_file.exists()
 

@@ -1,5 +1,8 @@
 """Window vectors in Milvus: a second collection beside the coarse one, one row per
-window, keyed by video id and window start."""
+window, keyed by video id and window start. The clip store on a Milvus server; the
+embedded default keeps its windows in files instead (``window_files.py``), and a
+Milvus Lite collection is what earlier versions made (and what ``benchmarks/scale.py``
+compares with)."""
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
