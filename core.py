@@ -100,7 +100,7 @@ class FrameEncoder:
     @torch.inference_mode()
     def encode_crops(self, crops: torch.Tensor) -> torch.Tensor:
         """Region features [N, 9, 512] (float32, unchecked) of frames already resized and
-        cropped (``preprocess.center_crops``: [N, 256, 256, 3], 0..255), in one batch."""
+        cropped (``preprocess.resize_center_crop``: [N, 256, 256, 3], 0..255), in one batch."""
         if crops.device.type == 'cpu' and self.device.type == 'cuda':
             crops = crops.pin_memory()  # so that the copy to the GPU runs asynchronously
         dtype = AUTOCAST_DTYPES[self.precision]
@@ -175,30 +175,6 @@ class DnS:
         return VideoRepresentation(fine=embed(self.fine_student, features),
                                    coarse=embed(self.coarse_student, features),
                                    selector=float(embed(self.selector, features)))
-
-    def fine_similarity(self, query: Any, targets: Sequence[Any]) -> np.ndarray:
-        """The fine student's similarity of ``query`` [T, 9, 512] with each target."""
-        return fine_similarity(self.fine_student, query, targets)
-
-    def selector_scores(self, query: float, targets: Sequence[float], coarse_similarity: Any) -> np.ndarray:
-        """The selector's score of each (query, target) pair: how much re-ranking it needs."""
-        return selector_scores(self.selector, query, targets, coarse_similarity)
-
-    def similarity_maps(self, query: Any, target: Any) -> Tuple[np.ndarray, np.ndarray]:
-        return similarity_maps(self.fine_student, query, target)
-
-    def segments(self, query: Any, target: Any, threshold: Optional[float] = defaults.SEGMENT_THRESHOLD,
-                 query_levels: Optional[np.ndarray] = None,
-                 target_levels: Optional[np.ndarray] = None) -> List[Segment]:
-        """The copied segments of one pair (fine features), in frames, best first,
-        measured against the frames' library levels where given (:func:`frame_levels` of
-        :meth:`background_matches`)."""
-        return copied_segments(self.fine_student, query, target, threshold, query_levels, target_levels)
-
-    def background_matches(self, video: Any, background: Sequence[Any]) -> List[Optional[np.ndarray]]:
-        """The best similarity of each frame of ``video`` in each ``background`` video
-        (None for copies of it): :func:`background_matches`."""
-        return background_matches(self.fine_student, video, background)
 
 
 def embed(network: nn.Module, features: torch.Tensor) -> np.ndarray:

@@ -29,6 +29,7 @@ INDEX_FOLDER = 'dns-index'
 FINE_STUDENT = 'att'                           # 'att' or 'bin'
 FINE_DTYPE = {'att': 'float16', 'bin': 'bits'}  # how fine features are stored
 THUMBNAILS = 4                                 # review thumbnails per video
+SYNC_EVERY_S = 30.0   # an indexing run syncs Milvus this often (and at its end): searches beside it see its videos
 
 # --- search
 K = 10                    # results shown

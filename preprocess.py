@@ -75,14 +75,9 @@ def frame_batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[Lis
 
 def resize_center_crop(frames: List[np.ndarray], device: torch.device) -> torch.Tensor:
     """Shorter side to 256 (bicubic, antialiased, rounded to 0..255 like PIL), centre
-    crop 256x256: [N, 256, 256, 3] float in 0..255, as the original operator's PIL
-    transforms, but batched per run of equal-size frames."""
-    return center_crops(frames, device).float()
-
-
-def center_crops(frames: List[np.ndarray], device: torch.device) -> torch.Tensor:
-    """What ``resize_center_crop`` makes, as uint8 [N, 256, 256, 3]: 4x smaller, for
-    crops made in one process and extracted in another."""
+    crop 256x256, as the original operator's PIL transforms, but batched per run of
+    equal-size frames: uint8 [N, 256, 256, 3] (4x smaller than float, for crops made in
+    one process and extracted in another)."""
     out = []
     for _, run in groupby(frames, key=lambda f: f.shape):
         batch = torch.from_numpy(np.stack(list(run)))

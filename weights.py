@@ -15,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .atomic_files import replacing
+from .file_hash import HASH_CHUNK, sha256_of
 
 DNS_URL = 'https://mever.iti.gr/distill-and-select/models/'
 PUBLISHED_URLS: Dict[str, str] = {
@@ -30,7 +31,6 @@ DOWNLOAD_TIMEOUT_S = 60
 # published URLs fills it in: a guessed hash would refuse every genuine download.
 KNOWN_SHA256: Dict[str, str] = {}
 SHA256_RECORDS = 'dns-sha256.json'
-HASH_CHUNK = 1 << 20
 # torch.hub's naming convention: 'resnet50-0676ba61.pth' carries the start of its own sha256.
 HUB_HASH_PREFIX = re.compile(r'-([0-9a-f]{8,})\.[^.]+$')
 
@@ -83,15 +83,6 @@ def resolve(file_name: str, *, url: Optional[str] = None, hf_repo: Optional[str]
             # A fresh download replaces any record: the user deleted the old file to get this one.
             _write_record(file_name, digest)
     return cached
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256, streamed: weight files run to hundreds of MB."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_download(file_name: str, actual: str) -> None:
@@ -165,7 +156,7 @@ def download(url: str, destination: Path, progress: bool = True,
         digest = hashlib.sha256()  # while streaming: no second pass over the file
         with replacing(destination) as out, tqdm(total=expected, unit='B', unit_scale=True,
                                                  desc=destination.name, disable=not progress) as bar:
-            while chunk := response.read(1 << 20):
+            while chunk := response.read(HASH_CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)

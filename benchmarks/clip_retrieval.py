@@ -69,13 +69,13 @@ def run(work: Path, args):
     main_table = window_table(index, main_corpus, features, models)
     del features
     print(markdown_table(*main_table), flush=True)
-    index.vectors()
     start = time.perf_counter()
-    index.clips().sync()
+    index.clip_collection.sync()   # the clip windows' part of the sync that ends indexing
     clip_s = time.perf_counter() - start
+    index.sync()
     hours = sum(index.catalog.video(index.video_id_of(h)).frames for h in main_corpus.hosts) \
         * index.settings.time_step / 3600
-    windows = index.clips().window_count()
+    windows = index.clip_collection.window_count()
     queries = {q.path: query_representation(index, q.path, models) for q in main_corpus.queries}
     results, times = search_table(index, models, main_corpus, queries)
     votes = vote_table(index, main_corpus, queries)
@@ -150,7 +150,7 @@ def index_keeping_features(index, paths, models):
 def window_table(index, corpus, features, models):
     """Host rank 1 / top 10 by clip voting alone, exact search in numpy, per window variant."""
     from distill_and_select.retrieval.searching.clips.voting import VotingSettings, WindowHits, vote
-    from distill_and_select.retrieval.searching.clips.windows import WindowSpec, coarse_windows, pooled_windows
+    from distill_and_select.retrieval.storage.clip_windows import WindowSpec, coarse_windows, pooled_windows
     from distill_and_select.core import embed
     from distill_and_select.retrieval.ingestion.stages import decoded_frames, file_sha256
     step = index.settings.time_step
@@ -197,6 +197,7 @@ def window_table(index, corpus, features, models):
 
 def search_table(index, models, corpus, queries):
     from distill_and_select.retrieval import search
+    from distill_and_select.retrieval.searching.clips.clip_index import ClipIndex
     from distill_and_select import defaults
     results, times = {}, {}
     for clips, label in ((False, 'video-level'), (True, 'with clips')):
@@ -222,13 +223,14 @@ def search_table(index, models, corpus, queries):
                     times[f'{label}, --candidates 2'] = float(np.median(spent))
     start = time.perf_counter()
     for q in corpus.copies:
-        index.clips().candidates(queries[q.path].fine, limit=2)
+        ClipIndex(index).candidates(queries[q.path].fine, limit=2)
     times['clip candidates alone'] = (time.perf_counter() - start) / len(corpus.copies)
     return results, times
 
 
 def vote_table(index, corpus, queries):
     """True hosts within the first N clip votes, by edit and by copy length."""
+    from distill_and_select.retrieval.searching.clips.clip_index import ClipIndex
     groups = [(f'edit: {edit}', [q for q in corpus.copies if q.edit == edit])
               for edit in dict.fromkeys(q.edit for q in corpus.copies)]
     groups += [('4 to 8 s', [q for q in corpus.copies if q.seconds <= 8]),
@@ -241,7 +243,7 @@ def vote_table(index, corpus, queries):
         within = {n: 0 for n in VOTE_RANKS}
         hosts = every = 0
         for q in group:
-            voted = [v.video_id for v in index.clips().candidates(queries[q.path].fine)]
+            voted = [v.video_id for v in ClipIndex(index).candidates(queries[q.path].fine)]
             ranks = [voted.index(i) + 1 if i in voted else None for i in (index.video_id_of(h) for h in q.truth())]
             hosts += len(ranks)
             for n in VOTE_RANKS:
@@ -282,8 +284,8 @@ def micro_aps(index, models, corpus, queries):
 def ann_recall(index, queries, k: int = 16, nlist: int = 64, nprobe: int = 8):
     """Recall of an IVF_FLAT copy of the clip collection against the exact (FLAT) one."""
     from pymilvus import DataType
-    clips = index.clips()
-    exact = clips.vectors()
+    from distill_and_select.retrieval.searching.clips.clip_index import ClipIndex
+    exact = index.clip_collection.vectors()
     client = exact.client
     rows = client.query(exact.collection, filter='', output_fields=['id', 'vector'], limit=16384)
     name = exact.collection + '_ivf'
@@ -302,7 +304,7 @@ def ann_recall(index, queries, k: int = 16, nlist: int = 64, nprobe: int = 8):
     found = total = 0
     n = 0
     for representation in list(queries.values())[:4]:
-        _, vectors = clips.query_windows(representation.fine)
+        _, vectors = ClipIndex(index).query_windows(representation.fine)
         data = vectors.tolist()
         a = client.search(exact.collection, data=data, anns_field='vector', limit=k, search_params={'metric_type': 'IP'})
         b = client.search(name, data=data, anns_field='vector', limit=k,
@@ -317,7 +319,7 @@ def ann_recall(index, queries, k: int = 16, nlist: int = 64, nprobe: int = 8):
 
 
 def index_spec():
-    from distill_and_select.retrieval.searching.clips.windows import DEFAULT_SPEC
+    from distill_and_select.retrieval.storage.clip_windows import DEFAULT_SPEC
     return DEFAULT_SPEC
 
 

@@ -65,7 +65,7 @@ def decode_to_crops(decode, preprocess, path: Path, **options) -> int:
     """The decoder's kept frames of ``path``, through to the extractor's uint8 crops; how many."""
     frames = decode.VideoDecoder(time_step=1, **options)(str(path))
     cpu = torch.device('cpu')
-    return sum(len(preprocess.center_crops(batch, cpu)) for batch in preprocess.frame_batches(
+    return sum(len(preprocess.resize_center_crop(batch, cpu)) for batch in preprocess.frame_batches(
         preprocess.iter_rgb_frames(frames), BATCH))
 
 
@@ -141,7 +141,7 @@ def main():
 
     # The extractor's input does not depend on the file's size: crops of one file serve all.
     cpu = torch.device('cpu')
-    crop_list = [preprocess.center_crops(batch, cpu) for batch in preprocess.frame_batches(
+    crop_list = [preprocess.resize_center_crop(batch, cpu) for batch in preprocess.frame_batches(
         preprocess.iter_rgb_frames(decode.VideoDecoder(time_step=1)(str(files[heaviest]))), BATCH)]
     crops = torch.cat(crop_list)
     extract_rows, index_rows = [], []

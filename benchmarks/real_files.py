@@ -100,7 +100,7 @@ def sources(work: Path, args: argparse.Namespace):
 def run(work: Path, args):
     from support.field_files import VARIANTS, make_variant
     from support.video_files import make_video
-    from distill_and_select.core import DnS
+    from distill_and_select.core import DnS, fine_similarity
     from distill_and_select.retrieval.ingestion.ingest import represent_file
 
     models = DnS('att', device='cpu')
@@ -120,7 +120,7 @@ def run(work: Path, args):
     hashes = vpdq_hashes()
     rows = {kind: [] for kind in kinds}
     for i, ((name, frames, fps), source) in enumerate(zip(originals, represented)):
-        best_unrelated = max(float(models.fine_similarity(source.fine, u.fine))
+        best_unrelated = max(fine_similarity(models.fine_student, source.fine, u.fine)
                              for other, u in unrelated.items() if other != name)
         seconds = len(frames) / fps
         if hashes:
@@ -130,7 +130,7 @@ def run(work: Path, args):
         for kind in kinds:
             path = make_variant(kind, work, frames, fps, name=f'source{i}')
             copy = represent(path)
-            similarity = float(models.fine_similarity(source.fine, copy.fine))
+            similarity = fine_similarity(models.fine_student, source.fine, copy.fine)
             plain = similarity if kind == 'reencode' else rows['reencode'][-1]['similarity']
             rows[kind].append({'source': name, 'similarity': similarity, 'ratio': similarity / plain,
                                'above': similarity > best_unrelated, 'best_unrelated': best_unrelated,
@@ -181,7 +181,8 @@ def vpdq_hashes():
 def found_segments(models, source, copy):
     """The copied segments of a pair in seconds, on each one's sample timeline (an earlier
     version, without sample times: sample i at i seconds)."""
-    segments = models.segments(source.fine, copy.fine)
+    from distill_and_select.core import copied_segments
+    segments = copied_segments(models.fine_student, source.fine, copy.fine)
     source_times, copy_times = getattr(source, 'times', None), getattr(copy, 'times', None)
     if not hasattr(segments[0] if segments else None, 'on_timelines'):
         return [segment.to_seconds(1.0) for segment in segments]

@@ -25,6 +25,7 @@ def main():
     package()
     from support.corpus import COPY_KINDS, make_corpus
     from distill_and_select import DnS
+    from distill_and_select.core import fine_similarity
     from distill_and_select.retrieval import VideoIndex, add_file, search
     from distill_and_select.retrieval.storage import fine_store
 
@@ -35,7 +36,7 @@ def main():
         start = time.perf_counter()
         frames = sum(add_file(index, str(p), models).frames for p in corpus.all_videos())
         index_s = time.perf_counter() - start
-        index.vectors()  # connect and synchronise outside the search timings
+        index.vectors()  # connect outside the search timings
 
         ranks = {(kind, f): [] for kind in COPY_KINDS for f in FRACTIONS}
         search_s = {f: [] for f in FRACTIONS}
@@ -61,8 +62,8 @@ def main():
             add_file(index32, str(p), models)
         reps = [index32.representation(index32.video_id_of(p)) for p in corpus16.all_videos()]
         half = [r.fine.astype(np.float16).astype(np.float32) for r in reps]
-        diffs = [np.abs(models.fine_similarity(r.fine, [x.fine for x in reps])
-                        - models.fine_similarity(h, half)).max() for r, h in zip(reps, half)]
+        diffs = [np.abs(fine_similarity(models.fine_student, r.fine, [x.fine for x in reps])
+                        - fine_similarity(models.fine_student, h, half)).max() for r, h in zip(reps, half)]
         fp16_diff = float(max(diffs))
         index32.close()
 

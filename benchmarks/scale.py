@@ -235,10 +235,10 @@ def _store(folder: Path, index_type: str, create: bool = False):
     the others: a Milvus Lite collection of that index type (where the windows were kept
     before)."""
     if index_type == 'auto':
-        from distill_and_select.retrieval.searching.clips.window_files import ClipWindowFiles
+        from distill_and_select.retrieval.storage.clip_window_files import ClipWindowFiles
         return ClipWindowFiles(folder / 'clip-windows')
     from pymilvus import DataType, MilvusClient
-    from distill_and_select.retrieval.searching.clips.store import ClipVectors
+    from distill_and_select.retrieval.storage.clip_vectors import ClipVectors
     client = MilvusClient(str(folder / 'milvus.db'))
     if create:
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -256,7 +256,7 @@ def _query_windows(query: np.ndarray, seconds: int):
     """The windows a query of ``seconds`` frames searches with (every frame up to
     ``QUERY_WINDOWS``, then spread, as `ClipIndex.query_windows` takes them), and their starts."""
     from distill_and_select import defaults
-    from distill_and_select.retrieval.searching.clips.windows import DEFAULT_SPEC
+    from distill_and_select.retrieval.storage.clip_windows import DEFAULT_SPEC
     starts = DEFAULT_SPEC.starts(seconds, DEFAULT_SPEC.query_stride(seconds, defaults.QUERY_WINDOWS))
     return query[starts], starts.astype(np.float64)
 

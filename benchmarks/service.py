@@ -259,7 +259,6 @@ def long_hosts(folder: Path, seed: int = 0) -> list:
                                                                coarse / np.linalg.norm(coarse), 0.5))
             paths.append(path)
         index.sync()
-        index.clips().sync()
     return paths
 
 

@@ -57,8 +57,6 @@ def run_index(args: argparse.Namespace) -> int:
                 index_files(index, files, _models(index, args), tally, exact=args.exact_decode)
         finally:
             tally.close()
-        index.sync()
-        index.clips().sync()  # windows of the new videos, and of older ones an earlier version indexed
         print(tally.summary(len(index), index.settings.fine))
         if scan.skipped:
             print(scan.skipped_summary())
@@ -180,12 +178,18 @@ def run_remove(args: argparse.Namespace) -> int:
             print(f'{len(files)} file(s) would be removed; nothing changed')
             return 0
         removal = index.remove(files)
-        index.sync()  # Milvus forgets the removed videos' vectors now, not at the next search
-        index.clips().sync()
         for given in removal.files:
             print(f'removed {given}')
         print(f'removed {len(removal.files)} file(s), {len(removal.videos)} video(s) with them; '
               f'the index holds {len(index)} videos')
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    with _open(args) as index:
+        synced = index.sync()
+        print(f'synced the index in {index.folder}: the coarse vectors of {synced.videos} and the clip windows of '
+              f'{synced.clip_videos} video(s) copied into Milvus; it holds {len(index)} videos')
     return 0
 
 

@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--dry-run', action='store_true', help='list what would be removed; change nothing')
     p.set_defaults(run=run.run_remove)
 
+    p = commands.add_parser('sync', parents=[common], help='bring Milvus in step with the catalog: what an indexer '
+                            'committed but did not sync (stopped or killed), and clip windows an earlier version '
+                            'did not make (`dns index` and `dns remove` end with it; searches never write)')
+    p.set_defaults(run=run.run_sync)
+
     p = commands.add_parser('move-vectors', parents=[common], help='put the index\'s vector collections on another '
                             'Milvus, nothing extracted again (--milvus-uri names the index\'s current one, if asked)')
     p.add_argument('to', metavar='URI', help='a Milvus server or cluster, e.g. http://milvus:19530, or "lite" for '

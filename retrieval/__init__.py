@@ -14,7 +14,7 @@ from .storage.index import (AddResult, IndexedFile, IndexSettings, IndexSettings
 from .ingestion.ingest import add_file, find_videos, index_files, query_representation, represent_file
 from .searching.results import decisions_json, dedup_json, search_json, write_decisions_csv
 from .searching.search import Match, search
-from .searching.segments import copied_segments
+from .searching.segments import locate_copies
 from .searching.show import PairView, draw_pair, pair_view
 from .storage.thumbnails import ThumbnailKeeper
 from .storage.vector_store import VectorStoreError
@@ -23,7 +23,7 @@ __all__ = ['AddResult', 'CorruptFeaturesError', 'CurvePoint', 'Decision', 'Decis
            'GroundTruth', 'IndexedFile', 'IndexSettings', 'IndexSettingsError', 'Match', 'PairView', 'Removal',
            'StaleThresholdWarning', 'ThresholdPoint', 'Thresholds', 'ThumbnailKeeper', 'VectorStoreError', 'VideoIndex',
            'VideoRepresentation',
-           'add_file', 'average_precision', 'copied_segments', 'decisions_json', 'dedup_json', 'draw_pair',
+           'add_file', 'average_precision', 'decisions_json', 'dedup_json', 'draw_pair',
            'evaluate', 'evaluate_copies', 'evaluate_segments', 'find_duplicates', 'find_videos', 'index_files',
-           'load_ground_truth', 'pair_view', 'plot_curve', 'plot_precision_recall', 'query_representation',
+           'load_ground_truth', 'locate_copies', 'pair_view', 'plot_curve', 'plot_precision_recall', 'query_representation',
            'represent_file', 'represent_queries', 'search', 'search_json', 'write_decisions_csv']

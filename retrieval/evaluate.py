@@ -35,7 +35,7 @@ from ..localization import Segment, ThresholdPoint, best_threshold, precision_re
 from .storage.index import VideoIndex
 from ..core import DnS, VideoRepresentation
 from .ingestion.ingest import query_representation
-from .searching.segments import copied_segments
+from .searching.segments import locate_copies
 from .searching.search import search
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def evaluate(index: VideoIndex, dns: DnS, ground_truth: Union[GroundTruth, Dict[
     made once, before timing) at each re-rank fraction."""
     indexed = _indexed_positives(index, ground_truth)
     representations = _represented(index, dns, indexed, representations)
-    index.vectors()  # connect and synchronise once, outside the timings
+    index.vectors()  # connect once, outside the timings
     curve = []
     for fraction in fractions:
         aps, seconds = [], 0.0
@@ -201,7 +201,7 @@ def evaluate_segments(index: VideoIndex, dns: DnS, ground_truth: GroundTruth,
         representation = representations[query]
         matches = search(index, dns, representation, k=None, rerank=0, candidates=candidates,
                          exclude_paths=[query])
-        found = copied_segments(index, dns, representation, {m.video_id for m in matches}, all_found=True,
+        found = locate_copies(index, dns, representation, {m.video_id for m in matches}, all_found=True,
                                 background=segment_background)
         for m in matches:
             if found.get(m.video_id):

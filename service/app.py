@@ -62,7 +62,7 @@ def create_app(index_folder: Union[str, os.PathLike], *, token: Optional[str] = 
             # request's small products would only contend with the other requests.
             torch.set_num_threads(1)
             models = DnS(index.settings.fine, **options)
-            index.vectors()  # Milvus opened and synced now, not on the first search
+            index.vectors()  # Milvus opened now, not on the first search
             app.state.service = Service(index, models, pool, max_query_seconds, token=token)
         except BaseException:
             pool.close()

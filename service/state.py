@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from .. import defaults
 from ..retrieval.storage.index import VideoIndex
-from ..weights import sha256_of
+from ..file_hash import sha256_of
 from .sharing import StateCache
 from .workers import WorkerPool
 
@@ -84,8 +84,8 @@ class Service:
     @contextmanager
     def using(self, vectors: bool = True):
         """Use the index and the models for one request, beside at most a few other
-        requests. With ``vectors`` (searches), Milvus is (re)opened and synced here, by
-        one request at a time; a request that reads only the catalog and the stored
+        requests. With ``vectors`` (searches), Milvus is (re)opened here, by one request
+        at a time (what indexers synced since is there); a request that reads only the catalog and the stored
         features does without: Milvus Lite is let go after 2 s idle, and reopening it
         would more than double a reviewer's decision."""
         with self._slots:

@@ -83,6 +83,39 @@ def test_show_writes_a_heatmap(workdir):
     assert out.startswith('fg similarity ') and (root / 'pair.png').stat().st_size > 10_000
 
 
+def test_a_search_writes_nothing_and_dns_sync_brings_milvus_in_step(workdir, tmp_path):
+    """An indexer killed after committing two videos, before its sync: a search reads
+    Milvus as it is (those two missing, the lag named, nothing written), and `dns sync`
+    copies them in."""
+    root, corpus, _ = workdir
+    folder = shutil.copytree(root / 'dns-index', tmp_path / 'index')
+    storage = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
+    copies = corpus.copies[corpus.originals[0]]
+    with storage.VideoIndex(folder) as index:
+        lost = [index.video_id_of(copies[kind]) for kind in ('flipped', 'reencoded')]
+        index.vectors().delete(lost)
+        index.vectors().flush()
+        index.clip_collection.vectors().delete_videos(lost)
+        index.clip_collection.vectors().flush()
+        with index.catalog.transaction():
+            index.catalog.db.executemany('UPDATE videos SET synced = 0 WHERE id = ?', [(i,) for i in lost])
+        index.catalog.forget_clip_windows(lost)
+
+    def search():
+        result = dns('search', 'videos/orig0.mp4', '--index', folder, '--json', '-k', '20', cwd=root)
+        return {r['video_id'] for r in json.loads(result.stdout)['results']}, result.stderr
+
+    found, stderr = search()
+    assert found and not found & set(lost)
+    assert '2 committed video(s) not synced' in stderr and f'dns sync --index {folder}' in stderr
+    with storage.VideoIndex(folder) as index:
+        assert index.catalog.unsynced_count() == 2 and index.catalog.clip_window_lag() == 2
+    out = dns('sync', '--index', folder, cwd=root).stdout
+    assert 'the coarse vectors of 2 and the clip windows of 2 video(s)' in out
+    found, stderr = search()
+    assert set(lost) <= found and 'dns sync' not in stderr
+
+
 def test_clear_errors(workdir, tmp_path):
     root, _, _ = workdir
     missing = dns('search', 'videos/orig0.mp4', '--index', tmp_path / 'none', cwd=root, expect=2)
@@ -93,6 +126,8 @@ def test_clear_errors(workdir, tmp_path):
     assert 'absent.mp4' in query.stderr and 'no such file' in query.stderr
     moved = dns('move-vectors', 'lite', cwd=root, expect=2)
     assert 'already at the Milvus Lite database' in moved.stderr
+    unsynced = dns('sync', '--index', tmp_path / 'none', cwd=root, expect=2)
+    assert 'no index in' in unsynced.stderr
 
 
 @pytest.mark.parametrize('argv, unset, with_zero', [

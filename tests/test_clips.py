@@ -12,11 +12,12 @@ import pytest
 from conftest import PACKAGE
 from support.milvus_server import milvus_server
 
-windows = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.windows')
+windows = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_windows')
 voting = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.voting')
 clip_index = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.clip_index')
-store = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.store')
-window_files = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.window_files')
+store = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_vectors')
+window_files = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_window_files')
+clip_collection = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_collection')
 merge = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.merge')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
 core = importlib.import_module(f'{PACKAGE}.core')
@@ -140,9 +141,9 @@ def fake_video(rng, frames):
     return core.VideoRepresentation(fine, coarse / np.linalg.norm(coarse), 0.5)
 
 
-def make_index(folder, videos=6, frames=120, seed=0, **settings):
-    """An index of synthetic videos committed directly (an index as an earlier version
-    left it: catalog, fine features and coarse vectors, no clip collection)."""
+def make_index(folder, videos=6, frames=120, seed=0, clips=True, **settings):
+    """An index of synthetic videos committed directly and synced; ``clips=False``: as an
+    earlier version left it (catalog, fine features and coarse vectors, no clip collection)."""
     rng = np.random.default_rng(seed)
     index = index_module.VideoIndex(folder, create=True, **settings)
     fines = {}
@@ -151,7 +152,10 @@ def make_index(folder, videos=6, frames=120, seed=0, **settings):
         video_id = f'{seed:08x}{i:056x}'
         index.commit(f'/nowhere/video{i}.mp4', video_id, video)
         fines[video_id] = video.fine
-    index.sync()
+    if clips:
+        index.sync()
+    else:
+        index._sync_coarse()
     return index, fines
 
 
@@ -162,66 +166,72 @@ def planted_query(fines, video_id, start, length, seed=1):
     return piece + 0.6 * rng.standard_normal(piece.shape).astype(np.float32)
 
 
-def test_an_old_index_gains_its_clip_collection_in_place(tmp_path):
-    index, fines = make_index(tmp_path / 'index')
+def test_an_old_index_gains_its_clip_collection_at_its_next_sync(tmp_path, caplog):
+    index, fines = make_index(tmp_path / 'index', clips=False)
     assert 'clip_windows' not in {r[0] for r in index.catalog.db.execute("SELECT name FROM sqlite_master")}
     index.close()
-    # Reopened as a new version would: the windows come from the stored fine features
-    # (the video files do not exist, so nothing can have been decoded).
+    # Opened by a new version to search: read as it is (a search writes nothing), the lag named.
     index = index_module.VideoIndex(tmp_path / 'index')
-    clips = index.clips()
-    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
-    assert clips.vectors().count() == expected == clips.window_count()
     video_id = sorted(fines)[3]
-    votes = clips.candidates(planted_query(fines, video_id, 50, 6))
+    query = planted_query(fines, video_id, 50, 6)
+    with caplog.at_level(logging.WARNING):
+        assert clip_index.ClipIndex(index).candidates(query) == []
+    assert 'behind its catalog (6 video(s)' in caplog.text and 'dns sync' in caplog.text
+    assert index.clip_collection.vectors().count() == 0
+    # Synced: the windows come from the stored fine features (the video files do not
+    # exist, so nothing can have been decoded).
+    assert index.sync() == (0, 6)
+    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
+    assert index.clip_collection.vectors().count() == expected == index.clip_collection.window_count()
+    votes = clip_index.ClipIndex(index).candidates(query)
     assert votes[0].video_id == video_id
     assert abs(votes[0].offset - 50) <= 2
     # A second sync finds nothing to do; reopening keeps the collection.
-    assert clips.sync() == 0
+    assert index.sync() == (0, 0)
     index.close()
     index = index_module.VideoIndex(tmp_path / 'index')
-    assert index.clips().sync() == 0 and index.clips().vectors().count() == expected
+    assert index.sync() == (0, 0) and index.clip_collection.vectors().count() == expected
     index.close()
 
 
 def test_sync_recovers_from_a_crash_and_a_lost_collection(tmp_path):
     index, fines = make_index(tmp_path / 'index', videos=4)
-    clips = index.clips()
+    clips = index.clip_collection
     count = clips.vectors().count()
     # A crash after the upsert, before the catalog row: the video is redone, by key.
     index.catalog.db.execute('DELETE FROM clip_windows WHERE video_id = ?', (sorted(fines)[0],))
     assert clips.sync() == 1 and clips.vectors().count() == count
-    # The windows' files lost: made again from the stored features at the next opening.
-    shutil.rmtree(tmp_path / 'index' / clip_index.FILES_FOLDER)
+    # The windows' files lost: a search reads them empty; the next sync makes them again
+    # from the stored features.
+    shutil.rmtree(tmp_path / 'index' / clip_collection.FILES_FOLDER)
     clips.release()
-    assert clips.vectors().count() == count
+    assert clips.vectors().count() == 0
+    assert index.sync() == (0, 4) and clips.vectors().count() == count
     index.close()
 
 
 def test_a_replaced_video_leaves_no_windows_behind(tmp_path):
     index, fines = make_index(tmp_path / 'index', videos=3)
-    clips = index.clips()
+    clips = index.clip_collection
     before = clips.vectors().count()
     old = index.video_id_of('/nowhere/video0.mp4')
     video = fake_video(np.random.default_rng(7), 30)
     index.commit('/nowhere/video0.mp4', 'f' * 64, video)   # the path now holds another video
     index.sync()
-    clips.sync()
     assert clips.vectors().count() == before - len(windows.DEFAULT_SPEC.starts(120)) \
         + len(windows.DEFAULT_SPEC.starts(30))
-    assert all(v.video_id != old for v in clips.candidates(fines[old][10:20]))
+    assert all(v.video_id != old for v in clip_index.ClipIndex(index).candidates(fines[old][10:20]))
     index.close()
 
 
 def test_a_video_extracted_again_has_only_its_new_windows(tmp_path):
     """`dns index --reread` commits a video again under its id: its old windows go."""
     index, fines = make_index(tmp_path / 'index', videos=3)
-    clips = index.clips()
+    clips = index.clip_collection
     before = clips.vectors().count()
     video_id = index.video_id_of('/nowhere/video0.mp4')
     index.commit('/nowhere/video0.mp4', video_id, fake_video(np.random.default_rng(8), 30))
     index.sync()
-    clips.sync()  # (the commit synced it already: this session searches)
     assert clips.vectors().count() == clips.window_count() == before - len(windows.DEFAULT_SPEC.starts(120)) \
         + len(windows.DEFAULT_SPEC.starts(30))
     index.close()
@@ -231,7 +241,7 @@ def test_a_clip_shorter_than_a_window_is_still_searched(tmp_path):
     index, fines = make_index(tmp_path / 'index')
     video_id = sorted(fines)[2]
     one_frame = fines[video_id][40:41]
-    votes = index.clips().candidates(one_frame)
+    votes = clip_index.ClipIndex(index).candidates(one_frame)
     assert votes and votes[0].video_id == video_id
     index.close()
 
@@ -245,9 +255,10 @@ def test_a_long_query_finds_a_copy_of_the_length_its_stride_promises(tmp_path):
     copy = windows.DEFAULT_SPEC.shortest_lined_up(stride)
     assert stride > 1 and copy < 40
     long_query[401:401 + copy] = planted_query(fines, video_id, 20, copy)   # with an edit's noise
-    starts, vectors = index.clips().query_windows(long_query)
+    clips = clip_index.ClipIndex(index)
+    starts, vectors = clips.query_windows(long_query)
     assert len(starts) == len(vectors) <= defaults.QUERY_WINDOWS + 1
-    votes = index.clips().candidates(long_query, limit=5)
+    votes = clips.candidates(long_query, limit=5)
     assert votes[0].video_id == video_id and abs(votes[0].offset - (20 - 401)) <= 2
     index.close()
 
@@ -257,21 +268,24 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     here from the default through ``hnsw_from``), recorded in Milvus and kept on reopening;
     the planted copies vote as under exact search."""
     index, fines = make_index(tmp_path / 'index', videos=4, frames=60)   # 4 x 30 windows
-    clips = clip_index.ClipIndex(index, hnsw_from=150)
+    index.close()
+    index = index_module.VideoIndex(tmp_path / 'index')
+    clips = index.clip_collection
+    clips.hnsw_from = 150   # before the collection opens
     assert clips.vectors().index_type == 'FLAT' and clips.window_count() == 120
     rng = np.random.default_rng(3)
     for i in range(2):
         index.commit(f'/nowhere/more{i}.mp4', f'{9:08x}{i:056x}', fake_video(rng, 60))
-    index.sync()
-    assert clips.sync() == 2 and clips.window_count() == 180
+    assert index.sync() == (2, 2) and clips.window_count() == 180
     vectors = clips.vectors()
     assert vectors.index_type == 'HNSW' and vectors.search_params() == defaults.CLIP_HNSW_SEARCH
     queries = [planted_query(fines, video_id, 7 * n, 8, seed=n) for n, video_id in enumerate(sorted(fines))]
-    approximate = [clips.candidates(q) for q in queries]
+    search = clip_index.ClipIndex(index)
+    approximate = [search.candidates(q) for q in queries]
     vectors.rebuild_index('FLAT')   # the same windows searched exactly
     assert vectors.index_type == 'FLAT' and vectors.search_params() == {}
     for video_id, query, votes in zip(sorted(fines), queries, approximate):
-        exact = clips.candidates(query)
+        exact = search.candidates(query)
         assert votes[0].video_id == video_id
         assert [(v.video_id, v.offset, v.windows) for v in votes] == [(v.video_id, v.offset, v.windows) for v in exact]
         assert [v.score for v in votes] == pytest.approx([v.score for v in exact], abs=1e-4)   # float sums
@@ -279,11 +293,12 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     assert clips.sync() == 0 and vectors.index_type == 'HNSW'
     index.close()
     index = index_module.VideoIndex(tmp_path / 'index')
-    assert index.clips().vectors().index_type == 'HNSW' and index.clips().vectors().count() == 180
+    vectors = index.clip_collection.vectors()
+    assert vectors.index_type == 'HNSW' and vectors.count() == 180
     with pytest.raises(ValueError, match='FLAT or HNSW'):
-        index.clips().vectors().rebuild_index('IVF_PQ')
+        vectors.rebuild_index('IVF_PQ')
     # A flush cut short before CURRENT was replaced: its files are ignored, then removed.
-    folder = tmp_path / 'index' / clip_index.FILES_FOLDER
+    folder = tmp_path / 'index' / clip_collection.FILES_FOLDER
     (folder / 'base-99.faiss').write_bytes(b'cut short')
     (folder / 'rows-99.npz').write_bytes(b'cut short')
     reopened = window_files.ClipWindowFiles(folder)
@@ -411,10 +426,11 @@ def test_the_store_moves_to_hnsw_by_size_and_its_codes_keep_the_scores(tmp_path)
 
 
 def test_an_index_whose_windows_milvus_lite_held_opens_and_answers(tmp_path, caplog):
-    """Made by the version that kept the windows in a Milvus Lite collection: the first
-    opening makes the files from the stored features, answers as before and drops the
-    collection. Recorded as moved (to a server and back), the files are made again."""
-    index, fines = make_index(tmp_path / 'index', videos=4)
+    """Made by the version that kept the windows in a Milvus Lite collection: searched
+    there as it is until the next sync, which makes the files from the stored features,
+    answering as before, and drops the collection. Recorded as moved (to a server and
+    back), the files are made again."""
+    index, fines = make_index(tmp_path / 'index', videos=4, clips=False)
     client = index.vectors().client
     name = f'{index.settings.collection}_clips'
     old = store.ClipVectors(client, name, lite=True)
@@ -426,42 +442,43 @@ def test_an_index_whose_windows_milvus_lite_held_opens_and_answers(tmp_path, cap
         index.catalog.record_clip_windows([(video_id, len(starts))])
     video_id = sorted(fines)[1]
     query = planted_query(fines, video_id, 40, 8)
-    reader = clip_index.ClipIndex(index)   # (not synced: only its query windows and times)
+    reader = clip_index.ClipIndex(index)
     starts, vectors = reader.query_windows(query)
     hits = old.search(starts, vectors, VotingSettings().search_limit, reader.seconds_of())
     before = [(v.video_id, v.offset, v.windows) for v in voting.vote(hits)]
+    assert before[0][0] == video_id
     index.close()
     index = index_module.VideoIndex(tmp_path / 'index')
-    clips = index.clips()
+    assert isinstance(index.clip_collection.vectors(), store.ClipVectors)
+    assert [(v.video_id, v.offset, v.windows) for v in clip_index.ClipIndex(index).candidates(query)] == before
     expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
-    with caplog.at_level(logging.INFO, logger=clip_index.log.name):
-        assert isinstance(clips.vectors(), window_files.ClipWindowFiles) and clips.vectors().count() == expected
+    with caplog.at_level(logging.INFO, logger=clip_collection.log.name):
+        assert index.sync() == (0, 4)
     assert 'refilling' in caplog.text and 'moved from Milvus Lite' in caplog.text
-    assert before[0][0] == video_id
-    assert [(v.video_id, v.offset, v.windows) for v in clips.candidates(query)] == before
+    clips = index.clip_collection
+    assert isinstance(clips.vectors(), window_files.ClipWindowFiles) and clips.vectors().count() == expected
+    assert [(v.video_id, v.offset, v.windows) for v in clip_index.ClipIndex(index).candidates(query)] == before
     assert not index.vectors().client.has_collection(name)
-    assert index.catalog.meta()['clip_store'] == clip_index.FILES_PLACE
+    assert index.catalog.meta()['clip_store'] == clip_collection.FILES_PLACE
     # Files left from an earlier stay in the folder (a stale video in them), the windows
-    # recorded as on a server since: made again on opening.
+    # recorded as on a server since: made again by the next sync.
     clips.vectors().upsert('f' * 64, [0], fines[video_id][:3].mean(axis=(0, 1))[None])
     clips.vectors().flush()
     index.catalog.set_meta({'clip_store': 'http://127.0.0.1:1'})
-    clips.release()
-    assert clips.vectors().count() == expected
-    assert all(v.video_id != 'f' * 64 for v in clips.candidates(fines[video_id][:3]))
+    assert index.sync() == (0, 4) and clips.vectors().count() == expected
+    assert all(v.video_id != 'f' * 64 for v in clip_index.ClipIndex(index).candidates(fines[video_id][:3]))
     index.close()
 
 
 def test_damaged_clip_windows_give_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
     index, fines = make_index(tmp_path / 'index', videos=4)
-    index.clips().sync()
     index.close()
     # The windows' faiss file cut short (a disk fault, a copy interrupted).
-    base = next((tmp_path / 'index' / clip_index.FILES_FOLDER).glob('base-*.faiss'))
+    base = next((tmp_path / 'index' / clip_collection.FILES_FOLDER).glob('base-*.faiss'))
     base.write_bytes(base.read_bytes()[:1000])
     index = index_module.VideoIndex(tmp_path / 'index')
     with pytest.raises(store.ClipIndexError, match='clip windows in .* cannot be read.*delete the folder'):
-        index.clips().vectors()
+        index.clip_collection.vectors()
     search = importlib.import_module(f'{PACKAGE}.retrieval.searching.search')
     models = core.DnS(index.settings.fine, device='cpu')
     video_id = sorted(fines)[0]
@@ -481,18 +498,18 @@ def test_an_index_moves_to_a_milvus_server_without_extracting_again(tmp_path):
     video_id = sorted(fines)[2]
     query = planted_query(fines, video_id, 30, 8)
     expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
-    on_lite = [(v.video_id, v.offset) for v in index.clips().candidates(query)]
+    on_lite = [(v.video_id, v.offset) for v in clip_index.ClipIndex(index).candidates(query)]
     coarse_on_lite = index.vectors().search(index.catalog.coarse(video_id), 4)
     with pytest.raises(index_module.IndexSettingsError, match='already at the Milvus Lite database'):
         index.move_vectors('')
     lite_file = tmp_path / 'index' / index_module.LITE_FILE
     with milvus_server(tmp_path / 'milvus') as uri:
         assert index.move_vectors(uri) == (4, 4)
-        assert index.settings.milvus_uri == uri and index.clips().vectors().count() == expected
-        assert [(v.video_id, v.offset) for v in index.clips().candidates(query)] == on_lite
+        assert index.settings.milvus_uri == uri and index.clip_collection.vectors().count() == expected
+        assert [(v.video_id, v.offset) for v in clip_index.ClipIndex(index).candidates(query)] == on_lite
         index.close()
         moved = index_module.VideoIndex(tmp_path / 'index')  # the server is recorded in the index
-        assert moved.settings.milvus_uri == uri and moved.sync() == 0
+        assert moved.settings.milvus_uri == uri and moved.sync() == (0, 0)
         on_server = moved.vectors().search(moved.catalog.coarse(video_id), 4)
         assert [i for i, _ in on_server] == [i for i, _ in coarse_on_lite]
         assert [s for _, s in on_server] == pytest.approx([s for _, s in coarse_on_lite], abs=1e-5)
@@ -501,11 +518,12 @@ def test_an_index_moves_to_a_milvus_server_without_extracting_again(tmp_path):
         gone = moved.video_id_of('/nowhere/video0.mp4')
         moved.remove(['/nowhere/video0.mp4'])
         moved.move_vectors('')
-        clips = moved.clips()
+        clips = moved.clip_collection
         assert clips.vectors().count() == clips.window_count() == expected - len(windows.DEFAULT_SPEC.starts(120))
-        assert all(v.video_id != gone for v in clips.candidates(fines[gone][10:20]))
+        search = clip_index.ClipIndex(moved)
+        assert all(v.video_id != gone for v in search.candidates(fines[gone][10:20]))
         if gone != video_id:
-            assert [(v.video_id, v.offset) for v in clips.candidates(query)][0] == on_lite[0]
+            assert [(v.video_id, v.offset) for v in search.candidates(query)][0] == on_lite[0]
         moved.close()
     assert lite_file.exists()
 

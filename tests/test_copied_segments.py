@@ -22,6 +22,7 @@ from support.corpus import make_partial_corpus
 from support.segment_scoring import compare, coverage, truth_of
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
+core = importlib.import_module(f'{PACKAGE}.core')
 localization = importlib.import_module(f'{PACKAGE}.localization')
 defaults = importlib.import_module(f'{PACKAGE}.defaults')
 DNS = Path(sys.executable).with_name('dns')
@@ -96,8 +97,8 @@ def test_operator_segments_are_frame_indices_of_the_same_segments(partial):
     _, corpus, index, models = partial
     insertion = next(i for i in corpus.insertions if i.kind == 'speedup')
     query, target = query_of(index, insertion.source), query_of(index, insertion.host)
-    frames = models.segments(query.fine, target.fine)
-    seconds = retrieval.copied_segments(index, models, query, [index.video_id_of(insertion.host)])
+    frames = core.copied_segments(models.fine_student, query.fine, target.fine)
+    seconds = retrieval.locate_copies(index, models, query, [index.video_id_of(insertion.host)])
     assert [s.to_seconds(index.settings.time_step) for s in frames] == seconds[index.video_id_of(insertion.host)]
     best = frames[0]
     # Played 1.5x faster: the host's span is shorter than the source's.
@@ -109,8 +110,8 @@ def test_localization_beats_the_temporal_network_at_its_best_threshold(partial):
     """The issue's goal on this corpus: the project at its default threshold against the
     baseline at the threshold best for it, on the same similarity matrices."""
     _, corpus, index, models = partial
-    matrices = {(str(s), str(h)): models.similarity_maps(query_of(index, s).fine,
-                                                                        query_of(index, h).fine)[0]
+    matrices = {(str(s), str(h)): core.similarity_maps(models.fine_student, query_of(index, s).fine,
+                                                       query_of(index, h).fine)[0]
                 for s in corpus.sources for h in corpus.hosts}
     results = compare(matrices, truth_of(corpus))
     ours, tn = results['ours_default'].scores, results['tn_best'].scores

@@ -17,6 +17,8 @@ from support.video_files import load_video_decode, make_video
 video_decode = load_video_decode()
 localization = importlib.import_module(f'{PACKAGE}.localization')
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
+core = importlib.import_module(f'{PACKAGE}.core')
+clip_index = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.clip_index')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
 
 FPS = 4
@@ -168,7 +170,7 @@ def test_durations_and_segments_come_from_timestamps(field_index, files):
     # A query made now (not indexed) keeps its times too.
     query = retrieval.ingestion.ingest.query_representation(index, files['mp4_offset'], models)
     assert query.times.tolist() == list(range(SECONDS))
-    found = retrieval.searching.segments.copied_segments(index, models, query, [vfr_id])[vfr_id]
+    found = retrieval.locate_copies(index, models, query, [vfr_id])[vfr_id]
     spans = sorted((s.target_start, s.target_end) for s in found)
     assert len(spans) == 2, found
     (a0, a1), (b0, b1) = spans
@@ -185,7 +187,7 @@ def test_an_index_without_sample_times_reads_as_before(field_index, files):
         assert index.representation(vfr_id).times is None
         assert index_module.sample_times(None, 3, 0.5).tolist() == [0, 0.5, 1.0]
         query = index.representation(index.video_id_of(files['reencode']))
-        found = retrieval.searching.segments.copied_segments(index, models, query, [vfr_id])[vfr_id]
+        found = retrieval.locate_copies(index, models, query, [vfr_id])[vfr_id]
         assert found and all(float(s.target_end).is_integer() and s.target_end <= 7 for s in found)
     finally:
         times = np.arange(7.0) + (np.arange(7) >= 3) * 3
@@ -204,7 +206,7 @@ def test_the_catalog_records_display_size_and_borders(field_index, files):
     # the letterboxed one 0.55 too (benchmarks/real_files.py, before these were read).
     for kind, least in (('letterbox', 0.9), ('anamorphic', 0.75)):
         copy = index.representation(index.video_id_of(files[kind]))
-        assert float(models.fine_similarity(query.fine, copy.fine)) > least, kind
+        assert core.fine_similarity(models.fine_student, query.fine, copy.fine) > least, kind
 
 
 def test_folders_are_indexed_by_what_ffmpeg_reads_as_video(source, tmp_path):
@@ -273,11 +275,12 @@ def test_clip_windows_vote_on_sample_times(field_index, files):
     index, models = field_index
     query = retrieval.ingestion.ingest.query_representation(index, files['mp4_offset'], models)
     vfr_id = index.video_id_of(files['vfr_hole'])
-    starts, _ = index.clips().query_windows(query.fine, np.arange(SECONDS) * 2.0)
+    clips = clip_index.ClipIndex(index)
+    starts, _ = clips.query_windows(query.fine, np.arange(SECONDS) * 2.0)
     assert starts.tolist() == [2.0 * k for k in range(SECONDS - 2)]
-    seconds_of = index.clips().seconds_of()
+    seconds_of = clips.seconds_of()
     assert [seconds_of(vfr_id, k) for k in (0, 2, 3, 6)] == [0.0, 2.0, 6.0, 9.0]
-    vote = next(v for v in index.clips().candidates(query.fine, times=query.times) if v.video_id == vfr_id)
+    vote = next(v for v in clips.candidates(query.fine, times=query.times) if v.video_id == vfr_id)
     assert abs(vote.offset) < 1 and vote.windows >= 6 and vote.query_last >= HOLE[1], vote
 
 

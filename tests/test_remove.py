@@ -48,8 +48,7 @@ def test_a_video_leaves_with_its_last_file(indexed):
     index, models, paths = indexed
     a = index.video_id_of(paths['a'])
     assert len(index) == 4 and index.vectors().count() == 4
-    index.clips().sync()  # as `dns index` ends
-    windows = index.clips().window_count()
+    windows = index.clip_collection.window_count()  # indexing synced them
     assert windows > 0
 
     removal = index.remove([paths['a_copy']])
@@ -63,10 +62,10 @@ def test_a_video_leaves_with_its_last_file(indexed):
     assert removal.videos == [a] and len(index) == 3
     assert index.catalog.video(a) is None and not index.fine_store.path(a).exists()
     assert not (index.thumbnails.folder / a).exists()
-    # This session had Milvus open: both collections followed at once.
+    # Removing syncs: both collections followed at once.
     assert index.vectors().count() == 3
-    assert index.clips().window_count() < windows
-    assert index.clips().vectors().count() == index.clips().window_count()
+    assert index.clip_collection.window_count() < windows
+    assert index.clip_collection.vectors().count() == index.clip_collection.window_count()
     left = {m.video_id for m in retrieval.search(index, models, query, k=None, rerank=0.0)}
     assert a not in left and len(left) == 3
 

@@ -12,6 +12,7 @@ from support.corpus import make_corpus
 from support.video_files import make_video, moving_scene
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
+core = importlib.import_module(f'{PACKAGE}.core')
 DnS = importlib.import_module(PACKAGE).DnS
 add_file = retrieval.add_file
 fine_store = importlib.import_module(f'{PACKAGE}.retrieval.storage.fine_store')
@@ -94,9 +95,9 @@ def test_search_values_are_the_operators(att_index, corpus):
     match = next(m for m in ranking(index, models, original, 1.0)
                  if m.path == str(corpus.copies[original]['flipped']))
     assert match.coarse_similarity == pytest.approx(float(query.coarse @ target.coarse), abs=1e-5)
-    assert match.fine_similarity == pytest.approx(models.fine_similarity(query.fine, target.fine), abs=1e-6)
+    assert match.fine_similarity == pytest.approx(core.fine_similarity(models.fine_student, query.fine, target.fine), abs=1e-6)
     assert match.selector_score == pytest.approx(
-        models.selector_scores(query.selector, target.selector, match.coarse_similarity), abs=1e-6)
+        core.selector_scores(models.selector, query.selector, target.selector, match.coarse_similarity), abs=1e-6)
 
 
 def test_same_content_is_indexed_once_and_skipped_after(att_index, corpus):
@@ -120,9 +121,9 @@ def test_fine_storage(att_index, corpus):
     fine32 = fine_store.decode(fine_store.encode(representation.fine, 'float32'), representation.frames, 'float32')
     fine16 = fine_store.decode(fine_store.encode(fine32, 'float16'), representation.frames, 'float16')
     targets = [index.representation(index.video_id_of(p)).fine for p in corpus.all_videos()[:8]]
-    s32 = models.fine_similarity(fine32, targets)
-    s16 = models.fine_similarity(fine16, [fine_store.decode(fine_store.encode(t, 'float16'), len(t),
-                                                                    'float16') for t in targets])
+    s32 = core.fine_similarity(models.fine_student, fine32, targets)
+    s16 = core.fine_similarity(models.fine_student, fine16,
+                               [fine_store.decode(fine_store.encode(t, 'float16'), len(t), 'float16') for t in targets])
     assert np.abs(s32 - s16).max() < 1e-3
 
 
@@ -199,7 +200,7 @@ def test_bin_index_ranks_copies_with_packed_bits(hub_dir, corpus, tmp_path):
     target = index.representation(index.video_id_of(copies['logo']))
     assert set(np.unique(target.fine)) == {-1.0, 1.0}
     match = next(m for m in ranking(index, models, original, 1.0) if m.path == str(copies['logo']))
-    assert match.fine_similarity == pytest.approx(models.fine_similarity(query.fine, target.fine), abs=1e-6)
+    assert match.fine_similarity == pytest.approx(core.fine_similarity(models.fine_student, query.fine, target.fine), abs=1e-6)
     index.close()
 
 

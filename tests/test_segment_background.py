@@ -17,6 +17,7 @@ from support.held_out_corpus import make_held_out_corpus
 from support.segment_scoring import coverage, truth_of
 
 retrieval = importlib.import_module(f'{PACKAGE}.retrieval')
+core = importlib.import_module(f'{PACKAGE}.core')
 localization = importlib.import_module(f'{PACKAGE}.localization')
 package = importlib.import_module(PACKAGE)
 DNS = Path(sys.executable).with_name('dns')
@@ -77,18 +78,18 @@ def test_the_operator_gives_the_same_segments_given_the_same_background(held_out
         operator = package.DistillAndSelect('fg_att_student', feature_extractor=None)
     query, target = queries[insertion.source].fine, index.fine_features(records[host_id])
     frames = operator.segments(query, target, background=background)
-    seconds = retrieval.copied_segments(index, models, queries[insertion.source], [host_id], background=True)
+    seconds = retrieval.locate_copies(index, models, queries[insertion.source], [host_id], background=True)
     assert frames and [s.to_seconds(index.settings.time_step) for s in frames] == seconds[host_id]
-    assert operator.segments(query, target) == models.segments(query, target)  # no background: the pair alone
+    assert operator.segments(query, target) == core.copied_segments(models.fine_student, query, target)  # the pair alone
 
 
 def test_copies_of_a_video_are_no_background_of_it(held_out):
     _, corpus, index, models, _ = held_out
     fine = [index.fine_features(index.catalog.video(index.video_id_of(host))) for host in corpus.hosts[:3]]
-    matches = models.background_matches(fine[0], fine)
+    matches = core.background_matches(models.fine_student, fine[0], fine)
     assert matches[0] is None  # the video itself
     assert all(m.shape == (len(fine[0]),) and (m < 1).all() for m in matches[1:])
-    assert models.background_matches(fine[0], []) == []
+    assert core.background_matches(models.fine_student, fine[0], []) == []
 
 
 def dns(root, *args, hub):

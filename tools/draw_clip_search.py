@@ -28,7 +28,7 @@ def main():
     args = parser.parse_args()
     package = import_checkout()
     from importlib import import_module
-    windows = import_module(f'{package.__name__}.retrieval.searching.clips.windows')
+    windows = import_module(f'{package.__name__}.retrieval.storage.clip_windows')
     voting = import_module(f'{package.__name__}.retrieval.searching.clips.voting')
 
     rng = np.random.default_rng(3)

@@ -108,13 +108,15 @@ def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexT
     """The plain engine, in this process: a thread decodes the next files while the
     network works on full batches cut across videos (``plain_engine.py``); each video is
     committed when its last frame is through. A file that fails is named in ``tally``
-    and skipped."""
+    and skipped. The run ends by syncing Milvus (``VideoIndex.sync``): its videos, and any
+    an earlier run committed but did not sync, become searchable."""
     _check_models(index, dns)
     device = decode_device(dns.device)
 
     def decode(path: str, keeper: ThumbnailKeeper) -> Iterator[np.ndarray]:
         return decoded_frames(path, index.settings.time_step, keeper, on_frame=on_frame, exact=exact, device=device)
     index_overlapped(index, files, dns, tally, file_sha256, decode)
+    index.sync()
 
 
 def query_representation(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS,

@@ -27,9 +27,9 @@ import torch
 
 from ... import defaults
 from ...core import DnS, VideoRepresentation
-from ...preprocess import center_crops, check_features, frame_batches, iter_rgb_frames
+from ...preprocess import check_features, frame_batches, iter_rgb_frames, resize_center_crop
 from ...video_decode import FrameDecoder, VideoDecodeError, check_video_file
-from ...weights import sha256_of
+from ...file_hash import sha256_of
 from ..storage.index import AddResult, VideoIndex
 from ..storage.thumbnails import ThumbnailKeeper
 
@@ -78,7 +78,7 @@ def crop_batches(frames: Iterable[np.ndarray], batch_size: int = defaults.CROP_B
     [n <= batch_size, 256, 256, 3] at a time, so memory stays flat over any length."""
     cpu = torch.device('cpu')
     for batch in frame_batches(frames, batch_size):
-        yield center_crops(batch, cpu)
+        yield resize_center_crop(batch, cpu)
 
 
 @dataclass(frozen=True)
@@ -222,11 +222,13 @@ class Outcome(Protocol):
 def commit_content(index: VideoIndex, outcome: Outcome, paths: Sequence[str], video_id: str,
                    representation: VideoRepresentation) -> None:
     """Store a content: its first file committed (atomic per video), the other files
-    holding the same bytes recorded as more paths of it, not represented twice."""
+    holding the same bytes recorded as more paths of it, not represented twice; Milvus
+    synced when due (``VideoIndex.sync_when_due``; the engines sync at their end too)."""
     first, *others = paths
     outcome.done(first, index.commit(first, video_id, representation))
     for path in others:
         outcome.done(path, index.add_known(path, video_id))
+    index.sync_when_due()
 
 
 def fail_content(outcome: Outcome, paths: Sequence[str], reason: str) -> None:

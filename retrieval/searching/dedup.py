@@ -9,7 +9,7 @@ from ..storage.catalog import Decision, pair_key
 from ..storage.index import VideoIndex, video_duration
 from ... import defaults
 from ...core import DnS
-from .segments import copied_segments
+from .segments import locate_copies
 from .search import search
 
 
@@ -102,7 +102,7 @@ def score_pairs(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
             if segments and key not in found:
                 new_pairs[key] = match.video_id
         if new_pairs:  # each pair is localized once, from whichever side meets it first
-            located = copied_segments(index, dns, query, set(new_pairs.values()), segment_threshold,
+            located = locate_copies(index, dns, query, set(new_pairs.values()), segment_threshold,
                                       background=segment_background)
             for key, other in new_pairs.items():
                 # Kept as segments of a in b: the query here may be b.

@@ -13,7 +13,7 @@ from .clips.voting import ClipVote, VotingSettings
 from ..storage.fine_store import CorruptFeaturesError
 from ..storage.index import VideoIndex, sample_times
 from ... import defaults
-from ...core import DnS, VideoRepresentation
+from ...core import DnS, VideoRepresentation, fine_similarity, selector_scores
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     ``exclude_paths`` (e.g. the query's own file) are left out. ``segments=True`` adds
     each returned match's copied segments (seconds) scoring at least
     ``segment_threshold`` (None: the index's threshold), measured against the library too
-    with ``segment_background`` (``segments.copied_segments``; None: as the index was
+    with ``segment_background`` (``segments.locate_copies``; None: as the index was
     calibrated).
     """
     if not 0 <= rerank <= 1:
@@ -89,8 +89,8 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     ids = [video_id for video_id, _ in hits]
     sources = [('both' if i in video_level else 'clip') if i in votes else 'video' for i in ids]
     coarse = np.array([similarity for _, similarity in hits], np.float32)
-    selector = np.atleast_1d(dns.selector_scores(
-        query.selector, [records[i].selector for i in ids], coarse)).astype(np.float32)
+    selector = np.atleast_1d(selector_scores(
+        dns.selector, query.selector, [records[i].selector for i in ids], coarse)).astype(np.float32)
     # A clip candidate's coarse similarity is the whole video's, which a few seconds inside
     # a long video hardly move: it is judged by the fg student on its copied part, whatever
     # ``rerank`` says (one short comparison per clip candidate, so at most ``candidates``).
@@ -110,7 +110,7 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
         except CorruptFeaturesError as error:
             log.warning('%s; it keeps its coarse similarity', error)
     if targets:
-        for position, similarity in zip(positions, dns.fine_similarity(query.fine, targets)):
+        for position, similarity in zip(positions, fine_similarity(dns.fine_student, query.fine, targets)):
             fine[position] = float(similarity)
     scores = [_score(coarse[i], fine[i], clip_fine[i], sources[i]) for i in range(len(ids))]
     paths = index.catalog.paths(ids)
@@ -123,8 +123,8 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
                                      float(selector[i]), fine[i], ids[i], sources[i], clip_fine[i]))
     matches = matches if k is None else matches[:k]
     if segments:
-        from .segments import copied_segments
-        found = copied_segments(index, dns, query, {m.video_id for m in matches}, segment_threshold,
+        from .segments import locate_copies
+        found = locate_copies(index, dns, query, {m.video_id for m in matches}, segment_threshold,
                                 background=segment_background)
         for match in matches:
             match.segments = found.get(match.video_id, [])
@@ -149,10 +149,11 @@ def _with_clip_candidates(index: VideoIndex, query: VideoRepresentation, hits: L
     """The video-level hits merged with the clip candidates (their coarse similarity
     computed here), and the clip votes of the candidates kept; a damaged clip collection
     is logged and video-level search goes on."""
+    from ..storage.clip_vectors import ClipIndexError
+    from .clips.clip_index import ClipIndex
     from .clips.merge import merge_candidates
-    from .clips.store import ClipIndexError
     try:
-        votes = index.clips().candidates(query.fine, limit=cap, times=query.times)
+        votes = ClipIndex(index).candidates(query.fine, limit=cap, times=query.times)
     except ClipIndexError as error:
         log.warning('clip search is unavailable: %s; searching by whole videos only', error)
         return hits, {}
@@ -215,8 +216,7 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
     out: List[Optional[float]] = [None] * len(clip_ids)
     if not votes:
         return out
-    clip_index = index.clips()
-    window, bin_seconds = clip_index.spec.length, VotingSettings().bin_seconds
+    window, bin_seconds = index.clip_collection.spec.length, VotingSettings().bin_seconds
     for position, video_id in enumerate(clip_ids):
         if video_id is None:
             continue
@@ -228,5 +228,5 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
         part = copied_part(votes[video_id], len(query.fine), len(target), window, index.settings.time_step,
                            bin_seconds, query.times, index.catalog.times(video_id))
         if part is not None:
-            out[position] = float(dns.fine_similarity(query.fine[part[0]], target[part[1]]))
+            out[position] = fine_similarity(dns.fine_student, query.fine[part[0]], target[part[1]])
     return out

@@ -10,16 +10,16 @@ from ... import defaults
 from ...localization import Segment
 from ..storage.fine_store import CorruptFeaturesError
 from ..storage.index import VideoIndex, sample_times
-from ...core import DnS, VideoRepresentation, frame_levels
+from ...core import DnS, VideoRepresentation, background_matches, copied_segments, frame_levels
 
 log = logging.getLogger(__name__)
 
 
-def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
-                    target_ids: Iterable[str], threshold: Optional[float] = None,
-                    all_found: bool = False,
-                    background: Optional[bool] = None) -> Dict[str, List[Segment]]:
-    """The copied segments of ``query`` in each indexed video of ``target_ids``, in
+def locate_copies(index: VideoIndex, dns: DnS, query: VideoRepresentation,
+                  target_ids: Iterable[str], threshold: Optional[float] = None,
+                  all_found: bool = False,
+                  background: Optional[bool] = None) -> Dict[str, List[Segment]]:
+    """The copied segments (``core.copied_segments``) of ``query`` in each indexed video of ``target_ids``, in
     seconds on both timelines (from each video's first frame, by its samples'
     timestamps; a sampled frame spans one time step; a segment across a hole in a
     variable frame rate video is cut there), best first.
@@ -39,7 +39,7 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
     step = index.settings.time_step
     records = index.catalog.videos(list(target_ids))
     background = background_sample(index) if background else {}
-    query_matches = background_matches(dns, query.fine, background)
+    query_matches = background_matches_by_id(dns, query.fine, background)
     query_times = sample_times(query.times, len(query.fine), step)
     out = {}
     for video_id, record in records.items():
@@ -49,8 +49,8 @@ def copied_segments(index: VideoIndex, dns: DnS, query: VideoRepresentation,
             log.warning('%s; its segments are left out', error)
             continue
         query_levels, target_levels = pair_levels(dns, query_matches, target, video_id, background)
-        found = dns.segments(query.fine, target, threshold=None if all_found else threshold,
-                             query_levels=query_levels, target_levels=target_levels)
+        found = copied_segments(dns.fine_student, query.fine, target, None if all_found else threshold,
+                                query_levels, target_levels)
         target_times = sample_times(index.catalog.times(video_id), record.frames, step)
         out[video_id] = [piece for segment in found
                          for piece in segment.on_timelines(query_times, target_times, step)]
@@ -68,20 +68,20 @@ def segment_settings(index: VideoIndex, threshold: Optional[float], background: 
             stored.segment_background if background is None else background)
 
 
-def background_matches(dns: DnS, video: np.ndarray, background: Dict[str, np.ndarray]
-                       ) -> Dict[str, Optional[np.ndarray]]:
-    """``DnS.background_matches`` of one video, by background video id."""
-    return dict(zip(background, dns.background_matches(video, list(background.values()))))
+def background_matches_by_id(dns: DnS, video: np.ndarray, background: Dict[str, np.ndarray]
+                             ) -> Dict[str, Optional[np.ndarray]]:
+    """``core.background_matches`` of one video, by background video id."""
+    return dict(zip(background, background_matches(dns.fine_student, video, list(background.values()))))
 
 
 def pair_levels(dns: DnS, query_matches: Dict[str, Optional[np.ndarray]], target: np.ndarray,
                 target_id: Optional[str], background: Dict[str, np.ndarray]
                 ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     """The library levels of a pair's query and target frames: every background video but
-    the target itself (``query_matches``: :func:`background_matches` of the query)."""
+    the target itself (``query_matches``: :func:`background_matches_by_id` of the query)."""
     others = {other: fine for other, fine in background.items() if other != target_id}
     return (frame_levels([query_matches[other] for other in others]),
-            frame_levels(list(background_matches(dns, target, others).values())))
+            frame_levels(background_matches(dns.fine_student, target, list(others.values()))))
 
 
 def background_sample(index: VideoIndex, size: int = defaults.BACKGROUND_VIDEOS) -> Dict[str, np.ndarray]:

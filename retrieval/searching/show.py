@@ -8,9 +8,9 @@ import numpy as np
 
 from ...localization import Segment
 from ..storage.index import VideoIndex, sample_times
-from ...core import DnS, VideoRepresentation
+from ...core import DnS, VideoRepresentation, copied_segments, fine_similarity, similarity_maps
 from ..ingestion.ingest import query_representation
-from .segments import background_matches, background_sample, pair_levels, segment_settings
+from .segments import background_matches_by_id, background_sample, pair_levels, segment_settings
 
 
 def draw_pair(index: VideoIndex, dns: DnS, query: str, target: str, out_path: Union[str, os.PathLike],
@@ -56,15 +56,15 @@ def pair_view(index: VideoIndex, dns: DnS, query: VideoRepresentation, target: V
               target_id: Optional[str] = None) -> PairView:
     """What the fg student sees in one pair, and the copied segments scoring at least
     ``segment_threshold`` (None: the index's threshold), measured as search measures them
-    (``segments.copied_segments``; ``target_id``: the target's id if it is indexed, which
+    (``segments.locate_copies``; ``target_id``: the target's id if it is indexed, which
     is then no background of the pair)."""
     segment_threshold, segment_background = segment_settings(index, segment_threshold, segment_background)
-    frames, comparator = dns.similarity_maps(query.fine, target.fine)
-    similarity = float(dns.fine_similarity(query.fine, target.fine))
+    frames, comparator = similarity_maps(dns.fine_student, query.fine, target.fine)
+    similarity = fine_similarity(dns.fine_student, query.fine, target.fine)
     background = background_sample(index) if segment_background else {}
-    levels = pair_levels(dns, background_matches(dns, query.fine, background), target.fine, target_id, background)
-    found = dns.segments(query.fine, target.fine, threshold=segment_threshold, query_levels=levels[0],
-                         target_levels=levels[1])
+    levels = pair_levels(dns, background_matches_by_id(dns, query.fine, background), target.fine, target_id,
+                         background)
+    found = copied_segments(dns.fine_student, query.fine, target.fine, segment_threshold, *levels)
     return PairView(frames, comparator, similarity, found, index.settings.time_step, index.settings.fine,
                     query.times, target.times)
 

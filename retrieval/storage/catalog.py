@@ -173,6 +173,12 @@ class Catalog:
         """Windows the collection should hold."""
         return self.db.execute('SELECT COALESCE(SUM(windows), 0) FROM clip_windows').fetchone()[0]
 
+    def clip_window_lag(self) -> int:
+        """Videos whose windows the collection lacks, or holds but should not."""
+        return self.db.execute('SELECT (SELECT COUNT(*) FROM videos WHERE id NOT IN (SELECT video_id FROM clip_windows)) '
+                               '+ (SELECT COUNT(*) FROM clip_windows WHERE windows < 0 OR video_id NOT IN '
+                               '(SELECT id FROM videos))').fetchone()[0]
+
     def videos_without_clip_windows(self, after: str, limit: int) -> List[str]:
         """Up to ``limit`` ids of videos whose windows the collection lacks, in id order after ``after``."""
         return [r[0] for r in self.db.execute('SELECT id FROM videos WHERE id > ? AND id NOT IN '
@@ -379,6 +385,10 @@ class Catalog:
 
     def synced_count(self) -> int:
         return self.db.execute('SELECT COUNT(*) FROM videos WHERE synced = 1').fetchone()[0]
+
+    def unsynced_count(self) -> int:
+        """Committed videos whose coarse vectors Milvus does not hold yet."""
+        return self.db.execute('SELECT COUNT(*) FROM videos WHERE synced = 0').fetchone()[0]
 
     def removed(self) -> List[str]:
         return [r[0] for r in self.db.execute('SELECT id FROM removed')]

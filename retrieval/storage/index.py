@@ -1,7 +1,9 @@
 """One DnS index, storage only: a folder with the catalog, the fine-grained features,
 the review's thumbnails and (by default) the Milvus Lite database of the coarse vectors.
 What goes in is made by retrieval/ingestion/ingest.py; nothing here decodes or runs a network."""
+import logging
 import os
+import time
 import uuid
 import warnings
 from dataclasses import dataclass, replace
@@ -13,9 +15,12 @@ import numpy as np
 from ... import defaults
 from ...core import FINE_STUDENTS, VideoRepresentation
 from .catalog import Catalog, UnknownFileError, VideoRecord
+from .clip_collection import ClipCollection
 from .fine_store import FineStore
 from .thumbnails import ThumbnailStore
 from .vector_store import CoarseVectors
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = '1'
 CATALOG_FILE = 'catalog.sqlite'
@@ -65,6 +70,11 @@ class AddResult:
     changes: Tuple[str, ...] = ()
 
 
+class Synced(NamedTuple):
+    videos: int          # videos whose coarse vectors were copied into Milvus
+    clip_videos: int     # videos whose clip windows were
+
+
 class IndexedFile(NamedTuple):
     abspath: str
     given: str           # the path as given at index time
@@ -105,7 +115,8 @@ class VideoIndex:
         self.thumbnails = ThumbnailStore(self.folder / THUMBS_FOLDER)
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
-        self._clips = None  # the clip collection (retrieval.searching.clips), opened on first use
+        self._clip_collection: Optional[ClipCollection] = None  # made on first use
+        self._synced_at: Optional[float] = None   # time.monotonic() of this session's last sync
         self.lite_host = lite_host
 
     def _settle(self, fine, fine_dtype, time_step, milvus_uri, collection) -> IndexSettings:
@@ -161,14 +172,14 @@ class VideoIndex:
         return self.thresholds()
 
     def release_vectors(self) -> bool:
-        """Close the connection to Milvus (the next search opens it again, synced): a
-        Milvus Lite database admits one process at a time. True if one was open."""
+        """Close the connection to Milvus (the next use opens it again): a Milvus Lite
+        database admits one process at a time. True if one was open."""
         if self._vectors is None:
             return False
         self._vectors.close()
         self._vectors = None
-        if self._clips is not None:
-            self._clips.release()
+        if self._clip_collection is not None:
+            self._clip_collection.release()
         if self.lite_host is not None:
             self.lite_host.close()
         return True
@@ -227,14 +238,7 @@ class VideoIndex:
                                            crop=None if representation.crop is None
                                            else ','.join(map(str, representation.crop)))
         self._drop_files(orphan)
-        self._keep_search_current()
         return AddResult('indexed', video_id, representation.frames)
-
-    def _keep_search_current(self) -> None:
-        if self._vectors is not None:  # this session searches too: keep Milvus current
-            self.sync()
-            if self._clips is not None and self._clips.is_open:
-                self._clips.sync_quietly()
 
     def _drop_files(self, orphan: Optional[str]) -> None:
         if orphan is not None:
@@ -266,13 +270,13 @@ class VideoIndex:
         """Forget the indexed files at ``paths`` (files or folders, :meth:`files_at`; an
         unknown one removes nothing). A video leaves the index with its last file: its
         catalog row in one transaction, then its fine features and thumbnails, then its
-        vectors at the next sync. Reviewers' decisions on the files are kept: they apply
+        vectors (:meth:`sync`). Reviewers' decisions on the files are kept: they apply
         again if the files are indexed again."""
         files = self.files_at(paths)
         orphans = self.catalog.remove_paths([f.abspath for f in files])
         for orphan in orphans:
             self._drop_files(orphan)
-        self._keep_search_current()
+        self.sync()
         return Removal([f.given for f in files], orphans)
 
     # --- reading
@@ -293,10 +297,16 @@ class VideoIndex:
         return self.catalog.video_of(os.path.abspath(os.fspath(path)))
 
     def vectors(self) -> CoarseVectors:
-        """The Milvus collection, brought up to date with the catalog when first
-        opened (``sync()`` again to see videos other processes committed since)."""
+        """The coarse collection in Milvus, as indexing and :meth:`sync` left it: a read
+        writes nothing. A lag behind the catalog (an indexer still running, or stopped
+        before its sync) is logged when it opens."""
         if self._vectors is None:
-            self.sync()
+            vectors = self._open_vectors()
+            unsynced = self.catalog.unsynced_count()
+            if unsynced or vectors.count() < self.catalog.synced_count():
+                log.warning('Milvus lacks vectors of the index in %s (%d committed video(s) not synced: an indexer is '
+                            'running or stopped before it synced): searches miss them until `dns sync --index %s` '
+                            '(or the next `dns index`)', self.folder, unsynced, self.folder)
         return self._vectors
 
     def _open_vectors(self) -> CoarseVectors:
@@ -315,21 +325,21 @@ class VideoIndex:
                 raise
         return self._vectors
 
-    def clips(self):
-        """Clip search over this index (``retrieval.searching.clips.ClipIndex``): window vectors in a
-        second Milvus collection, built from the stored fine features."""
-        if self._clips is None:
-            from ..searching.clips.clip_index import ClipIndex
-            self._clips = ClipIndex(self)
-        return self._clips
+    @property
+    def clip_collection(self) -> ClipCollection:
+        """The window vectors of the indexed videos, a second Milvus collection made from
+        the stored fine features (clip search: ``retrieval.searching.clips``)."""
+        if self._clip_collection is None:
+            self._clip_collection = ClipCollection(self)
+        return self._clip_collection
 
-    def move_vectors(self, milvus_uri: str, milvus_token: Optional[str] = None) -> Tuple[int, int]:
+    def move_vectors(self, milvus_uri: str, milvus_token: Optional[str] = None) -> 'Synced':
         """Put this index's vector collections on another Milvus: ``milvus_uri`` a server
         or cluster, '' the Milvus Lite database in the folder. Nothing is extracted
         again: the coarse vectors are copied from the catalog and the clip windows made
         from the stored fine features. The collections where they were are left as they
-        are. An interrupted move is finished by the next open (which syncs). Returns how
-        many videos the coarse and the clip collection received."""
+        are. An interrupted move is finished by the next sync. Returns how many videos
+        the coarse and the clip collection received."""
         milvus_uri = milvus_uri or ''
         if milvus_uri == self.settings.milvus_uri:
             raise IndexSettingsError(f'the vectors of {self.folder} are already at '
@@ -339,13 +349,31 @@ class VideoIndex:
             self._milvus_token = milvus_token
         self.catalog.set_meta({'milvus_uri': milvus_uri})
         self.settings = replace(self.settings, milvus_uri=milvus_uri)
-        coarse = self.sync()  # the new collection is empty: every video is copied
-        return coarse, self.clips().sync()
+        return self.sync()  # the new collections are empty: every video is copied
 
-    def sync(self) -> int:
-        """Copy committed videos Milvus lacks into it, drop removed ones; return how
-        many were copied. Vectors are flushed before they count as synced, and a
-        collection holding fewer than that (lost or replaced) is refilled."""
+    def sync(self) -> 'Synced':
+        """Bring Milvus in step with the catalog, the only write of Milvus (indexing and
+        removing end with it): committed videos' coarse vectors and clip windows that it
+        lacks copied in, removed ones dropped. Vectors are flushed before they count as
+        synced, and a collection holding fewer than that (lost or replaced) is refilled.
+        A damaged clip collection is logged and left as it is."""
+        synced = Synced(self._sync_coarse(), self.clip_collection.sync_quietly())
+        self._synced_at = time.monotonic()
+        return synced
+
+    def sync_when_due(self, every: float = defaults.SYNC_EVERY_S) -> None:
+        """Within a run of commits (both ingestion engines): :meth:`sync` once ``every``
+        seconds have passed since this session's last sync (or its first call), then let
+        Milvus go, since a Milvus Lite database admits one process: searches in other
+        processes find the run's videos up to then, and run between these syncs."""
+        now = time.monotonic()
+        if self._synced_at is None:
+            self._synced_at = now
+        elif now - self._synced_at >= every:
+            self.sync()
+            self.release_vectors()
+
+    def _sync_coarse(self) -> int:
         vectors = self._open_vectors()
         removed = self.catalog.removed()
         vectors.delete(removed)

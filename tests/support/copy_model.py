@@ -163,7 +163,7 @@ def fitting_region_vectors(backbone: Dict[str, torch.Tensor], batch_size: int = 
     extractor.backbone.load_state_dict(backbone)
     frames = fitting_frames()
     cpu = torch.device('cpu')
-    chunks = [extractor.region_vectors(preprocess.resize_center_crop(list(frames[i:i + batch_size]), cpu))
+    chunks = [extractor.region_vectors(preprocess.resize_center_crop(list(frames[i:i + batch_size]), cpu).float())
               for i in range(0, len(frames), batch_size)]
     return torch.cat(chunks).reshape(-1, chunks[0].shape[-1])
 

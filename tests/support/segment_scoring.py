@@ -52,7 +52,7 @@ def library_levels(corpus, fine: Dict[str, np.ndarray], device: str = 'cpu') -> 
     background = {str(h): fine[str(h)] for h in corpus.hosts}
     out = {}
     for source in map(str, corpus.sources):
-        query_matches = segments.background_matches(models, fine[source], background)
+        query_matches = segments.background_matches_by_id(models, fine[source], background)
         for host in background:
             out[(source, host)] = segments.pair_levels(models, query_matches, fine[host], host, background)
     return out

@@ -76,14 +76,20 @@ def index_on_ray(index: VideoIndex, files: Sequence[str], model_options: Dict[st
                  actors: Optional[int] = None) -> None:
     """Index ``files`` (paths as given) into ``index`` on Ray. ``model_options``: the
     keyword arguments of ``DnS`` (device, precision, batch size...),
-    with which each actor builds its models."""
+    with which each actor builds its models. Ends by syncing Milvus, as the plain
+    engine does."""
     # Ray Data retries what a dead worker was doing, by default: tasks (max_retries) and
     # actors (max_restarts, max_task_retries) without limit. A retried call's results
     # replace the lost ones, and the driver commits a content once whatever it receives.
     ray = connect()
     todo = _new_contents(ray, index, files, tally)
-    if not todo:
-        return
+    if todo:
+        _represent_on_ray(ray, index, todo, model_options, tally, actors)
+    index.sync()
+
+
+def _represent_on_ray(ray, index: VideoIndex, todo: Dict[str, List[dict]], model_options: Dict[str, Any],
+                      tally: IndexTally, actors: Optional[int]) -> None:
     where = placement(ray.cluster_resources(), model_options, actors)
     results = (
         ray.data.from_items([paths[0] for paths in todo.values()])

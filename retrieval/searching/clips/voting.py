@@ -17,6 +17,8 @@ from typing import List, Sequence
 
 import numpy as np
 
+from ...storage.clip_vectors import WindowHits
+
 
 @dataclass(frozen=True)
 class VotingSettings:
@@ -33,16 +35,6 @@ class VotingSettings:
     @property
     def search_limit(self) -> int:
         return max(self.hits_per_window, self.background_rank)
-
-
-@dataclass(frozen=True)
-class WindowHits:
-    """The hits of one query window, best first: indexed video ids, their window starts
-    (seconds) and similarities."""
-    query_start: float
-    videos: Sequence[str]
-    starts: Sequence[float]
-    similarities: Sequence[float]
 
 
 @dataclass(frozen=True)

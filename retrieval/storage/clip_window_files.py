@@ -30,10 +30,9 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .... import defaults
-from .store import ClipIndexError
-from .voting import WindowHits
-from .windows import WINDOW_DIMS
+from ... import defaults
+from .clip_vectors import ClipIndexError, WindowHits
+from .clip_windows import WINDOW_DIMS
 
 CURRENT = 'CURRENT'
 FORMAT = 1

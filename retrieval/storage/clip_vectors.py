@@ -1,22 +1,32 @@
 """Window vectors in Milvus: a second collection beside the coarse one, one row per
 window, keyed by video id and window start. The clip store on a Milvus server; the
-embedded default keeps its windows in files instead (``window_files.py``), and a
+embedded default keeps its windows in files instead (``clip_window_files.py``), and a
 Milvus Lite collection is what earlier versions made (and what ``benchmarks/scale.py``
 compares with)."""
+from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .... import defaults
-from ...storage.vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet, count_rows
-from .voting import WindowHits
-from .windows import WINDOW_DIMS
+from ... import defaults
+from .clip_windows import WINDOW_DIMS
+from .vector_store import ID_LENGTH, MAX_LIMIT, VectorStoreError, _quiet, count_rows
 
 # Rows per upsert and query vectors per search call: bounded request sizes (Milvus
 # refuses messages over 64 MB; 256 x 512 floats as JSON-like lists stay far below).
 UPSERT_BATCH = 2000
 SEARCH_BATCH = 256
 FIELDS = {'id', 'video', 'start', 'vector'}
+
+
+@dataclass(frozen=True)
+class WindowHits:
+    """The hits of one query window, best first: indexed video ids, their window starts
+    (seconds) and similarities."""
+    query_start: float
+    videos: Sequence[str]
+    starts: Sequence[float]
+    similarities: Sequence[float]
 
 
 class ClipIndexError(VectorStoreError):
