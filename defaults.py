@@ -42,12 +42,19 @@ DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
 # minute at 1 frame/s); a longer one spreads this many evenly over its length, so its
 # search costs what a minute's does (retrieval/searching/clips/windows.py: WindowSpec.query_stride).
 QUERY_WINDOWS = 60
-# The clip collection's index on Milvus Lite: exact (FLAT) while it holds fewer windows
-# than this, HNSW (faiss) from then on, made again when it grows past the point
-# (retrieval/searching/clips/store.py). Measured by benchmarks/scale.py (docs/scaling.md).
+# The clip windows on the embedded default (files of the index folder searched with faiss,
+# retrieval/searching/clips/window_files.py): exact (FLAT) while they are fewer than this,
+# from then on an HNSW graph over 8-bit codes, made once when the store grows past the
+# point (on Milvus Lite, which held them before, the same HNSW parameters).
+# Measured by benchmarks/scale.py (docs/scaling.md).
 CLIP_HNSW_FROM = 10_000
 CLIP_HNSW_BUILD = {'M': 16, 'efConstruction': 128}
 CLIP_HNSW_SEARCH = {'ef': 64}
+# Windows added beside the graph are searched exactly until there are this many; then a
+# flush adds them to the graph and writes it (so adding a video does not rewrite it).
+CLIP_TAIL_LIMIT = 20_000
+# The share of removed windows at which a flush makes the graph again from the live ones.
+CLIP_COMPACT_DEAD = 0.25
 
 # --- where copies start (the defaults; `dns evaluate --calibrate` stores measured ones)
 COPY_THRESHOLD = 0.75     # a pair's search score: a fine similarity of 0.5 (s/2 + 0.5)

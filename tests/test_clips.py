@@ -4,6 +4,7 @@ server), the upgrade of an index made without it, and bad inputs. Indexes here h
 synthetic fine features committed directly: no video is decoded."""
 import importlib
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ windows = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_windows')
 voting = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.voting')
 clip_index = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.clip_index')
 store = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_vectors')
+window_files = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_window_files')
+clip_collection = importlib.import_module(f'{PACKAGE}.retrieval.storage.clip_collection')
 merge = importlib.import_module(f'{PACKAGE}.retrieval.searching.clips.merge')
 index_module = importlib.import_module(f'{PACKAGE}.retrieval.storage.index')
 core = importlib.import_module(f'{PACKAGE}.core')
@@ -198,8 +201,9 @@ def test_sync_recovers_from_a_crash_and_a_lost_collection(tmp_path):
     # A crash after the upsert, before the catalog row: the video is redone, by key.
     index.catalog.db.execute('DELETE FROM clip_windows WHERE video_id = ?', (sorted(fines)[0],))
     assert clips.sync() == 1 and clips.vectors().count() == count
-    # The collection lost: a search reads it empty; the next sync refills it from the stored features.
-    clips.vectors().client.drop_collection(clips.collection)
+    # The windows' files lost: a search reads them empty; the next sync makes them again
+    # from the stored features.
+    shutil.rmtree(tmp_path / 'index' / clip_collection.FILES_FOLDER)
     clips.release()
     assert clips.vectors().count() == 0
     assert index.sync() == (0, 4) and clips.vectors().count() == count
@@ -293,29 +297,187 @@ def test_the_clip_collection_moves_to_hnsw_past_its_size_and_votes_alike(tmp_pat
     assert vectors.index_type == 'HNSW' and vectors.count() == 180
     with pytest.raises(ValueError, match='FLAT or HNSW'):
         vectors.rebuild_index('IVF_PQ')
-    # A rebuild cut short after dropping the index: the next opening makes an exact one.
-    vectors.client.release_collection(vectors.collection)
-    vectors.client.drop_index(vectors.collection, vectors.client.list_indexes(vectors.collection)[0])
-    reopened = store.ClipVectors(vectors.client, vectors.collection, lite=True)
-    assert reopened.index_type == 'FLAT' and reopened.count() == 180
+    # A flush cut short before CURRENT was replaced: its files are ignored, then removed.
+    folder = tmp_path / 'index' / clip_collection.FILES_FOLDER
+    (folder / 'base-99.faiss').write_bytes(b'cut short')
+    (folder / 'rows-99.npz').write_bytes(b'cut short')
+    reopened = window_files.ClipWindowFiles(folder)
+    assert reopened.index_type == 'HNSW' and reopened.count() == 180
+    reopened.flush()
+    assert not (folder / 'base-99.faiss').exists() and not (folder / 'rows-99.npz').exists()
     with pytest.raises(ValueError, match='must be positive'):
-        store.ClipVectors(vectors.client, index.clip_collection.collection, lite=True, hnsw_from=0)
+        window_files.ClipWindowFiles(folder, hnsw_from=0)
     index.close()
 
 
-def test_a_corrupt_clip_collection_gives_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
+# --- the clip windows' files (the embedded default)
+def structured_windows(rng, videos, per_video):
+    """Unit windows as footage gives them: a shared low-rank part, a video's own tint,
+    slow drift from window to window."""
+    basis = rng.standard_normal((16, 512)).astype(np.float32)
+    out = {}
+    for v in range(videos):
+        tint = rng.standard_normal(512).astype(np.float32)
+        own = np.cumsum(0.3 * rng.standard_normal((per_video, 512)).astype(np.float32), axis=0)
+        x = (rng.standard_normal((per_video, 16)).astype(np.float32) @ basis) / 4 + own + tint
+        out[f'v{v:03d}'] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def exact_hits(live, query, limit):
+    """(video, start, similarity) of the ``limit`` nearest live windows, by NumPy."""
+    keys = [(video, 2 * i) for video, vectors in live.items() for i in range(len(vectors))]
+    sims = query @ np.concatenate(list(live.values())).T
+    return [[(*keys[i], float(row[i])) for i in np.argsort(-row, kind='stable')[:limit]] for row in sims]
+
+
+def store_hits(clip_store, query, limit):
+    hits = clip_store.search(np.arange(len(query), dtype=float), query, limit, lambda video, start: start)
+    return [list(zip(h.videos, h.starts, h.similarities)) for h in hits]
+
+
+def test_window_files_answer_as_exact_search_of_the_live_windows(tmp_path):
+    """Exact while small: every answer equals NumPy's over the live windows, through
+    additions kept beside the base, replaced and removed videos, the compaction that
+    drops removed rows, and a reopening from the files alone."""
+    rng = np.random.default_rng(0)
+    videos = structured_windows(rng, 12, 20)
+    folder = tmp_path / 'clip-windows'
+    clip_store = window_files.ClipWindowFiles(folder, hnsw_from=10 ** 6, compact_dead=0.3)
+    live = {}
+    for n, (video, vectors) in enumerate(videos.items()):
+        clip_store.upsert(video, np.arange(0, 40, 2), vectors)
+        live[video] = vectors
+        if n % 5 == 4:
+            clip_store.flush()
+    query = videos['v003'][::4] + 0.1 * rng.standard_normal((5, 512)).astype(np.float32)
+
+    def check(store_now):
+        assert store_now.count() == sum(len(v) for v in live.values())
+        for got, expected in zip(store_hits(store_now, query, 16), exact_hits(live, query, 16)):
+            assert [(v, s) for v, s, _ in got] == [(v, s) for v, s, _ in expected]
+            assert [x for _, _, x in got] == pytest.approx([x for _, _, x in expected], abs=1e-5)
+    check(clip_store)   # two videos not yet flushed: searched from memory
+    clip_store.flush()
+    replaced = structured_windows(np.random.default_rng(1), 1, 10)['v000']
+    clip_store.upsert('v003', np.arange(0, 20, 2), replaced)   # extracted again: its old windows go
+    live['v003'] = replaced
+    clip_store.delete_videos(['v005', 'v007', 'nowhere'])
+    del live['v005'], live['v007']
+    check(clip_store)
+    clip_store.flush()   # 50 of 230 rows removed: under the share, kept masked
+    check(window_files.ClipWindowFiles(folder))
+    clip_store.delete_videos(['v008', 'v009'])
+    del live['v008'], live['v009']
+    clip_store.flush()   # 90 of 230: the base made again of the live rows
+    assert len(list(folder.glob('base-*.faiss'))) == 1 and len(list(folder.glob('rows-*.npz'))) == 1
+    check(clip_store)
+    check(window_files.ClipWindowFiles(folder))
+
+
+CODE_TOLERANCE = 0.01   # a window's similarity through the HNSW graph's 8-bit codes
+
+
+def test_the_store_moves_to_hnsw_by_size_and_its_codes_keep_the_scores(tmp_path):
+    """FLAT under the size given (lowered here through ``hnsw_from``), HNSW over 8-bit
+    codes from it on; each hit's similarity within CODE_TOLERANCE of the exact one, the
+    planted windows found first; windows added later (the exact tail) and removed
+    videos (masked in the graph) answer as they should."""
+    rng = np.random.default_rng(2)
+    videos = structured_windows(rng, 40, 30)
+    clip_store = window_files.ClipWindowFiles(tmp_path / 'clip-windows', hnsw_from=600, tail_limit=100)
+    names = sorted(videos)
+    for video in names[:15]:
+        clip_store.upsert(video, np.arange(0, 60, 2), videos[video])
+    clip_store.flush()
+    assert clip_store.index_type == 'FLAT' and clip_store.search_params() == {}
+    for video in names[15:30]:
+        clip_store.upsert(video, np.arange(0, 60, 2), videos[video])
+    clip_store.flush()
+    assert clip_store.index_type == 'HNSW' and clip_store.search_params() == defaults.CLIP_HNSW_SEARCH
+    for video in names[30:33]:   # 90 windows: under the tail's limit, beside the graph
+        clip_store.upsert(video, np.arange(0, 60, 2), videos[video])
+    clip_store.flush()
+    clip_store.delete_videos([names[4]])
+    clip_store.flush()   # 30 of 990 rows removed: masked in the graph
+    live = {v: videos[v] for v in names[:33] if v != names[4]}
+    picks = [(names[n], w) for n in (1, 4, 12, 20, 31, 32) for w in (3, 17)]
+    query = np.stack([videos[v][w] for v, w in picks]) + 0.05 * rng.standard_normal((len(picks), 512)).astype(np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    got = store_hits(clip_store, query, 32)
+    expected = exact_hits(live, query, 32)
+    for q, ((video, window), hits, exact) in enumerate(zip(picks, got, expected)):
+        assert all(v != names[4] for v, _, _ in hits)
+        if video != names[4]:
+            assert hits[0][:2] == exact[0][:2] == (video, 2 * window)
+        for v, s, x in hits:
+            assert abs(x - float(query[q] @ live[v][s // 2])) <= CODE_TOLERANCE
+        assert len({(v, s) for v, s, _ in hits} & {(v, s) for v, s, _ in exact}) >= 28
+    reopened = window_files.ClipWindowFiles(tmp_path / 'clip-windows')
+    assert reopened.index_type == 'HNSW' and reopened.count() == clip_store.count() == 32 * 30
+    assert store_hits(reopened, query, 32) == got
+    # Every video removed: the graph goes (no windows to set its codes by), exact again.
+    reopened.delete_videos(names)
+    reopened.flush()
+    assert reopened.count() == 0 and reopened.index_type == 'FLAT' and store_hits(reopened, query, 4)[0] == []
+    reopened.upsert(names[1], np.arange(0, 60, 2), videos[names[1]])
+    reopened.flush()
+    assert store_hits(reopened, query[:1], 4)[0][0][:2] == (names[1], 6)
+
+
+def test_an_index_whose_windows_milvus_lite_held_opens_and_answers(tmp_path, caplog):
+    """Made by the version that kept the windows in a Milvus Lite collection: searched
+    there as it is until the next sync, which makes the files from the stored features,
+    answering as before, and drops the collection. Recorded as moved (to a server and
+    back), the files are made again."""
     index, fines = make_index(tmp_path / 'index', videos=4, clips=False)
     client = index.vectors().client
     name = f'{index.settings.collection}_clips'
-    # Something else under the clip collection's name.
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    from pymilvus import DataType
-    schema.add_field('id', DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field('vector', DataType.FLOAT_VECTOR, dim=8)
-    params = client.prepare_index_params()
-    params.add_index('vector', index_type='FLAT', metric_type='IP')
-    client.create_collection(name, schema=schema, index_params=params)
-    with pytest.raises(store.ClipIndexError, match='not a clip collection.*drop it'):
+    old = store.ClipVectors(client, name, lite=True)
+    index.catalog.start_clip_windows()
+    for video_id, fine in fines.items():
+        starts, vectors = windows.pooled_windows(fine, windows.DEFAULT_SPEC)
+        old.upsert(video_id, starts, vectors)
+        old.flush()
+        index.catalog.record_clip_windows([(video_id, len(starts))])
+    video_id = sorted(fines)[1]
+    query = planted_query(fines, video_id, 40, 8)
+    reader = clip_index.ClipIndex(index)
+    starts, vectors = reader.query_windows(query)
+    hits = old.search(starts, vectors, VotingSettings().search_limit, reader.seconds_of())
+    before = [(v.video_id, v.offset, v.windows) for v in voting.vote(hits)]
+    assert before[0][0] == video_id
+    index.close()
+    index = index_module.VideoIndex(tmp_path / 'index')
+    assert isinstance(index.clip_collection.vectors(), store.ClipVectors)
+    assert [(v.video_id, v.offset, v.windows) for v in clip_index.ClipIndex(index).candidates(query)] == before
+    expected = sum(len(windows.DEFAULT_SPEC.starts(len(f))) for f in fines.values())
+    with caplog.at_level(logging.INFO, logger=clip_collection.log.name):
+        assert index.sync() == (0, 4)
+    assert 'refilling' in caplog.text and 'moved from Milvus Lite' in caplog.text
+    clips = index.clip_collection
+    assert isinstance(clips.vectors(), window_files.ClipWindowFiles) and clips.vectors().count() == expected
+    assert [(v.video_id, v.offset, v.windows) for v in clip_index.ClipIndex(index).candidates(query)] == before
+    assert not index.vectors().client.has_collection(name)
+    assert index.catalog.meta()['clip_store'] == clip_collection.FILES_PLACE
+    # Files left from an earlier stay in the folder (a stale video in them), the windows
+    # recorded as on a server since: made again by the next sync.
+    clips.vectors().upsert('f' * 64, [0], fines[video_id][:3].mean(axis=(0, 1))[None])
+    clips.vectors().flush()
+    index.catalog.set_meta({'clip_store': 'http://127.0.0.1:1'})
+    assert index.sync() == (0, 4) and clips.vectors().count() == expected
+    assert all(v.video_id != 'f' * 64 for v in clip_index.ClipIndex(index).candidates(fines[video_id][:3]))
+    index.close()
+
+
+def test_damaged_clip_windows_give_a_clear_error_and_video_search_goes_on(tmp_path, hub_dir, caplog):
+    index, fines = make_index(tmp_path / 'index', videos=4)
+    index.close()
+    # The windows' faiss file cut short (a disk fault, a copy interrupted).
+    base = next((tmp_path / 'index' / clip_collection.FILES_FOLDER).glob('base-*.faiss'))
+    base.write_bytes(base.read_bytes()[:1000])
+    index = index_module.VideoIndex(tmp_path / 'index')
+    with pytest.raises(store.ClipIndexError, match='clip windows in .* cannot be read.*delete the folder'):
         index.clip_collection.vectors()
     search = importlib.import_module(f'{PACKAGE}.retrieval.searching.search')
     models = core.DnS(index.settings.fine, device='cpu')
@@ -351,6 +513,17 @@ def test_an_index_moves_to_a_milvus_server_without_extracting_again(tmp_path):
         on_server = moved.vectors().search(moved.catalog.coarse(video_id), 4)
         assert [i for i, _ in on_server] == [i for i, _ in coarse_on_lite]
         assert [s for _, s in on_server] == pytest.approx([s for _, s in coarse_on_lite], abs=1e-5)
+        # A video removed while on the server, then back into the folder: the clip
+        # windows' files of the earlier stay still hold it, and are made again.
+        gone = moved.video_id_of('/nowhere/video0.mp4')
+        moved.remove(['/nowhere/video0.mp4'])
+        moved.move_vectors('')
+        clips = moved.clip_collection
+        assert clips.vectors().count() == clips.window_count() == expected - len(windows.DEFAULT_SPEC.starts(120))
+        search = clip_index.ClipIndex(moved)
+        assert all(v.video_id != gone for v in search.candidates(fines[gone][10:20]))
+        if gone != video_id:
+            assert [(v.video_id, v.offset) for v in search.candidates(query)][0] == on_lite[0]
         moved.close()
     assert lite_file.exists()
 

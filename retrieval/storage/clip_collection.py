@@ -10,18 +10,30 @@ its collection at its next sync, without decoding a video.
 
 Only a sync writes the collection (indexing, removing, ``dns sync``); opening it to
 search reads what is there and says what it lacks.
+
+Where the windows are: on the embedded default, files of the index folder searched with
+faiss (``clip_window_files.ClipWindowFiles``); with a Milvus server, a collection beside
+the coarse one (``clip_vectors.ClipVectors``). The catalog's meta ``clip_store`` records
+which one the bookkeeping describes. An index whose windows an earlier version kept in
+a Milvus Lite collection is searched there until its next sync makes the files from the
+stored features and drops that collection (it only repeated what the features give);
+an index moved between the two (``dns move-vectors``) has its windows made again at the
+new place, whatever an earlier stay left there.
 """
 import logging
 from typing import Callable, Optional
 
 from ... import defaults
 from .clip_vectors import ClipIndexError, ClipVectors
+from .clip_window_files import ClipWindowFiles
 from .clip_windows import DEFAULT_SPEC, WindowSpec, pooled_windows
 from .fine_store import CorruptFeaturesError
 
 log = logging.getLogger(__name__)
 
 SYNC_VIDEOS = 64
+FILES_FOLDER = 'clip-windows'   # in the index folder
+FILES_PLACE = 'files'           # meta clip_store of the files; a server's is its URI
 
 
 class ClipCollection:
@@ -40,9 +52,10 @@ class ClipCollection:
         if spec is not None and spec != self.spec:
             raise ValueError(f'the clip windows of {index.folder} are {self.spec}, not {spec}')
         self.collection = f'{index.settings.collection}_clips'
-        self._vectors: Optional[ClipVectors] = None
+        self._vectors = None   # the store in use: ClipWindowFiles, or ClipVectors (a server; an earlier Lite one)
+        self._files: Optional[ClipWindowFiles] = None   # kept loaded between uses
 
-    def vectors(self) -> ClipVectors:
+    def vectors(self):
         """The clip collection as it is (a lag behind the catalog is logged, not mended:
         that is :meth:`sync`'s job)."""
         if self._vectors is None:
@@ -54,19 +67,37 @@ class ClipCollection:
                             self.index.folder, lag, self.index.folder)
         return self._vectors
 
-    def _open(self) -> ClipVectors:
+    def _open(self):
         if self._vectors is None:
-            # The index's own connection (a Milvus Lite database admits one).
-            self._vectors = ClipVectors(self.index.vectors().client, self.collection,
-                                        lite=not self.index.settings.milvus_uri, hnsw_from=self.hnsw_from)
+            # The index's own connection (a Milvus Lite database admits one); on Lite its
+            # lock also keeps other processes from writing the files meanwhile.
+            client = self.index.vectors().client
+            if self.index.settings.milvus_uri:
+                self._vectors = ClipVectors(client, self.collection, lite=False, hnsw_from=self.hnsw_from)
+            elif self._place() != FILES_PLACE and client.has_collection(self.collection):
+                # Made by an earlier version: searched where it is until a sync.
+                self._vectors = ClipVectors(client, self.collection, lite=True, hnsw_from=self.hnsw_from)
+            else:
+                self._vectors = self._open_files()
         return self._vectors
+
+    def _open_files(self) -> ClipWindowFiles:
+        if self._files is None:
+            self._files = ClipWindowFiles(self.index.folder / FILES_FOLDER, hnsw_from=self.hnsw_from)
+        else:
+            self._files.refresh()   # another process may have written them while Lite was let go
+        return self._files
+
+    def _place(self) -> Optional[str]:
+        return self.index.catalog.meta().get('clip_store')
 
     @property
     def is_open(self) -> bool:
         return self._vectors is not None
 
     def release(self) -> None:
-        """Forget the connection (the index closed it); the next use opens it again."""
+        """Forget the connection (the index closed it); the next use opens it again (the
+        files stay loaded, read again only if another process changed them)."""
         self._vectors = None
 
     def sync_quietly(self) -> int:
@@ -83,6 +114,16 @@ class ClipCollection:
         windows were added. A video whose fine features are damaged is logged and left
         for the next sync."""
         vectors, catalog = self._open(), self.index.catalog
+        place = self.index.settings.milvus_uri or FILES_PLACE
+        if place == FILES_PLACE and not isinstance(vectors, ClipWindowFiles):
+            vectors = self._vectors = self._open_files()   # from an earlier version's Lite collection
+        recorded = self._place()
+        if recorded is not None and recorded != place:
+            # Moved since the windows were recorded: what this place holds, if anything,
+            # is from an earlier stay.
+            log.info('the clip windows are now at %s: making them there', place)
+            vectors.clear()
+            catalog.forget_clip_windows()
         # Removed videos, and videos extracted again (``Catalog.commit_video``).
         stale = catalog.stale_clip_windows()
         if stale:
@@ -100,6 +141,7 @@ class ClipCollection:
                 if vectors.fit_index(self.window_count()):
                     log.info('the clip collection %s holds %d windows or more: its index is now HNSW',
                              self.collection, self.hnsw_from)
+                self._settle_place(place)
                 return added
             after = rows[-1]
             records = catalog.videos(rows)
@@ -119,6 +161,19 @@ class ClipCollection:
                 vectors.flush()
                 catalog.record_clip_windows(done)
                 added += len(done)
+
+    def _settle_place(self, place: str) -> None:
+        """Record where the windows are, once they are all there; on the embedded default,
+        drop the Milvus Lite collection an earlier version kept them in."""
+        if self._place() == place:
+            return
+        if place == FILES_PLACE:
+            client = self.index.vectors().client
+            if client.has_collection(self.collection):
+                client.drop_collection(self.collection)
+                log.info("the clip windows moved from Milvus Lite's collection %s to %s", self.collection,
+                         self.index.folder / FILES_FOLDER)
+        self.index.catalog.set_meta({'clip_store': place})
 
     def window_count(self) -> int:
         return self.index.catalog.clip_window_count()

@@ -1,5 +1,8 @@
 """Window vectors in Milvus: a second collection beside the coarse one, one row per
-window, keyed by video id and window start."""
+window, keyed by video id and window start. The clip store on a Milvus server; the
+embedded default keeps its windows in files instead (``clip_window_files.py``), and a
+Milvus Lite collection is what earlier versions made (and what ``benchmarks/scale.py``
+compares with)."""
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -131,6 +134,11 @@ class ClipVectors:
             self.client.delete(self.collection, filter=f'video in {list(chunk)!r}'.replace("'", '"'))
 
     def flush(self) -> None:
+        self.client.flush(self.collection)
+
+    def clear(self) -> None:
+        """Delete every window."""
+        self.client.delete(self.collection, filter='start >= 0')
         self.client.flush(self.collection)
 
     def count(self) -> int:
