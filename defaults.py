@@ -40,10 +40,10 @@ NEIGHBOURS = 100          # dedup: nearest videos considered per video
 DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
 # Clip search: a query takes a window at every sampled frame up to this many windows (a
 # minute at 1 frame/s); a longer one spreads this many evenly over its length, so its
-# search costs what a minute's does (retrieval/searching/clips/windows.py: WindowSpec.query_stride).
+# search costs what a minute's does (retrieval/storage/clip_windows.py: WindowSpec.query_stride).
 QUERY_WINDOWS = 60
 # The clip windows on the embedded default (files of the index folder searched with faiss,
-# retrieval/searching/clips/window_files.py): exact (FLAT) while they are fewer than this,
+# retrieval/storage/clip_window_files.py): exact (FLAT) while they are fewer than this,
 # from then on an HNSW graph over 8-bit codes, made once when the store grows past the
 # point (on Milvus Lite, which held them before, the same HNSW parameters).
 # Measured by benchmarks/scale.py (docs/scaling.md).

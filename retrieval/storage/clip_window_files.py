@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ... import defaults
+from ...atomic_files import replacing, write_atomically
 from .clip_vectors import ClipIndexError, WindowHits
 from .clip_windows import WINDOW_DIMS
 
@@ -306,18 +307,13 @@ class ClipWindowFiles:
             faiss.write_index(self._base, str(self.folder / base))
             _sync_file(self.folder / base)
         rows = f'rows-{generation}.npz'
-        with open(self.folder / rows, 'wb') as f:
+        with replacing(self.folder / rows) as f:
             np.savez(f, video_ids=np.array(self._video_ids, dtype=str), row_video=self._row_video,
                      row_start=self._row_start, live=self._live, tail=self._tail)
-            f.flush()
-            os.fsync(f.fileno())
         current = {'format': FORMAT, 'generation': generation, 'base': base, 'rows': rows,
                    'index_type': self.index_type}
-        temporary = self.folder / f'{CURRENT}.tmp'
         text = json.dumps(current)
-        temporary.write_text(text)
-        _sync_file(temporary)
-        os.replace(temporary, self.folder / CURRENT)
+        write_atomically(self.folder / CURRENT, text.encode())
         self._generation, self._base_file, self._base_changed, self._current = generation, base, False, text
         for old in self.folder.iterdir():   # earlier flushes' files (a reader holds what it opened)
             if old.name not in (CURRENT, base, rows) and old.suffix in ('.faiss', '.npz'):
