@@ -4,7 +4,7 @@ embedded default keeps its windows in files instead (``clip_window_files.py``), 
 Milvus Lite collection is what earlier versions made (and what ``benchmarks/scale.py``
 compares with)."""
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -135,6 +135,12 @@ class ClipVectors:
 
     def flush(self) -> None:
         self.client.flush(self.collection)
+
+    def video_windows(self, video_id: str) -> Dict[int, np.ndarray]:
+        """A video's windows by start (frames)."""
+        rows = self.client.query(self.collection, filter=f'video == "{video_id}"', output_fields=['start', 'vector'],
+                                 limit=MAX_LIMIT)
+        return {int(row['start']): np.asarray(row['vector'], np.float32) for row in rows}
 
     def clear(self) -> None:
         """Delete every window."""

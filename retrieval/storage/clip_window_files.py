@@ -172,6 +172,16 @@ class ClipWindowFiles:
             self._live = np.concatenate([self._live, np.ones(sum(len(s) for _, s, _ in pending), bool)])
             self._tail = np.concatenate([self._tail] + [v for _, _, v in pending])
 
+    def video_windows(self, video_id: str) -> Dict[int, np.ndarray]:
+        """A video's windows by start (frames), as stored (8-bit codes decoded)."""
+        with self._lock:
+            self._settle()
+            number = self._video_number.get(video_id)
+            if number is None:
+                return {}
+            rows = np.flatnonzero(self._live & (self._row_video == number))
+            return dict(zip(self._row_start[rows].tolist(), self._vectors(rows)))
+
     def delete_videos(self, video_ids: Sequence[str]) -> None:
         with self._lock:
             numbers = [self._video_number[v] for v in video_ids if v in self._video_number]

@@ -75,7 +75,4 @@ def assert_same_windows(a, b, video_id: str, atol: float = 1e-3) -> None:
 
 
 def _windows(index, video_id: str):
-    clips = index.clip_collection.vectors()
-    rows = clips.client.query(clips.collection, filter=f'video == "{video_id}"', output_fields=['start', 'vector'],
-                              limit=16384)
-    return {row['start']: np.asarray(row['vector'], np.float32) for row in rows}
+    return index.clip_collection.vectors().video_windows(video_id)
