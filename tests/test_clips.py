@@ -551,6 +551,8 @@ def test_a_clip_candidate_is_judged_by_its_copied_part_and_outranks_unrelated_lo
         nearest = next(m for m in matches if m.video_id == decoy)
         assert nearest.coarse_similarity > 0.9 and nearest.source in {'video', 'both'}
         assert {nearest.fine_similarity, nearest.clip_similarity} != {None} and nearest.score < first.score
+        # Never both: a candidate compared whole is not compared again on a part.
+        assert None in (nearest.fine_similarity, nearest.clip_similarity)
     index.close()
 
 

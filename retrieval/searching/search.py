@@ -31,7 +31,8 @@ class Match:
     # votes), 'both'.
     source: str = 'video'
     # The fg student's similarity of the copied part the clip votes point at (the query's
-    # voting stretch against the candidate's at the votes' offset), for clip candidates.
+    # voting stretch against the candidate's at the votes' offset), for clip candidates
+    # that are not re-ranked whole (those have ``fine_similarity``, their score).
     clip_similarity: Optional[float] = None
     segments: Optional[List[Segment]] = None  # copied segments in seconds, when asked for
 
@@ -91,16 +92,19 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     coarse = np.array([similarity for _, similarity in hits], np.float32)
     selector = np.atleast_1d(selector_scores(
         dns.selector, query.selector, [records[i].selector for i in ids], coarse)).astype(np.float32)
-    # A clip candidate's coarse similarity is the whole video's, which a few seconds inside
-    # a long video hardly move: it is judged by the fg student on its copied part, whatever
-    # ``rerank`` says (one short comparison per clip candidate, so at most ``candidates``).
-    clip_fine = _copied_part_similarities(index, dns, query, records, [i if i in votes else None for i in ids],
-                                          votes)
     # ``rerank`` keeps its meaning for the video-level candidates: the selector picks that
     # fraction of them for the fg student.
     video_positions = [p for p in range(len(ids)) if sources[p] != 'clip']
     video_positions.sort(key=lambda p: -selector[p])
     chosen = video_positions[:math.ceil(rerank * len(video_positions))]
+    # A clip candidate's coarse similarity is the whole video's, which a few seconds inside
+    # a long video hardly move: it is judged by the fg student on its copied part, whatever
+    # ``rerank`` says (one short comparison per clip candidate, so at most ``candidates``).
+    # One the fg student compares whole is not compared again on a part: the whole pair's
+    # similarity is its score, and a second comparison of long videos doubled a search's cost.
+    whole = set(chosen)
+    clip_fine = _copied_part_similarities(
+        index, dns, query, records, [i if i in votes and p not in whole else None for p, i in enumerate(ids)], votes)
     fine: List[Optional[float]] = [None] * len(ids)
     targets, positions = [], []
     for position in chosen:
