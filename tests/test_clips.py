@@ -178,6 +178,12 @@ def test_an_old_index_gains_its_clip_collection_at_its_next_sync(tmp_path, caplo
         assert clip_index.ClipIndex(index).candidates(query) == []
     assert 'behind its catalog (6 video(s)' in caplog.text and 'dns sync' in caplog.text
     assert index.clip_collection.vectors().count() == 0
+    # Reopened after a release (the service's idle one): the lag is not checked again.
+    index.release_vectors()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert index.clip_collection.vectors().count() == 0 and index.vectors() is not None
+    assert 'behind its catalog' not in caplog.text
     # Synced: the windows come from the stored fine features (the video files do not
     # exist, so nothing can have been decoded).
     assert index.sync() == (0, 6)

@@ -95,7 +95,8 @@ def represent_file(path: Union[str, os.PathLike], dns: DnS, time_step: float = d
 def add_file(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS, on_frame: Optional[Callable[[], None]] = None,
              exact: bool = False) -> AddResult:
     """Index one video file, by the plain engine `dns index` runs; a file whose content is
-    already indexed only adds its path. Raises VideoDecodeError (with the path and the
+    already indexed only adds its path. It syncs Milvus at its end (some 50 ms; the
+    first opens Milvus Lite, about 2 s): :func:`index_files` indexes many with one sync. Raises VideoDecodeError (with the path and the
     reason) for a file that cannot be read or decoded; the index is then unchanged.
     ``on_frame``: called per decoded frame; ``exact``: see ``stages.decoded_frames``."""
     outcome = _OneFile()
@@ -103,13 +104,17 @@ def add_file(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS, on_fram
     return outcome.result()
 
 
-def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexTally, exact: bool = False,
-                on_frame: Optional[Callable[[], None]] = None) -> None:
+def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: Optional[IndexTally] = None,
+                exact: bool = False, on_frame: Optional[Callable[[], None]] = None) -> IndexTally:
     """The plain engine, in this process: a thread decodes the next files while the
     network works on full batches cut across videos (``plain_engine.py``); each video is
     committed when its last frame is through. A file that fails is named in ``tally``
-    and skipped. The run ends by syncing Milvus (``VideoIndex.sync``): its videos, and any
-    an earlier run committed but did not sync, become searchable."""
+    (None: a new one, without progress bars) and skipped; returns the tally. The run ends
+    by syncing Milvus (``VideoIndex.sync``): its videos, and any an earlier run committed
+    but did not sync, become searchable. The way to index many files from Python: one
+    sync for all, where :func:`add_file` syncs per call."""
+    if tally is None:
+        tally = IndexTally(len(files), progress=False)
     _check_models(index, dns)
     device = decode_device(dns.device)
 
@@ -117,6 +122,7 @@ def index_files(index: VideoIndex, files: Sequence[str], dns: DnS, tally: IndexT
         return decoded_frames(path, index.settings.time_step, keeper, on_frame=on_frame, exact=exact, device=device)
     index_overlapped(index, files, dns, tally, file_sha256, decode)
     index.sync()
+    return tally
 
 
 def query_representation(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS,

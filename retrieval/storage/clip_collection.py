@@ -54,12 +54,18 @@ class ClipCollection:
         self.collection = f'{index.settings.collection}_clips'
         self._vectors = None   # the store in use: ClipWindowFiles, or ClipVectors (a server; an earlier Lite one)
         self._files: Optional[ClipWindowFiles] = None   # kept loaded between uses
+        self._lag_checked = False
 
     def vectors(self):
-        """The clip collection as it is (a lag behind the catalog is logged, not mended:
-        that is :meth:`sync`'s job)."""
+        """The clip collection as it is (a lag behind the catalog is logged when it first
+        opens, not mended: that is :meth:`sync`'s job)."""
         if self._vectors is None:
             vectors, catalog = self._open(), self.index.catalog
+            if self._lag_checked:   # reopened after a release: checked already
+                return self._vectors
+            # Once per index object: on 10^5 videos the lag's SQL takes some 60 ms, which a
+            # service reopening after every idle release would pay each time.
+            self._lag_checked = True
             lag = catalog.clip_window_lag()
             if lag or vectors.count() < catalog.clip_window_count():
                 log.warning('the clip collection of %s is behind its catalog (%d video(s) indexed or removed since '
@@ -90,10 +96,6 @@ class ClipCollection:
 
     def _place(self) -> Optional[str]:
         return self.index.catalog.meta().get('clip_store')
-
-    @property
-    def is_open(self) -> bool:
-        return self._vectors is not None
 
     def release(self) -> None:
         """Forget the connection (the index closed it); the next use opens it again (the

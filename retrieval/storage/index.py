@@ -115,6 +115,7 @@ class VideoIndex:
         self.thumbnails = ThumbnailStore(self.folder / THUMBS_FOLDER)
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
+        self._lag_checked = False   # whether vectors() compared Milvus with the catalog yet
         self._clip_collection: Optional[ClipCollection] = None  # made on first use
         self._synced_at: Optional[float] = None   # time.monotonic() of this session's last sync
         self.lite_host = lite_host
@@ -299,9 +300,14 @@ class VideoIndex:
     def vectors(self) -> CoarseVectors:
         """The coarse collection in Milvus, as indexing and :meth:`sync` left it: a read
         writes nothing. A lag behind the catalog (an indexer still running, or stopped
-        before its sync) is logged when it opens."""
+        before its sync) is logged when it first opens."""
         if self._vectors is None:
             vectors = self._open_vectors()
+            if self._lag_checked:   # reopened after a release (the service's idle one): checked already
+                return vectors
+            # Once per index object: on 10^5 videos the counts take some 20 ms, and a
+            # service reopening after every idle release would pay them each time.
+            self._lag_checked = True
             unsynced = self.catalog.unsynced_count()
             if unsynced or vectors.count() < self.catalog.synced_count():
                 log.warning('Milvus lacks vectors of the index in %s (%d committed video(s) not synced: an indexer is '
