@@ -1,0 +1,218 @@
+"""`dns dedup` against the number of videos: an index of N short videos, each searched
+against the others as `dns dedup` searches them (``retrieval.find_duplicates`` with the
+package defaults: ``defaults.NEIGHBOURS`` nearest videos by coarse similarity, all of
+them re-ranked by the fine student, clip candidates merged in, the index's threshold).
+
+Per size, in fresh processes (the fill, then the dedup, so the dedup's peak RSS and
+its opening of the index are its own): the time to fill the index (commits, then one
+``VideoIndex.sync``: coarse vectors and clip windows), the dedup's wall time, that time
+per video and per (video x neighbour) (which must stay flat as N grows: the work is N
+searches of a fixed number of candidates), the dedup process's peak RSS, and the index
+folder's size on disk.
+
+The library: videos of ``FRAMES`` sampled frames (1 frame/s), fine features [20, 9,
+512] made of shots drawn from a shared low-rank model plus the video's own tint (so
+unrelated videos are as alike as footage of one kind is, as in scale.py and
+service.py's long hosts), coarse vectors [1024] likewise. ``COPIES`` of the videos are
+near copies of an earlier one: its fine features with a re-encode's noise, its coarse
+vector moved a little (similarity about 0.9). Features and vectors are generated and
+committed straight into the index, not extracted.
+
+The models carry the deterministic timing weights (``common.use_timing_weights``),
+so fine similarities, and so the pairs reported at the threshold, mean nothing: the
+recall reported is that of the planted pairs among the candidates considered (the
+copy's original within its video's ``NEIGHBOURS`` nearest by coarse similarity, and
+the other way round), which is what the dedup's cost buys; the pairs over the
+threshold are printed for the record only.
+
+Time: 10^3 videos take about a minute to fill and 2 to dedup, 10^4 about ten times
+that (see docs/benchmarks.md, block dedup-scale); 10^5 (``--sizes 100000``) would take
+ten times 10^4's again, several hours on 2 cores, and 20 GB of fine features on disk.
+
+    .venv/bin/python benchmarks/dedup_scale.py [--sizes 1000 10000] [--profile FILE] [--print-only]
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import benchmark_parser, machine, markdown_table, package, update_benchmarks
+
+FRAMES = 20          # sampled frames a video (1 frame/s)
+REGIONS, DIMS = 9, 512
+COARSE_DIMS = 1024
+LOW_RANK = 48        # dimensions of the shared model of shots
+COPIES = 0.01        # fraction of the videos that are near copies of another
+COMMIT_REPORT = 1000  # progress line every so many commits
+
+
+def main():
+    parser = benchmark_parser()
+    parser.add_argument('--sizes', type=int, nargs='+', default=[1000, 10_000])
+    parser.add_argument('--profile', metavar='FILE',
+                        help='run the dedup of the last size under cProfile and write its stats to FILE')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    package()
+    if args.worker:
+        return worker(json.loads(args.worker))
+    from distill_and_select import defaults
+    rows = []
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory(prefix='dns-dedup-scale-') as tmp:
+            folder = Path(tmp) / 'index'
+            filled = child({'step': 'fill', 'size': size, 'folder': str(folder)})
+            disk = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file())
+            profile = args.profile if size == args.sizes[-1] else None
+            done = child({'step': 'dedup', 'size': size, 'folder': str(folder), 'profile': profile})
+        per_video = done['seconds'] / size
+        rows.append([f'{size:,}', f'{filled["seconds"]:.0f}', f'{done["seconds"]:.0f}',
+                     f'{done["cpu"] / done["seconds"]:.2f}',
+                     f'{1000 * per_video:.1f}', f'{1e6 * per_video / defaults.NEIGHBOURS:.0f}',
+                     f'{done["rss_mb"] / 1024:.2f}', f'{disk / 2 ** 30:.2f}',
+                     f'{done["recall"]}/{done["planted"]}', f'{done["pairs"]:,}'])
+        print(' | '.join(rows[-1]), flush=True)
+    header = ['videos', 'fill (s)', 'dedup (s)', 'cores busy', 'dedup per video (ms)',
+              'per (video x neighbour) (us)', 'peak RSS of the dedup (GB)', 'disk (GB)',
+              'planted pairs among the candidates', 'pairs over the threshold']
+    markdown = (f'`dns dedup` with its defaults ({defaults.NEIGHBOURS} neighbours a video, re-rank '
+                f'{defaults.DEDUP_RERANK:g}, clip candidates {"on" if defaults.CLIPS else "off"}, threshold '
+                f'{defaults.COPY_THRESHOLD:g}) on indexes of videos of {FRAMES} frames (1 frame/s, fine features '
+                f'{defaults.FINE_DTYPE[defaults.FINE_STUDENT]}), {COPIES:.0%} of them near copies of another; '
+                'features generated and committed straight into the index; one fresh process fills it, another '
+                'dedups. Deterministic test weights: the pairs over the threshold mean nothing, the planted pairs '
+                'are counted among the candidates the dedup considers (both directions). '
+                f'{machine()}.\n\n' + markdown_table(header, rows))
+    print(markdown)
+    if not args.print_only:
+        update_benchmarks('dedup-scale', markdown)
+
+
+def child(job: dict) -> dict:
+    """One step in a fresh process: its peak RSS is its own, and opening is cold."""
+    out = subprocess.run([sys.executable, __file__, '--worker', json.dumps(job)], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- the library
+def _planted(size: int, seed: int = 1) -> dict:
+    """copy -> original: the videos that are near copies of an earlier one."""
+    rng = np.random.default_rng(seed)
+    copies = rng.choice(np.arange(1, size), max(1, int(COPIES * size)), replace=False)
+    return {int(c): int(rng.integers(0, c)) for c in sorted(copies)}
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+class Library:
+    """Video after video, the fine features and coarse vector of each (made on demand:
+    10^4 videos' features are 3.7 GB as float32)."""
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.planted = size, _planted(size)
+        rng = np.random.default_rng(12345)
+        self.fine_basis = rng.standard_normal((LOW_RANK, DIMS)).astype(np.float32) / np.sqrt(LOW_RANK)
+        self.coarse_basis = rng.standard_normal((LOW_RANK, COARSE_DIMS)).astype(np.float32) / np.sqrt(LOW_RANK)
+        self.seed = seed
+        self._kept = {}   # originals of copies still to come
+
+    def videos(self):
+        wanted = set(self.planted.values())
+        for i in range(self.size):
+            rng = np.random.default_rng([self.seed, i])
+            if i in self.planted:
+                fine, coarse = self._kept[self.planted[i]]
+                # A re-encode's noise: frames and vector stay close to the original's.
+                fine = _unit(fine + 0.3 * rng.standard_normal(fine.shape).astype(np.float32) / np.sqrt(DIMS))
+                coarse = _unit(coarse + 0.5 * rng.standard_normal(COARSE_DIMS).astype(np.float32)
+                               / np.sqrt(COARSE_DIMS))
+            else:
+                fine, coarse = self._video(rng)
+            if i in wanted:
+                self._kept[i] = (fine, coarse)
+            yield i, fine, coarse
+
+    def _video(self, rng):
+        tint = rng.standard_normal(DIMS).astype(np.float32) / np.sqrt(DIMS)
+        frames, i = np.empty((FRAMES, REGIONS, DIMS), np.float32), 0
+        while i < FRAMES:
+            shot = rng.standard_normal(LOW_RANK).astype(np.float32) @ self.fine_basis / np.sqrt(DIMS)
+            regions = rng.standard_normal((REGIONS, DIMS)).astype(np.float32) / np.sqrt(DIMS)
+            for _ in range(min(int(rng.integers(4, 11)), FRAMES - i)):
+                regions = regions + 0.25 * rng.standard_normal((REGIONS, DIMS)).astype(np.float32) / np.sqrt(DIMS)
+                frames[i] = shot + 0.9 * regions + 0.6 * tint
+                i += 1
+        coarse = (rng.standard_normal(LOW_RANK).astype(np.float32) @ self.coarse_basis
+                  + rng.standard_normal(COARSE_DIMS).astype(np.float32)) / np.sqrt(COARSE_DIMS)
+        return _unit(frames), _unit(coarse)
+
+
+def _path(folder: Path, i: int) -> str:
+    return str(folder.parent / f'v{i:06d}.mp4')
+
+
+def _sha(i: int) -> str:
+    return f'{i:064x}'
+
+
+# --- the steps
+def worker(job: dict) -> None:
+    folder, size = Path(job['folder']), job['size']
+    if job['step'] == 'fill':
+        print(json.dumps({'seconds': fill(folder, size)}))
+        return
+    from common import use_timing_weights
+    from distill_and_select import defaults
+    from distill_and_select.core import DnS
+    from distill_and_select.retrieval import VideoIndex, find_duplicates
+    use_timing_weights()
+    with VideoIndex(folder) as index:
+        dns = DnS(index.settings.fine, device='cpu')    # as `dns dedup` makes them, its defaults
+        start, cpu_start = time.perf_counter(), time.process_time()
+        if job.get('profile'):
+            import cProfile
+            profiler = cProfile.Profile()
+            groups = profiler.runcall(find_duplicates, index, dns)
+            profiler.dump_stats(job['profile'])
+        else:
+            groups = find_duplicates(index, dns)
+        seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start   # all threads: under 1 core busy means others shared the CPU
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        planted = _planted(size)
+        recall = 0
+        vectors = index.vectors()
+        for copy, original in planted.items():
+            for a, b in ((copy, original), (original, copy)):
+                near = {video_id for video_id, _ in vectors.search(index.catalog.coarse(_sha(a)),
+                                                                     defaults.NEIGHBOURS)}
+                recall += _sha(b) in near
+    print(json.dumps({'seconds': seconds, 'cpu': cpu, 'rss_mb': rss, 'recall': recall, 'planted': 2 * len(planted),
+                      'pairs': sum(len(g.pairs) for g in groups)}))
+
+
+def fill(folder: Path, size: int) -> float:
+    """Commit ``size`` generated videos, then sync, as `dns index` ends; the seconds it took."""
+    from distill_and_select.core import VideoRepresentation
+    from distill_and_select.retrieval import VideoIndex
+    start = time.perf_counter()
+    with VideoIndex(folder, create=True) as index:
+        for i, fine, coarse in Library(size).videos():
+            index.commit(_path(folder, i), _sha(i), VideoRepresentation(fine, coarse, 0.5))
+            if (i + 1) % COMMIT_REPORT == 0:
+                print(f'{i + 1} committed, {time.perf_counter() - start:.0f} s', file=sys.stderr, flush=True)
+        index.sync()
+    return time.perf_counter() - start
+
+
+if __name__ == '__main__':
+    main()
