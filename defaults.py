@@ -38,6 +38,7 @@ CANDIDATES = 1000         # nearest videos by coarse similarity the selector con
 CLIPS = True              # candidates from clip hits too (a short clip inside a long video)
 NEIGHBOURS = 100          # dedup: nearest videos considered per video
 DEDUP_RERANK = 1.0        # dedup: fraction of each video's neighbours re-ranked
+DEDUP_BLOCK = 2 ** 24     # dedup: coarse similarities computed at once (videos x videos) when finding neighbours
 # Clip search: a query takes a window at every sampled frame up to this many windows (a
 # minute at 1 frame/s); a longer one spreads this many evenly over its length, so its
 # search costs what a minute's does (retrieval/storage/clip_windows.py: WindowSpec.query_stride).

@@ -204,6 +204,28 @@ def test_bin_index_ranks_copies_with_packed_bits(hub_dir, corpus, tmp_path):
     index.close()
 
 
+def test_dedup_neighbours_are_the_coarse_collections_answer(att_index):
+    # Dedup finds each video's neighbours from the catalog's vectors, blocks of videos at
+    # a time, not by a Milvus search a video: the same videos, in the same order.
+    index, _ = att_index
+    dedup = importlib.import_module(f'{PACKAGE}.retrieval.searching.dedup')
+    ids = index.catalog.video_ids()
+    limit = len(ids) - 2
+    blocked = dedup.CoarseNeighbours(index, ids, block=3 * len(ids))   # blocks of 3 videos
+    whole = dedup.CoarseNeighbours(index, ids)
+    for video_id in ids:
+        milvus = index.vectors().search(index.catalog.coarse(video_id), len(ids))
+        true = dict(milvus)
+        for neighbours in (blocked, whole):
+            found = neighbours.hits(video_id, limit)
+            # The test weights' coarse similarities differ in the 7th digit, where float
+            # rounding may order near ties differently: compared by similarity.
+            assert found[0][0] == video_id and len(found) == limit
+            assert np.allclose([s for _, s in found], [s for _, s in milvus[:limit]], atol=1e-5)
+            assert np.allclose([s for _, s in found], [true[i] for i, _ in found], atol=1e-5)
+    assert blocked.rows == 3 and len(blocked.hits(ids[0], 10 ** 6)) == len(ids)
+
+
 def test_average_precision():
     ap = retrieval.average_precision
     assert ap(['a', 'b', 'c'], {'a', 'b'}) == 1.0
