@@ -25,9 +25,15 @@ copy's original within its video's ``NEIGHBOURS`` nearest by coarse similarity, 
 the other way round), which is what the dedup's cost buys; the pairs over the
 threshold are printed for the record only.
 
-Time: 10^3 videos take about a minute to fill and 2 to dedup, 10^4 about ten times
-that (see docs/benchmarks.md, block dedup-scale); 10^5 (``--sizes 100000``) would take
-ten times 10^4's again, several hours on 2 cores, and 20 GB of fine features on disk.
+The second table times the one step whose cost a video grows with N, each video's
+coarse neighbours: as dedup finds them (blocks of videos against all, from the
+catalog's vectors) and as one Milvus Lite search a video found them before.
+
+Time on 2 cores: 10^3 videos fill in 9 s and dedup in 100 s, 3 x 10^3 in 21 s and
+631 s (docs/benchmarks.md, block dedup-scale); 10^4 would take some 35 minutes of
+dedup at 3 x 10^3's 210 ms a video, 10^5 (``--sizes 100000``) six hours or more and
+20 GB of fine features on disk. The neighbour table takes some 3 minutes (10^5 vectors
+into Milvus Lite).
 
     .venv/bin/python benchmarks/dedup_scale.py [--sizes 1000 10000] [--profile FILE] [--print-only]
 """
@@ -50,11 +56,15 @@ COARSE_DIMS = 1024
 LOW_RANK = 48        # dimensions of the shared model of shots
 COPIES = 0.01        # fraction of the videos that are near copies of another
 COMMIT_REPORT = 1000  # progress line every so many commits
+NEIGHBOUR_VIDEOS = 5000   # videos whose neighbours are timed (blocks of them) a size
+MILVUS_SEARCHES = 40
 
 
 def main():
     parser = benchmark_parser()
-    parser.add_argument('--sizes', type=int, nargs='+', default=[1000, 10_000])
+    parser.add_argument('--sizes', type=int, nargs='*', default=[1000, 10_000])
+    parser.add_argument('--neighbour-sizes', type=int, nargs='*', default=[1000, 10_000, 100_000],
+                        help='sizes at which to time finding one video\'s coarse neighbours alone')
     parser.add_argument('--profile', metavar='FILE',
                         help='run the dedup of the last size under cProfile and write its stats to FILE')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
@@ -88,7 +98,9 @@ def main():
                 'features generated and committed straight into the index; one fresh process fills it, another '
                 'dedups. Deterministic test weights: the pairs over the threshold mean nothing, the planted pairs '
                 'are counted among the candidates the dedup considers (both directions). '
-                f'{machine()}.\n\n' + markdown_table(header, rows))
+                f'{machine()}.\n\n' + markdown_table(header, rows)) if rows else ''
+    if args.neighbour_sizes:
+        markdown += ('\n\n' if markdown else '') + neighbour_table(args.neighbour_sizes)
     print(markdown)
     if not args.print_only:
         update_benchmarks('dedup-scale', markdown)
@@ -99,6 +111,24 @@ def child(job: dict) -> dict:
     out = subprocess.run([sys.executable, __file__, '--worker', json.dumps(job)], check=True,
                          stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def neighbour_table(sizes) -> str:
+    """The one step whose cost a video grows with N: its coarse neighbours, as dedup
+    finds them (``dedup.CoarseNeighbours``, blocks of videos against all) and as one
+    Milvus Lite search a video (FLAT, how the coarse collection is searched) found them."""
+    from distill_and_select import defaults
+    rows = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix='dns-dedup-neighbours-') as tmp:
+            got = child({'step': 'neighbours', 'size': size, 'folder': tmp})
+        rows.append([f'{size:,}', f'{got["blocks"]:.2f}', f'{got["blocks"] * size / 1000:.0f}',
+                     f'{got["milvus"]:.1f}', f'{got["milvus"] * size / 1000:,.0f}'])
+        print(' | '.join(rows[-1]), flush=True)
+    return (f'Each video\'s {defaults.NEIGHBOURS} nearest by coarse similarity alone (random unit vectors of '
+            f'{COARSE_DIMS} dimensions; the Milvus Lite figure from {MILVUS_SEARCHES} searches):\n\n' +
+            markdown_table(['videos', 'dedup\'s blocks, per video (ms)', 'all videos (s)',
+                            'a Milvus Lite search per video (ms)', 'all videos (s)'], rows))
 
 
 # --- the library
@@ -167,6 +197,9 @@ def _sha(i: int) -> str:
 # --- the steps
 def worker(job: dict) -> None:
     folder, size = Path(job['folder']), job['size']
+    if job['step'] == 'neighbours':
+        print(json.dumps(neighbours(folder, size)))
+        return
     if job['step'] == 'fill':
         print(json.dumps({'seconds': fill(folder, size)}))
         return
@@ -198,6 +231,37 @@ def worker(job: dict) -> None:
                 recall += _sha(b) in near
     print(json.dumps({'seconds': seconds, 'cpu': cpu, 'rss_mb': rss, 'recall': recall, 'planted': 2 * len(planted),
                       'pairs': sum(len(g.pairs) for g in groups)}))
+
+
+def neighbours(folder: Path, size: int) -> dict:
+    from distill_and_select import defaults
+    from distill_and_select.retrieval.searching.dedup import CoarseNeighbours
+    from distill_and_select.retrieval.storage.vector_store import CoarseVectors
+    rng = np.random.default_rng(0)
+    vectors = _unit(rng.standard_normal((size, COARSE_DIMS)).astype(np.float32))
+    ids = [_sha(i) for i in range(size)]
+
+    class Catalog:   # what CoarseNeighbours reads of an index
+        @staticmethod
+        def coarse(video_id: str) -> np.ndarray:
+            return vectors[int(video_id, 16)]
+    found = CoarseNeighbours(type('Index', (), {'catalog': Catalog})(), ids)
+    start, done = time.perf_counter(), 0
+    while done < min(size, NEIGHBOUR_VIDEOS):
+        found.hits(ids[done], defaults.NEIGHBOURS)
+        done += found.rows    # a block a call: the others of its block are answered
+    blocks = (time.perf_counter() - start) / min(done, size)
+    milvus = CoarseVectors(str(folder / 'milvus.db'), 'coarse', lite=True)
+    for first in range(0, size, 5000):
+        milvus.upsert(ids[first:first + 5000], vectors[first:first + 5000])
+    milvus.flush()
+    milvus.search(vectors[0], defaults.NEIGHBOURS)   # loaded
+    start = time.perf_counter()
+    for i in range(MILVUS_SEARCHES):
+        milvus.search(vectors[i], defaults.NEIGHBOURS)
+    searched = (time.perf_counter() - start) / MILVUS_SEARCHES
+    milvus.close()
+    return {'blocks': 1000 * blocks, 'milvus': 1000 * searched}
 
 
 def fill(folder: Path, size: int) -> float:

@@ -206,7 +206,7 @@ def test_bin_index_ranks_copies_with_packed_bits(hub_dir, corpus, tmp_path):
 
 def test_dedup_neighbours_are_the_coarse_collections_answer(att_index):
     # Dedup finds each video's neighbours from the catalog's vectors, blocks of videos at
-    # a time, not by a Milvus search a video: the same videos, in the same order.
+    # a time, not by a Milvus search a video: the same neighbours, best first.
     index, _ = att_index
     dedup = importlib.import_module(f'{PACKAGE}.retrieval.searching.dedup')
     ids = index.catalog.video_ids()
