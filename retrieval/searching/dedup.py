@@ -95,8 +95,8 @@ def score_pairs(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
         if not own_paths:
             continue
         query = index.representation(video_id)
-        near = _WithNeighbours(index, neighbours_of.hits(video_id, neighbours))
-        matches = [m for m in search(near, dns, query, k=None, rerank=rerank, candidates=neighbours)
+        matches = [m for m in search(index, dns, query, k=None, rerank=rerank, candidates=neighbours,
+                                     nearest=neighbours_of.hits(video_id, neighbours))
                    if m.video_id != video_id and m.score >= threshold]
         new_pairs = {}
         for match in matches:
@@ -155,26 +155,6 @@ class CoarseNeighbours:
         self._first, self._limit = first, limit
         self._order = np.take_along_axis(top, order, 1)
         self._similarities = np.take_along_axis(top_similarities, order, 1)
-
-
-class _WithNeighbours:
-    """``index`` as ``search`` reads it, its coarse collection's answer given
-    (``CoarseNeighbours``): the search's other steps are the index's own."""
-
-    def __init__(self, index: VideoIndex, hits: List[Tuple[str, float]]):
-        self._index, self._hits = index, hits
-
-    def __getattr__(self, name: str):
-        return getattr(self._index, name)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def vectors(self) -> '_WithNeighbours':
-        return self
-
-    def search(self, vector: np.ndarray, limit: int) -> List[Tuple[str, float]]:
-        return self._hits[:limit]
 
 
 def group_pairs(scored: ScoredPairs, decisions: Mapping[Tuple[str, str], Decision]) -> List[DuplicateGroup]:

@@ -51,7 +51,8 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
            rerank: float = defaults.RERANK, candidates: Optional[int] = defaults.CANDIDATES,
            exclude_paths: Collection[str] = (), segments: bool = False,
            segment_threshold: Optional[float] = None, clips: bool = defaults.CLIPS,
-           segment_background: Optional[bool] = None) -> List[Match]:
+           segment_background: Optional[bool] = None,
+           nearest: Optional[List[Tuple[str, float]]] = None) -> List[Match]:
     """The ``k`` best matches of ``query`` (None: all candidates).
 
     1. The ``candidates`` videos nearest by cg similarity, from Milvus (None: the whole index);
@@ -69,15 +70,15 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     each returned match's copied segments (seconds) scoring at least
     ``segment_threshold`` (None: the index's threshold), measured against the library too
     with ``segment_background`` (``segments.locate_copies``; None: as the index was
-    calibrated).
+    calibrated). ``nearest``: step 1's answer, (video id, coarse similarity) best first,
+    when the caller has it already (a dedup finds every video's at once).
     """
     if not 0 <= rerank <= 1:
         raise ValueError(f'rerank must be a fraction in [0, 1], got {rerank}')
     if candidates is not None and candidates < 1:
         raise ValueError(f'candidates must be positive, got {candidates}')
-    vectors = index.vectors()
     limit = len(index) if candidates is None else candidates
-    hits = vectors.search(query.coarse, limit)
+    hits = index.vectors().search(query.coarse, limit) if nearest is None else list(nearest[:limit])
     video_level = {video_id for video_id, _ in hits}
     votes: Dict[str, ClipVote] = {}
     if clips and candidates is not None:

@@ -249,8 +249,17 @@ class ClipWindowFiles:
         if not base_live.all():
             bits = np.packbits(base_live, bitorder='little')   # kept alive while faiss reads it
             search.sel = faiss.IDSelectorBitmap(based, faiss.swig_ptr(bits))
-        similarities, rows = (base.search(queries, min(limit, based), params=search) if based
-                              else (np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)))
+        # One OpenMP thread: a query's few dozen windows take a few ms on one, and faiss's
+        # threads, spinning on after its parallel region, slowed the fine student's products
+        # that follow (a dedup's copied parts, 105 -> 46 ms a video). The setting is this
+        # thread's own; restored for a build that may follow here.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            similarities, rows = (base.search(queries, min(limit, based), params=search) if based else
+                                  (np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)))
+        finally:
+            faiss.omp_set_num_threads(threads)
         if len(tail):
             tail_sims = queries @ tail.T
             tail_sims[:, ~live[based:]] = -np.inf
