@@ -1,9 +1,11 @@
 """Shared by the benchmark scripts: the package, weights to time with, the machine,
 and writing results into docs/benchmarks.md."""
 import argparse
+import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +42,37 @@ def region_features(rng: np.random.Generator, frames: int) -> np.ndarray:
     output shape, for timing what follows it."""
     x = rng.standard_normal((frames, 9, 512)).astype(np.float32)
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` (last axis) scaled to length 1."""
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def shot_frames(rng: np.random.Generator, basis: np.ndarray, frames: int) -> np.ndarray:
+    """Generated fine features [frames, 9, 512] of one video, unit regions: shots of 4 to
+    10 frames, each a direction of the shared low-rank ``basis`` [rank, 512] (so unrelated
+    videos are as alike as footage of one kind is), plus regions drifting slowly along
+    the shot and the video's own tint."""
+    dims = basis.shape[1]
+    tint = rng.standard_normal(dims).astype(np.float32) / np.sqrt(dims)
+    out, i = np.empty((frames, 9, dims), np.float32), 0
+    while i < frames:
+        shot = rng.standard_normal(len(basis)).astype(np.float32) @ basis / np.sqrt(dims)
+        regions = rng.standard_normal((9, dims)).astype(np.float32) / np.sqrt(dims)
+        for _ in range(min(int(rng.integers(4, 11)), frames - i)):
+            regions = regions + 0.25 * rng.standard_normal((9, dims)).astype(np.float32) / np.sqrt(dims)
+            out[i] = shot + 0.9 * regions + 0.6 * tint
+            i += 1
+    return unit(out)
+
+
+def in_fresh_process(script: str, job: dict) -> dict:
+    """Run ``script --worker JOB`` in a fresh Python process (its peak RSS its own, its
+    opening cold) and return the JSON its last line prints."""
+    out = subprocess.run([sys.executable, script, '--worker', json.dumps(job)], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def timed(fn):

@@ -29,9 +29,9 @@ The second table times the one step whose cost a video grows with N, each video'
 coarse neighbours: as dedup finds them (blocks of videos against all, from the
 catalog's vectors) and as one Milvus Lite search a video found them before.
 
-Time on 2 cores: 10^3 videos fill in 9 s and dedup in 100 s, 3 x 10^3 in 21 s and
-631 s (docs/benchmarks.md, block dedup-scale); 10^4 would take some 35 minutes of
-dedup at 3 x 10^3's 210 ms a video, 10^5 (``--sizes 100000``) six hours or more and
+Time on 2 cores: 10^3 videos fill in 9 s and dedup in 99 s, 3 x 10^3 in 22 s and
+593 s (docs/benchmarks.md, block dedup-scale); 10^4 would take some 35 minutes of
+dedup at 3 x 10^3's 198 ms a video, 10^5 (``--sizes 100000``) six hours or more and
 20 GB of fine features on disk. The neighbour table takes some 3 minutes (10^5 vectors
 into Milvus Lite).
 
@@ -40,7 +40,6 @@ into Milvus Lite).
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,10 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common import benchmark_parser, machine, markdown_table, package, update_benchmarks
+from common import benchmark_parser, in_fresh_process, machine, markdown_table, package, shot_frames, unit, update_benchmarks
 
 FRAMES = 20          # sampled frames a video (1 frame/s)
-REGIONS, DIMS = 9, 512
+DIMS = 512
 COARSE_DIMS = 1024
 LOW_RANK = 48        # dimensions of the shared model of shots
 COPIES = 0.01        # fraction of the videos that are near copies of another
@@ -108,9 +107,7 @@ def main():
 
 def child(job: dict) -> dict:
     """One step in a fresh process: its peak RSS is its own, and opening is cold."""
-    out = subprocess.run([sys.executable, __file__, '--worker', json.dumps(job)], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return in_fresh_process(__file__, job)
 
 
 def neighbour_table(sizes) -> str:
@@ -139,10 +136,6 @@ def _planted(size: int, seed: int = 1) -> dict:
     return {int(c): int(rng.integers(0, c)) for c in sorted(copies)}
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
 class Library:
     """Video after video, the fine features and coarse vector of each (made on demand:
     10^4 videos' features are 3.7 GB as float32)."""
@@ -162,8 +155,8 @@ class Library:
             if i in self.planted:
                 fine, coarse = self._kept[self.planted[i]]
                 # A re-encode's noise: frames and vector stay close to the original's.
-                fine = _unit(fine + 0.3 * rng.standard_normal(fine.shape).astype(np.float32) / np.sqrt(DIMS))
-                coarse = _unit(coarse + 0.5 * rng.standard_normal(COARSE_DIMS).astype(np.float32)
+                fine = unit(fine + 0.3 * rng.standard_normal(fine.shape).astype(np.float32) / np.sqrt(DIMS))
+                coarse = unit(coarse + 0.5 * rng.standard_normal(COARSE_DIMS).astype(np.float32)
                                / np.sqrt(COARSE_DIMS))
             else:
                 fine, coarse = self._video(rng)
@@ -172,18 +165,10 @@ class Library:
             yield i, fine, coarse
 
     def _video(self, rng):
-        tint = rng.standard_normal(DIMS).astype(np.float32) / np.sqrt(DIMS)
-        frames, i = np.empty((FRAMES, REGIONS, DIMS), np.float32), 0
-        while i < FRAMES:
-            shot = rng.standard_normal(LOW_RANK).astype(np.float32) @ self.fine_basis / np.sqrt(DIMS)
-            regions = rng.standard_normal((REGIONS, DIMS)).astype(np.float32) / np.sqrt(DIMS)
-            for _ in range(min(int(rng.integers(4, 11)), FRAMES - i)):
-                regions = regions + 0.25 * rng.standard_normal((REGIONS, DIMS)).astype(np.float32) / np.sqrt(DIMS)
-                frames[i] = shot + 0.9 * regions + 0.6 * tint
-                i += 1
+        frames = shot_frames(rng, self.fine_basis, FRAMES)
         coarse = (rng.standard_normal(LOW_RANK).astype(np.float32) @ self.coarse_basis
                   + rng.standard_normal(COARSE_DIMS).astype(np.float32)) / np.sqrt(COARSE_DIMS)
-        return _unit(frames), _unit(coarse)
+        return frames, unit(coarse)
 
 
 def _path(folder: Path, i: int) -> str:
@@ -238,7 +223,7 @@ def neighbours(folder: Path, size: int) -> dict:
     from distill_and_select.retrieval.searching.dedup import CoarseNeighbours
     from distill_and_select.retrieval.storage.vector_store import CoarseVectors
     rng = np.random.default_rng(0)
-    vectors = _unit(rng.standard_normal((size, COARSE_DIMS)).astype(np.float32))
+    vectors = unit(rng.standard_normal((size, COARSE_DIMS)).astype(np.float32))
     ids = [_sha(i) for i in range(size)]
 
     class Catalog:   # what CoarseNeighbours reads of an index

@@ -27,15 +27,13 @@ noise as a re-encode gives (similarity about 0.9 to the query's windows).
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import benchmark_parser, machine, markdown_table, package, update_benchmarks
+from common import benchmark_parser, in_fresh_process, machine, markdown_table, package, unit, update_benchmarks
 
 DIMS = 512
 VIDEO_WINDOWS = 150            # a 5-minute video
@@ -101,9 +99,7 @@ def main():
 
 def child(job: dict) -> dict:
     """One step in a fresh process: its peak RSS is its own, and opening is cold."""
-    out = subprocess.run([sys.executable, __file__, '--worker', json.dumps(job)], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return in_fresh_process(__file__, job)
 
 
 # --- the library
@@ -126,7 +122,7 @@ def _queries(size: int, seed: int = 1):
             # The host's windows start every 2 frames: it holds every second query window,
             # with the noise of a re-encode (similarity about 0.9).
             planted = query[at_query:at_query + piece:2]
-            planted = _unit(planted + 0.45 * rng.standard_normal(planted.shape).astype(np.float32) / np.sqrt(DIMS))
+            planted = unit(planted + 0.45 * rng.standard_normal(planted.shape).astype(np.float32) / np.sqrt(DIMS))
             out[(seconds, p)] = (query, host, at_host, planted)
     return out
 
@@ -165,11 +161,7 @@ def _video(rng, basis, windows: int) -> np.ndarray:
             own = own + 0.25 * rng.standard_normal(DIMS).astype(np.float32) / np.sqrt(DIMS)
             out[i] = shot + 0.9 * own + 0.6 * tint
             i += 1
-    return _unit(out)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+    return unit(out)
 
 
 # --- the steps

@@ -13,7 +13,7 @@ number of comparisons stops growing, so a library of a few thousand videos shows
 search costs at any size above it.
 
 Library: videos of 300 frames (1 frame/s), each frame 9 region vectors of 512
-dimensions, drawn as shots from a shared low-rank model (as ``service.py``'s long hosts),
+dimensions, drawn as shots from a shared low-rank model (``common.shot_frames``),
 committed straight into a real index (fine features stored as float16, coarse vectors,
 then one sync: Milvus Lite for the coarse vectors, the clip windows' files). The query:
 frames 100 to 160 of the first video with noise, and a coarse vector near that video's.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import benchmark_parser, machine, markdown_table, update_benchmarks, use_timing_weights
+from common import benchmark_parser, machine, markdown_table, shot_frames, unit, update_benchmarks, use_timing_weights
 
 FRAMES = 300          # a five-minute video at 1 frame/s
 QUERY = (100, 160)    # the query's frames of the first video: one minute
@@ -80,13 +80,12 @@ def library(folder: Path, videos: int, seed: int = 0):
     from distill_and_select.core import VideoRepresentation
     from distill_and_select.retrieval import VideoIndex
     rng = np.random.default_rng(seed)
-    basis = rng.standard_normal((LOW_RANK, 512)).astype(np.float32)
+    basis = rng.standard_normal((LOW_RANK, 512)).astype(np.float32) / np.sqrt(LOW_RANK)
     index = VideoIndex(folder, create=True)
     first = None
     for v in range(videos):
-        fine = _video(rng, basis)
-        coarse = rng.standard_normal(1024).astype(np.float32)
-        coarse /= np.linalg.norm(coarse)
+        fine = shot_frames(rng, basis, FRAMES)
+        coarse = unit(rng.standard_normal(1024).astype(np.float32))
         index.commit(str(folder.parent / f'video{v:05d}.mp4'), f'{v:064x}', VideoRepresentation(fine, coarse, 0.5))
         if first is None:
             first = (fine, coarse)
@@ -95,25 +94,7 @@ def library(folder: Path, videos: int, seed: int = 0):
     piece = fine[QUERY[0]:QUERY[1]] + 0.3 * rng.standard_normal((QUERY[1] - QUERY[0], 9, 512)).astype(np.float32) \
         / np.sqrt(512)
     near = coarse + 0.05 * rng.standard_normal(1024).astype(np.float32) / np.sqrt(1024)
-    return index, VideoRepresentation(_unit(piece), near / np.linalg.norm(near), 0.5)
-
-
-def _video(rng, basis) -> np.ndarray:
-    tint = rng.standard_normal(512).astype(np.float32)
-    frames = np.empty((FRAMES, 9, 512), np.float32)
-    i = 0
-    while i < FRAMES:
-        shot = rng.standard_normal(LOW_RANK).astype(np.float32) @ basis / np.sqrt(LOW_RANK) + 0.6 * tint
-        regions = shot + rng.standard_normal((9, 512)).astype(np.float32)
-        for _ in range(min(int(rng.integers(6, 21)), FRAMES - i)):
-            regions = regions + 0.3 * rng.standard_normal((9, 512)).astype(np.float32)
-            frames[i] = regions
-            i += 1
-    return _unit(frames)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    return index, VideoRepresentation(unit(piece).astype(np.float32), unit(near), 0.5)
 
 
 def timed_search(index, query, settings: dict):
