@@ -96,8 +96,9 @@ def add_file(index: VideoIndex, path: Union[str, os.PathLike], dns: DnS, on_fram
              exact: bool = False) -> AddResult:
     """Index one video file, by the plain engine `dns index` runs; a file whose content is
     already indexed only adds its path. It syncs Milvus at its end (some 50 ms; the
-    first opens Milvus Lite, about 2 s): :func:`index_files` indexes many with one sync. Raises VideoDecodeError (with the path and the
-    reason) for a file that cannot be read or decoded; the index is then unchanged.
+    first opens Milvus Lite, about 2 s): :func:`index_files` indexes many with one sync.
+    Raises VideoDecodeError (with the path and the reason) for a file that cannot be read
+    or decoded; the index is then unchanged.
     ``on_frame``: called per decoded frame; ``exact``: see ``stages.decoded_frames``."""
     outcome = _OneFile()
     index_files(index, [os.fspath(path)], dns, outcome, exact=exact, on_frame=on_frame)

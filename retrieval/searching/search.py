@@ -102,7 +102,7 @@ def search(index: VideoIndex, dns: DnS, query: VideoRepresentation, k: Optional[
     # a long video hardly move: it is judged by the fg student on its copied part, whatever
     # ``rerank`` says (one short comparison per clip candidate, so at most ``candidates``).
     # One the fg student compares whole is not compared again on a part: the whole pair's
-    # similarity is its score, and a second comparison of long videos doubled a search's cost.
+    # similarity is its score, and the part of a long copy costs as much as the whole.
     whole = set(chosen)
     clip_fine = _copied_part_similarities(
         index, dns, query, records, [i if i in votes and p not in whole else None for p, i in enumerate(ids)], votes)
