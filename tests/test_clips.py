@@ -576,5 +576,39 @@ def test_copied_part_follows_the_vote():
     assert search_module().copied_part(outside, 30, 400, 3, 1.0, 2.0) is None
 
 
+def test_copied_parts_compared_together_score_as_each_alone(tmp_path, monkeypatch):
+    """Clip candidates whose parts face the same stretch of the query go to the fg
+    student in one call: each similarity is still that of its part alone, also when the
+    parts held are compared in several rounds."""
+    search = search_module()
+    index, fines = make_index(tmp_path / 'index', videos=5, frames=60)
+    models = core.DnS(index.settings.fine, device='cpu')
+    ids = sorted(fines)
+    query = core.VideoRepresentation(planted_query(fines, ids[0], 10, 30), index.catalog.coarse(ids[0]), 0.5)
+    # Three votes on one stretch of the query (at other offsets, so parts of other
+    # lengths), one on another stretch, one outside its video (no part).
+    votes = {ids[0]: voting.ClipVote(ids[0], 3.0, 10.0, 5, 0.0, 12.0),
+             ids[1]: voting.ClipVote(ids[1], 2.0, 40.0, 5, 0.0, 12.0),
+             ids[2]: voting.ClipVote(ids[2], 2.0, -2.0, 5, 0.0, 12.0),
+             ids[3]: voting.ClipVote(ids[3], 1.0, 5.0, 2, 16.0, 20.0),
+             ids[4]: voting.ClipVote(ids[4], 1.0, 500.0, 1, 0.0, 0.0)}
+    records = index.catalog.videos(ids)
+    window, bin_seconds = index.clip_collection.spec.length, VotingSettings().bin_seconds
+    alone = []
+    for video_id in ids:
+        target = index.fine_features(records[video_id])
+        part = search.copied_part(votes[video_id], len(query.fine), len(target), window, index.settings.time_step,
+                                  bin_seconds, query.times, index.catalog.times(video_id))
+        alone.append(None if part is None else
+                     core.fine_similarity(models.fine_student, query.fine[part[0]], target[part[1]]))
+    assert alone[-1] is None and None not in alone[:-1]
+    for held in (search.COPIED_PARTS_HELD, 1):   # 1 byte: every part compared as soon as read
+        monkeypatch.setattr(search, 'COPIED_PARTS_HELD', held)
+        got = search._copied_part_similarities(index, models, query, records, ids, votes)
+        assert got[-1] is None
+        assert got[:-1] == pytest.approx(alone[:-1], abs=1e-6)
+    index.close()
+
+
 def search_module():
     return importlib.import_module(f'{PACKAGE}.retrieval.searching.search')

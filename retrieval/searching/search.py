@@ -17,6 +17,9 @@ from ...core import DnS, VideoRepresentation, fine_similarity, selector_scores
 
 log = logging.getLogger(__name__)
 
+# Bytes of clip candidates' copied parts read before they are compared (in batches).
+COPIED_PARTS_HELD = 256 * 2 ** 20
+
 
 @dataclass
 class Match:
@@ -222,6 +225,20 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
     if not votes:
         return out
     window, bin_seconds = index.clip_collection.spec.length, VotingSettings().bin_seconds
+    # Parts against the same stretch of the query go to the fg student together: one
+    # call compares them in padded batches, each value that of its pair alone, where one
+    # call a part paid a short matrix product's overheads each (in a dedup of short
+    # videos, every candidate's part is the whole query).
+    by_query_part: Dict[Tuple[int, int], List[Tuple[int, np.ndarray]]] = {}
+    held = 0
+
+    def compare_held():
+        for (first, end), parts in by_query_part.items():
+            similarities = fine_similarity(dns.fine_student, query.fine[first:end], [target for _, target in parts])
+            for (position, _), similarity in zip(parts, similarities):
+                out[position] = float(similarity)
+        by_query_part.clear()
+
     for position, video_id in enumerate(clip_ids):
         if video_id is None:
             continue
@@ -232,6 +249,15 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
             continue
         part = copied_part(votes[video_id], len(query.fine), len(target), window, index.settings.time_step,
                            bin_seconds, query.times, index.catalog.times(video_id))
-        if part is not None:
-            out[position] = fine_similarity(dns.fine_student, query.fine[part[0]], target[part[1]])
+        if part is None:
+            continue
+        # A copy: the part alone is kept, not the whole video's features; memory stays
+        # bounded however many long parts a long query has.
+        target_part = target[part[1]].copy()
+        by_query_part.setdefault((part[0].start, part[0].stop), []).append((position, target_part))
+        held += target_part.nbytes
+        if held >= COPIED_PARTS_HELD:
+            compare_held()
+            held = 0
+    compare_held()
     return out
