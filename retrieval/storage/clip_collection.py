@@ -28,6 +28,7 @@ from .clip_vectors import ClipIndexError, ClipVectors
 from .clip_window_files import ClipWindowFiles
 from .clip_windows import DEFAULT_SPEC, WindowSpec, pooled_windows
 from .fine_store import CorruptFeaturesError
+from .first_opening import FirstOpening
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +55,23 @@ class ClipCollection:
         self.collection = f'{index.settings.collection}_clips'
         self._vectors = None   # the store in use: ClipWindowFiles, or ClipVectors (a server; an earlier Lite one)
         self._files: Optional[ClipWindowFiles] = None   # kept loaded between uses
-        self._lag_checked = False
+        self._check_lag = FirstOpening(self._warn_if_behind)
 
     def vectors(self):
         """The clip collection as it is (a lag behind the catalog is logged when it first
         opens, not mended: that is :meth:`sync`'s job)."""
         if self._vectors is None:
-            vectors, catalog = self._open(), self.index.catalog
-            if self._lag_checked:   # reopened after a release: checked already
-                return self._vectors
-            # Once per index object: on 10^5 videos the lag's SQL takes some 60 ms, which a
-            # service reopening after every idle release would pay each time.
-            self._lag_checked = True
-            lag = catalog.clip_window_lag()
-            if lag or vectors.count() < catalog.clip_window_count():
-                log.warning('the clip collection of %s is behind its catalog (%d video(s) indexed or removed since '
-                            'its last sync, or windows lost): `dns sync --index %s` brings it in step',
-                            self.index.folder, lag, self.index.folder)
+            self._open()
+            self._check_lag()
         return self._vectors
+
+    def _warn_if_behind(self) -> None:
+        catalog = self.index.catalog
+        lag = catalog.clip_window_lag()
+        if lag or self._vectors.count() < catalog.clip_window_count():
+            log.warning('the clip collection of %s is behind its catalog (%d video(s) indexed or removed since '
+                        'its last sync, or windows lost): `dns sync --index %s` brings it in step',
+                        self.index.folder, lag, self.index.folder)
 
     def _open(self):
         if self._vectors is None:

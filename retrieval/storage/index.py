@@ -17,6 +17,7 @@ from ...core import FINE_STUDENTS, VideoRepresentation
 from .catalog import Catalog, UnknownFileError, VideoRecord
 from .clip_collection import ClipCollection
 from .fine_store import FineStore
+from .first_opening import FirstOpening
 from .thumbnails import ThumbnailStore
 from .vector_store import CoarseVectors
 
@@ -115,7 +116,7 @@ class VideoIndex:
         self.thumbnails = ThumbnailStore(self.folder / THUMBS_FOLDER)
         self._milvus_token = milvus_token if milvus_token is not None else os.environ.get('DNS_MILVUS_TOKEN')
         self._vectors: Optional[CoarseVectors] = None
-        self._lag_checked = False   # whether vectors() compared Milvus with the catalog yet
+        self._check_lag = FirstOpening(self._warn_if_unsynced)   # Milvus against the catalog
         self._clip_collection: Optional[ClipCollection] = None  # made on first use
         self._synced_at: Optional[float] = None   # time.monotonic() of this session's last sync
         self.lite_host = lite_host
@@ -302,18 +303,16 @@ class VideoIndex:
         writes nothing. A lag behind the catalog (an indexer still running, or stopped
         before its sync) is logged when it first opens."""
         if self._vectors is None:
-            vectors = self._open_vectors()
-            if self._lag_checked:   # reopened after a release (the service's idle one): checked already
-                return vectors
-            # Once per index object: on 10^5 videos the counts take some 20 ms, and a
-            # service reopening after every idle release would pay them each time.
-            self._lag_checked = True
-            unsynced = self.catalog.unsynced_count()
-            if unsynced or vectors.count() < self.catalog.synced_count():
-                log.warning('Milvus lacks vectors of the index in %s (%d committed video(s) not synced: an indexer is '
-                            'running or stopped before it synced): searches miss them until `dns sync --index %s` '
-                            '(or the next `dns index`)', self.folder, unsynced, self.folder)
+            self._open_vectors()
+            self._check_lag()
         return self._vectors
+
+    def _warn_if_unsynced(self) -> None:
+        unsynced = self.catalog.unsynced_count()
+        if unsynced or self._vectors.count() < self.catalog.synced_count():
+            log.warning('Milvus lacks vectors of the index in %s (%d committed video(s) not synced: an indexer is '
+                        'running or stopped before it synced): searches miss them until `dns sync --index %s` '
+                        '(or the next `dns index`)', self.folder, unsynced, self.folder)
 
     def _open_vectors(self) -> CoarseVectors:
         if self._vectors is None:
