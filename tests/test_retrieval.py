@@ -248,3 +248,14 @@ def test_duplicate_groups(att_index, corpus):
     assert not {*map(str, corpus.unrelated), *map(str, corpus.originals[1:])} & set(group.videos)
     exact = (min(str(original), str(copies['exact'])), max(str(original), str(copies['exact'])), 1.0)
     assert exact in group.pairs
+    # The searches of one video only: pairs with one of its files, scored from its side
+    # (a whole dedup takes the better of both sides); an id not indexed is named.
+    dedup = importlib.import_module(f'{PACKAGE}.retrieval.searching.dedup')
+    searched = index.video_id_of(original)
+    own = {given for given, _ in index.catalog.paths([searched])[searched]}
+    whole = {(a, b): score for g in groups for a, b, score in g.pairs}
+    part = dedup.score_pairs(index, models, threshold=(easy + others) / 2, rerank=0.0, videos=[searched])
+    assert len(part.pairs) >= len(EASY_COPIES) and all(own & set(key) for key in part.pairs)
+    assert all(key in whole and score <= whole[key] + 1e-6 for key, score in part.pairs.items())
+    with pytest.raises(ValueError, match='not in the index'):
+        dedup.score_pairs(index, models, videos=['f' * 64])

@@ -70,15 +70,17 @@ def find_duplicates(index: VideoIndex, dns: DnS, threshold: Optional[float] = No
 def score_pairs(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
                 rerank: float = defaults.DEDUP_RERANK, neighbours: int = defaults.NEIGHBOURS,
                 segments: bool = False, segment_threshold: Optional[float] = None,
-                segment_background: Optional[bool] = None) -> ScoredPairs:
+                segment_background: Optional[bool] = None, videos: Optional[Sequence[str]] = None) -> ScoredPairs:
     """The pairs of ``find_duplicates`` (same arguments) before any decision: a search
-    per video, and the copied segments of each pair with ``segments=True``."""
+    per video, and the copied segments of each pair with ``segments=True``. ``videos``:
+    the ids of the videos searched (None: every indexed video), each against the whole
+    index; a pair is then found from a searched video's side only."""
     if threshold is None:
         threshold = index.thresholds().copy
     pairs: Dict[Tuple[str, str], float] = {}
     found: Dict[Tuple[str, str], List[Segment]] = {}
     ids: Dict[str, str] = {}
-    video_ids = index.catalog.video_ids()
+    video_ids = index.catalog.video_ids() if videos is None else list(videos)
     paths_of = index.catalog.paths(video_ids)  # one query, not one per video
     neighbours_of = CoarseNeighbours(index, video_ids)
     for video_id in video_ids:
@@ -114,41 +116,46 @@ def score_pairs(index: VideoIndex, dns: DnS, threshold: Optional[float] = None,
 
 
 class CoarseNeighbours:
-    """Each indexed video's nearest by coarse similarity (inner product, exact, itself
-    included: what a search of the coarse collection answers), from the catalog's vectors.
+    """The nearest indexed videos by coarse similarity (inner product, exact, the video
+    itself included: what a search of the coarse collection answers) of each of
+    ``queries`` (indexed videos, asked in that order), from the catalog's vectors.
 
     A dedup asks this of every video: one Milvus Lite (FLAT) search a video costs about
     2.5 microseconds per indexed video (25 ms at 10^4 videos, 250 ms at 10^5), so N
     searches grew as N^2 with a constant that outweighed the fine student's work from a
-    few 10^4 videos on. Blocks of videos against all of them, a matrix product a block,
+    few 10^4 videos on. Blocks of queries against all videos, a matrix product a block,
     answer the same with a constant some 100 times smaller (the products still grow as
     N^2, a small part of the dedup up to 10^6 videos). The vectors take 4 KB a video,
     as Milvus Lite's loaded collection does."""
 
-    def __init__(self, index: VideoIndex, video_ids: Sequence[str], block: int = defaults.DEDUP_BLOCK):
-        self.ids = list(video_ids)
-        self.vectors = np.empty((len(self.ids), 0), np.float32)
-        if self.ids:
-            self.vectors = np.stack([index.catalog.coarse(video_id) for video_id in self.ids]).astype(np.float32)
-        self.position = {video_id: i for i, video_id in enumerate(self.ids)}
+    def __init__(self, index: VideoIndex, queries: Sequence[str], block: int = defaults.DEDUP_BLOCK):
+        self.ids, self.vectors = index.catalog.coarse_vectors()
+        self._row = {video_id: i for i, video_id in enumerate(self.ids)}
+        self.queries = list(queries)
+        unknown = [video_id for video_id in self.queries if video_id not in self._row]
+        if unknown:
+            raise ValueError(f'{len(unknown)} video id(s) to search are not in the index: {", ".join(unknown[:5])}')
+        self._query_at = {video_id: i for i, video_id in enumerate(self.queries)}
         self.rows = max(1, block // max(1, len(self.ids)))   # queries a block: block similarities at once
         self._first, self._order = -1, np.empty((0, 0), np.int64)
         self._similarities = np.empty((0, 0), np.float32)
         self._limit = 0
 
     def hits(self, video_id: str, limit: int) -> List[Tuple[str, float]]:
-        """(video id, coarse similarity) of the ``limit`` nearest to ``video_id``, best first."""
+        """(video id, coarse similarity) of the ``limit`` nearest to ``video_id`` (one of
+        the queries), best first."""
         limit = min(limit, len(self.ids))
         if limit < 1:
             return []
-        at = self.position[video_id]
+        at = self._query_at[video_id]
         if not self._first <= at < self._first + len(self._order) or limit > self._limit:
             self._compute(at - at % self.rows, limit)
         row = at - self._first
         return [(self.ids[j], float(s)) for j, s in zip(self._order[row, :limit], self._similarities[row, :limit])]
 
     def _compute(self, first: int, limit: int) -> None:
-        similarities = self.vectors[first:first + self.rows] @ self.vectors.T
+        rows = [self._row[video_id] for video_id in self.queries[first:first + self.rows]]
+        similarities = self.vectors[rows] @ self.vectors.T
         top = np.argpartition(-similarities, limit - 1, axis=1)[:, :limit]
         top_similarities = np.take_along_axis(similarities, top, 1)
         order = np.argsort(-top_similarities, axis=1, kind='stable')

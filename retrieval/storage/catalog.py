@@ -274,6 +274,15 @@ class Catalog:
         row = self.db.execute('SELECT coarse FROM videos WHERE id = ?', (video_id,)).fetchone()
         return np.frombuffer(row[0], np.float32).copy()
 
+    def coarse_vectors(self) -> Tuple[List[str], np.ndarray]:
+        """Every video's id (in id order) and its coarse vector, rows of one float32
+        matrix: one query, where one a video costs a round trip each (10^5 videos)."""
+        ids, vectors = [], []
+        for video_id, coarse in self.db.execute('SELECT id, coarse FROM videos ORDER BY id'):
+            ids.append(video_id)
+            vectors.append(np.frombuffer(coarse, np.float32))
+        return ids, (np.stack(vectors) if vectors else np.empty((0, 0), np.float32))
+
     def times(self, video_id: str) -> Optional[np.ndarray]:
         """Each sample's seconds from the first frame, None if not recorded (indexed
         before sample times were)."""
