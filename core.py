@@ -214,6 +214,19 @@ def fine_similarity(student: nn.Module, query: Any, target: Any) -> Union[float,
 
 
 @torch.inference_mode()
+def fine_pair_similarities(student: nn.Module, pairs: Sequence[Tuple[Any, Any]]) -> np.ndarray:
+    """An fg student's similarity of each (query, target) pair of [T, 9, 512] features, an
+    array, each value that of the pair alone (``fine_similarity`` of it); the pairs are
+    compared together (many short pairs of different queries cost about one call)."""
+    device = _device_of(student)
+    if len(pairs) == 0:
+        raise ValueError('expected at least one (query, target) pair, got an empty list')
+    checked = [(check_features(query, f'query {i}').to(device), check_features(target, f'target {i}').to(device))
+               for i, (query, target) in enumerate(pairs)]
+    return student.pair_similarities(checked).float().cpu().numpy()
+
+
+@torch.inference_mode()
 def coarse_similarity(query: Any, target: Any) -> Union[float, np.ndarray]:
     """The cg student's similarity: dot products of [1024] unit vectors."""
     def check(vector, what):

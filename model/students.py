@@ -13,7 +13,7 @@ from torch import nn
 from .layers import (Attention, Binarization, NetVLAD, VideoComparator, comparator_output_sizes, l2norm,
                      stretch_to_min_frames, valid_mask)
 from .similarities import chamfer, side_by_side_region_similarity, side_by_side_sign_similarity
-from .tiling import Tiling, blockwise, padded_batches, padded_bytes, tiled_maps, tiled_similarity
+from .tiling import Tiling, blockwise, pair_batches, padded_batches, padded_bytes, tiled_maps, tiled_similarity
 
 
 class FineGrainedStudent(nn.Module):
@@ -62,6 +62,33 @@ class FineGrainedStudent(nn.Module):
             out[batch] = chamfer(cells, valid_mask(sizes, cells.shape[-2], cells.shape[-1]))
         for i in alone:
             out[i] = tiled_similarity(self.visil_head, self._pair_similarity, query, targets[i], self.tiling)
+        return out
+
+    @torch.no_grad()
+    def pair_similarities(self, pairs: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Video similarity of each (query, target) pair of indexed videos [T, R, D]: a
+        tensor [N], each value that of the pair alone, as ``similarity`` gives it. The
+        pairs' frame-to-frame matrices go through the comparator together, in padded
+        batches within the memory budget: many short pairs of different queries (a
+        search's copied parts) cost one comparator call, not one each."""
+        if len(pairs) == 0:
+            raise ValueError('expected at least one pair, got an empty list')
+        for query, target in pairs:
+            self._check_videos(query, [target])
+        pairs = [(stretch_to_min_frames(q), stretch_to_min_frames(t)) for q, t in pairs]
+        shapes = [(q.shape[0], t.shape[0]) for q, t in pairs]
+        out = torch.empty(len(pairs), device=pairs[0][0].device)
+        batches, alone = pair_batches(shapes, self.tiling.memory_budget)
+        for batch in batches:
+            frames = [self._pair_similarity(*pairs[i]) for i in batch]
+            sim = frames[0].new_zeros(len(batch), max(f.shape[0] for f in frames), max(f.shape[1] for f in frames))
+            for n, matrix in enumerate(frames):   # beyond a pair's size: 0, the comparator's zero padding
+                sim[n, :matrix.shape[0], :matrix.shape[1]] = matrix
+            sizes = torch.tensor([shapes[i] for i in batch], device=sim.device)
+            cells = torch.clamp(self.visil_head(sim.unsqueeze(1), sizes), -1.0, 1.0).squeeze(1)
+            out[batch] = chamfer(cells, valid_mask(comparator_output_sizes(sizes), cells.shape[-2], cells.shape[-1]))
+        for i in alone:
+            out[i] = tiled_similarity(self.visil_head, self._pair_similarity, *pairs[i], self.tiling)
         return out
 
     @torch.no_grad()

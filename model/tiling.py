@@ -73,14 +73,23 @@ def padded_batches(query_frames: int, lengths: Sequence[int],
 
     Targets of similar lengths go together (sorted by length), so little of a batch is
     padding. Returns the batches (lists of target indices) and the left-over indices."""
+    return pair_batches([(query_frames, length) for length in lengths], memory_budget)
+
+
+def pair_batches(shapes: Sequence[Tuple[int, int]], memory_budget: int) -> Tuple[List[List[int]], List[int]]:
+    """``padded_batches`` of pairs of any lengths, by their (query frames, target
+    frames): a batch is padded to its longest query and its longest target. Pairs go in
+    order of their size (query x target frames)."""
     batches, batch, alone = [], [], []
-    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
-        # Sorted: the newest target is the batch's longest, the one it is padded to.
-        if padded_bytes(query_frames, lengths[i], len(batch) + 1) <= memory_budget:
+    rows = cols = 0
+    for i in sorted(range(len(shapes)), key=lambda k: shapes[k][0] * shapes[k][1]):
+        r, c = shapes[i]
+        if padded_bytes(max(rows, r), max(cols, c), len(batch) + 1) <= memory_budget:
             batch.append(i)
-        elif padded_bytes(query_frames, lengths[i], 1) <= memory_budget:
+            rows, cols = max(rows, r), max(cols, c)
+        elif padded_bytes(r, c, 1) <= memory_budget:
             batches.append(batch)
-            batch = [i]
+            batch, rows, cols = [i], r, c
         else:
             alone.append(i)
     if batch:

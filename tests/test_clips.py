@@ -576,10 +576,10 @@ def test_copied_part_follows_the_vote():
     assert search_module().copied_part(outside, 30, 400, 3, 1.0, 2.0) is None
 
 
-def test_copied_parts_compared_together_score_as_each_alone(tmp_path, monkeypatch):
-    """Clip candidates whose parts face the same stretch of the query go to the fg
-    student in one call: each similarity is still that of its part alone, also when the
-    parts held are compared in several rounds."""
+def test_copied_parts_compared_together_score_as_each_alone(tmp_path, monkeypatch, hub_dir):
+    """Clip candidates' copied parts (on one stretch of the query or on others) go to
+    the fg student together: each similarity is still that of its part alone, also when
+    the parts held are compared in several rounds."""
     search = search_module()
     index, fines = make_index(tmp_path / 'index', videos=5, frames=60)
     models = core.DnS(index.settings.fine, device='cpu')
@@ -606,7 +606,8 @@ def test_copied_parts_compared_together_score_as_each_alone(tmp_path, monkeypatc
         monkeypatch.setattr(search, 'COPIED_PARTS_HELD', held)
         got = search._copied_part_similarities(index, models, query, records, ids, votes)
         assert got[-1] is None
-        assert got[:-1] == pytest.approx(alone[:-1], abs=1e-6)
+        # Float rounding only: a padded batch's kernels sum in another order than a pair's alone.
+        assert got[:-1] == pytest.approx(alone[:-1], abs=1e-5)
     index.close()
 
 

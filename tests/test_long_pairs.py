@@ -137,6 +137,35 @@ def test_tiled_comparator_equals_whole_matrix(shape, tile):
                 tiling.tiled_comparator(comparator, part[1:], (r[0] + 1, c[0]), shape, i, j, tile)
 
 
+def test_pairs_of_different_queries_score_as_each_alone(net):
+    """Pairs of any lengths (under 4 frames: stretched) compared together, padded to the
+    batch's longest query and target, give each pair's value alone; so do they with a
+    budget that batches some and leaves the longest to tiles."""
+    queries = videos([1, 3, 6, 29, 12, 40], 5, net)
+    targets = videos([47, 2, 13, 30, 5, 9], 6, net)
+    alone = torch.stack([net.similarity(q, [t])[0] for q, t in zip(queries, targets)])
+    mixed = Tiling(memory_budget=tiling.padded_bytes(29, 30, 1) - 1)   # the 29 x 30 pair goes to tiles
+    batches, tiled = tiling.pair_batches([(max(4, len(q)), max(4, len(t))) for q, t in zip(queries, targets)],
+                                         mixed.memory_budget)
+    assert tiled == [3] and max(map(len, batches)) > 1
+    for plan in (Tiling(memory_budget=2 ** 40), mixed):
+        together = with_tiling(net, plan, lambda: net.pair_similarities(list(zip(queries, targets))))
+        assert together.shape == alone.shape and (together - alone).abs().max() <= TOLERANCE
+    with pytest.raises(ValueError, match='at least one pair'):
+        net.pair_similarities([])
+
+
+def test_pair_batches_fit_the_budget():
+    shapes = [(50, 30), (4, 5), (300, 400), (60, 12), (10, 30), (20, 90)]
+    budget = tiling.padded_bytes(50, 90, 2)
+    batches, alone = tiling.pair_batches(shapes, budget)
+    assert alone == [2]  # too big for the budget alone
+    assert sorted(i for b in batches for i in b) == [0, 1, 3, 4, 5]
+    for batch in batches:
+        rows, cols = max(shapes[i][0] for i in batch), max(shapes[i][1] for i in batch)
+        assert tiling.padded_bytes(rows, cols, len(batch)) <= budget
+
+
 def test_padded_batches_fit_the_budget():
     lengths = [30, 5, 400, 12, 30, 90, 7]
     budget = tiling.padded_bytes(50, 90, 2)

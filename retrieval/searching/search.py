@@ -13,7 +13,7 @@ from .clips.voting import ClipVote, VotingSettings
 from ..storage.fine_store import CorruptFeaturesError
 from ..storage.index import VideoIndex, sample_times
 from ... import defaults
-from ...core import DnS, VideoRepresentation, fine_similarity, selector_scores
+from ...core import DnS, VideoRepresentation, fine_pair_similarities, fine_similarity, selector_scores
 
 log = logging.getLogger(__name__)
 
@@ -225,19 +225,17 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
     if not votes:
         return out
     window, bin_seconds = index.clip_collection.spec.length, VotingSettings().bin_seconds
-    # Parts against the same stretch of the query go to the fg student together: one
-    # call compares them in padded batches, each value that of its pair alone, where one
-    # call a part paid a short matrix product's overheads each (in a dedup of short
-    # videos, every candidate's part is the whole query).
-    by_query_part: Dict[Tuple[int, int], List[Tuple[int, np.ndarray]]] = {}
-    held = 0
+    # The parts go to the fg student together: one call compares them in padded batches,
+    # each value that of its pair alone, where one call a part paid the comparator's
+    # overheads each (in a dedup of short videos, most of its time).
+    held: List[Tuple[int, np.ndarray, np.ndarray]] = []
+    held_bytes = 0
 
     def compare_held():
-        for (first, end), parts in by_query_part.items():
-            similarities = fine_similarity(dns.fine_student, query.fine[first:end], [target for _, target in parts])
-            for (position, _), similarity in zip(parts, similarities):
-                out[position] = float(similarity)
-        by_query_part.clear()
+        similarities = fine_pair_similarities(dns.fine_student, [(q, t) for _, q, t in held])
+        for (position, _, _), similarity in zip(held, similarities):
+            out[position] = float(similarity)
+        held.clear()
 
     for position, video_id in enumerate(clip_ids):
         if video_id is None:
@@ -254,10 +252,11 @@ def _copied_part_similarities(index: VideoIndex, dns: DnS, query: VideoRepresent
         # A copy: the part alone is kept, not the whole video's features; memory stays
         # bounded however many long parts a long query has.
         target_part = target[part[1]].copy()
-        by_query_part.setdefault((part[0].start, part[0].stop), []).append((position, target_part))
-        held += target_part.nbytes
-        if held >= COPIED_PARTS_HELD:
+        held.append((position, query.fine[part[0]], target_part))
+        held_bytes += target_part.nbytes
+        if held_bytes >= COPIED_PARTS_HELD:
             compare_held()
-            held = 0
-    compare_held()
+            held_bytes = 0
+    if held:
+        compare_held()
     return out
