@@ -6,9 +6,11 @@ them re-ranked by the fine student, clip candidates merged in, the index's thres
 Per size, in fresh processes (the fill, then the dedup, so the dedup's peak RSS and
 its opening of the index are its own): the time to fill the index (commits, then one
 ``VideoIndex.sync``: coarse vectors and clip windows), the dedup's wall time, that time
-per video and per (video x neighbour) (which must stay flat as N grows: the work is N
-searches of a fixed number of candidates), the dedup process's peak RSS, and the index
-folder's size on disk.
+per video and per (video x neighbour) (which must level off as N grows: the work is N
+searches of a bounded number of candidates), the dedup process's peak RSS, and the
+index folder's size on disk. Past ``--searched`` videos (1,000) the dedup's searches of
+that many videos drawn at random are run (``score_pairs(videos=...)``, each against the
+whole index), and the whole dedup is their time a video times the videos.
 
 The library: videos of ``FRAMES`` sampled frames (1 frame/s), fine features [20, 9,
 512] made of shots drawn from a shared low-rank model plus the video's own tint (so
@@ -29,13 +31,12 @@ The second table times the one step whose cost a video grows with N, each video'
 coarse neighbours: as dedup finds them (blocks of videos against all, from the
 catalog's vectors) and as one Milvus Lite search a video found them before.
 
-Time on 2 cores: 10^3 videos fill in 9 s and dedup in 99 s, 3 x 10^3 in 22 s and
-593 s (docs/benchmarks.md, block dedup-scale); 10^4 would take some 35 minutes of
-dedup at 3 x 10^3's 198 ms a video, 10^5 (``--sizes 100000``) six hours or more and
-20 GB of fine features on disk. The neighbour table takes some 3 minutes (10^5 vectors
-into Milvus Lite).
+Time on 2 cores: 10^3 videos fill in 8 s and dedup in 70 s; 10^4 fill in 81 s and
+their 1,000 searches take 161 s; 10^5 fill in 25 minutes (19 GB of fine features on
+disk) and their searches take 194 s (docs/benchmarks.md, block dedup-scale). The
+neighbour table takes some 3 minutes (10^5 vectors into Milvus Lite).
 
-    .venv/bin/python benchmarks/dedup_scale.py [--sizes 1000 10000] [--profile FILE] [--print-only]
+    .venv/bin/python benchmarks/dedup_scale.py [--sizes 1000 10000 100000] [--searched 1000] [--profile FILE] [--print-only]
 """
 import argparse
 import json
@@ -57,11 +58,15 @@ COPIES = 0.01        # fraction of the videos that are near copies of another
 COMMIT_REPORT = 1000  # progress line every so many commits
 NEIGHBOUR_VIDEOS = 5000   # videos whose neighbours are timed (blocks of them) a size
 MILVUS_SEARCHES = 40
+SEARCHED = 1000    # past this many videos, the dedup's searches of this many (a random sample) are run
 
 
 def main():
     parser = benchmark_parser()
-    parser.add_argument('--sizes', type=int, nargs='*', default=[1000, 10_000])
+    parser.add_argument('--sizes', type=int, nargs='*', default=[1000, 10_000, 100_000])
+    parser.add_argument('--searched', type=int, default=SEARCHED,
+                        help='videos whose dedup searches are run at a size larger than this (a random sample); '
+                             'at this size or smaller, the whole dedup')
     parser.add_argument('--neighbour-sizes', type=int, nargs='*', default=[1000, 10_000, 100_000],
                         help='sizes at which to time finding one video\'s coarse neighbours alone')
     parser.add_argument('--profile', metavar='FILE',
@@ -79,9 +84,12 @@ def main():
             filled = child({'step': 'fill', 'size': size, 'folder': str(folder)})
             disk = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file())
             profile = args.profile if size == args.sizes[-1] else None
-            done = child({'step': 'dedup', 'size': size, 'folder': str(folder), 'profile': profile})
-        per_video = done['seconds'] / size
-        rows.append([f'{size:,}', f'{filled["seconds"]:.0f}', f'{done["seconds"]:.0f}',
+            done = child({'step': 'dedup', 'size': size, 'folder': str(folder), 'profile': profile,
+                          'searched': args.searched})
+        per_video = done['seconds'] / done['searched']
+        whole = (f'{done["seconds"]:.0f}' if done['searched'] == size
+                 else f'{per_video * size:,.0f} ({done["searched"]:,} searched)')
+        rows.append([f'{size:,}', f'{filled["seconds"]:,.0f}', whole,
                      f'{done["cpu"] / done["seconds"]:.2f}',
                      f'{1000 * per_video:.1f}', f'{1e6 * per_video / defaults.NEIGHBOURS:.0f}',
                      f'{done["rss_mb"] / 1024:.2f}', f'{disk / 2 ** 30:.2f}',
@@ -95,9 +103,11 @@ def main():
                 f'{defaults.COPY_THRESHOLD:g}) on indexes of videos of {FRAMES} frames (1 frame/s, fine features '
                 f'{defaults.FINE_DTYPE[defaults.FINE_STUDENT]}), {COPIES:.0%} of them near copies of another; '
                 'features generated and committed straight into the index; one fresh process fills it, another '
-                'dedups. Deterministic test weights: the pairs over the threshold mean nothing, the planted pairs '
-                'are counted among the candidates the dedup considers (both directions). '
-                f'{machine()}.\n\n' + markdown_table(header, rows)) if rows else ''
+                f'dedups. Past {args.searched:,} videos, the dedup\'s searches of {args.searched:,} videos drawn at '
+                'random are run (`score_pairs(videos=...)`, each against the whole index) and the whole dedup is '
+                'their time a video times the videos. Deterministic test weights: the pairs over the threshold '
+                'mean nothing, the planted pairs are counted among the candidates the dedup considers (both '
+                f'directions, from the searched videos). {machine()}.\n\n' + markdown_table(header, rows)) if rows else ''
     if args.neighbour_sizes:
         markdown += ('\n\n' if markdown else '') + neighbour_table(args.neighbour_sizes)
     print(markdown)
@@ -191,31 +201,36 @@ def worker(job: dict) -> None:
     from common import use_timing_weights
     from distill_and_select import defaults
     from distill_and_select.core import DnS
-    from distill_and_select.retrieval import VideoIndex, find_duplicates
+    from distill_and_select.retrieval import VideoIndex
+    from distill_and_select.retrieval.searching.dedup import CoarseNeighbours, score_pairs
     use_timing_weights()
     with VideoIndex(folder) as index:
         dns = DnS(index.settings.fine, device='cpu')    # as `dns dedup` makes them, its defaults
+        ids = index.catalog.video_ids()
+        searched = ids if size <= job['searched'] else sorted(
+            np.random.default_rng(7).choice(ids, job['searched'], replace=False).tolist())
         start, cpu_start = time.perf_counter(), time.process_time()
+        run = lambda: score_pairs(index, dns, videos=None if searched is ids else searched)  # noqa: E731
         if job.get('profile'):
             import cProfile
             profiler = cProfile.Profile()
-            groups = profiler.runcall(find_duplicates, index, dns)
+            scored = profiler.runcall(run)
             profiler.dump_stats(job['profile'])
         else:
-            groups = find_duplicates(index, dns)
+            scored = run()
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu_start   # all threads: under 1 core busy means others shared the CPU
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        planted = _planted(size)
-        recall = 0
-        vectors = index.vectors()
-        for copy, original in planted.items():
+        recall = planted = 0
+        nearest = CoarseNeighbours(index, searched)   # where the dedup's candidates start
+        asked = set(searched)
+        for copy, original in _planted(size).items():
             for a, b in ((copy, original), (original, copy)):
-                near = {video_id for video_id, _ in vectors.search(index.catalog.coarse(_sha(a)),
-                                                                     defaults.NEIGHBOURS)}
-                recall += _sha(b) in near
-    print(json.dumps({'seconds': seconds, 'cpu': cpu, 'rss_mb': rss, 'recall': recall, 'planted': 2 * len(planted),
-                      'pairs': sum(len(g.pairs) for g in groups)}))
+                if _sha(a) in asked:
+                    planted += 1
+                    recall += _sha(b) in {video_id for video_id, _ in nearest.hits(_sha(a), defaults.NEIGHBOURS)}
+    print(json.dumps({'seconds': seconds, 'cpu': cpu, 'rss_mb': rss, 'recall': recall, 'planted': planted,
+                      'pairs': len(scored.pairs), 'searched': len(searched)}))
 
 
 def neighbours(folder: Path, size: int) -> dict:
@@ -228,8 +243,8 @@ def neighbours(folder: Path, size: int) -> dict:
 
     class Catalog:   # what CoarseNeighbours reads of an index
         @staticmethod
-        def coarse(video_id: str) -> np.ndarray:
-            return vectors[int(video_id, 16)]
+        def coarse_vectors():
+            return ids, vectors
     found = CoarseNeighbours(type('Index', (), {'catalog': Catalog})(), ids)
     start, done = time.perf_counter(), 0
     while done < min(size, NEIGHBOUR_VIDEOS):

@@ -2,7 +2,6 @@
 copies indexed into a real Milvus Lite database, searched, deduplicated, evaluated."""
 import importlib
 import logging
-import shutil
 
 import numpy as np
 import pytest
