@@ -1,7 +1,9 @@
 """What tests and benchmarks share to measure the package: this checkout imported as
 Towhee imports it, test weights in torch.hub's cache, and memory figures of a process."""
+import atexit
 import json
 import resource
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -49,6 +51,8 @@ def torch_home_for_subprocesses() -> Path:
     temporary folder): subprocesses and Ray workers find weights through TORCH_HOME."""
     home = Path(tempfile.mkdtemp(prefix='dns-bench-torch-'))
     (home / 'hub').symlink_to(Path(torch.hub.get_dir()).resolve())
+    # Gone when this process ends: the link only, never the hub it points at.
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     return home
 
 
