@@ -80,13 +80,8 @@ class FineGrainedStudent(nn.Module):
         out = torch.empty(len(pairs), device=pairs[0][0].device)
         batches, alone = pair_batches(shapes, self.tiling.memory_budget)
         for batch in batches:
-            frames = [self._pair_similarity(*pairs[i]) for i in batch]
-            sim = frames[0].new_zeros(len(batch), max(f.shape[0] for f in frames), max(f.shape[1] for f in frames))
-            for n, matrix in enumerate(frames):   # beyond a pair's size: 0, the comparator's zero padding
-                sim[n, :matrix.shape[0], :matrix.shape[1]] = matrix
-            sizes = torch.tensor([shapes[i] for i in batch], device=sim.device)
-            cells = torch.clamp(self.visil_head(sim.unsqueeze(1), sizes), -1.0, 1.0).squeeze(1)
-            out[batch] = chamfer(cells, valid_mask(comparator_output_sizes(sizes), cells.shape[-2], cells.shape[-1]))
+            _, cells, sizes = self._compare_matrices([self._pair_similarity(*pairs[i]) for i in batch])
+            out[batch] = chamfer(cells, valid_mask(sizes, cells.shape[-2], cells.shape[-1]))
         for i in alone:
             out[i] = tiled_similarity(self.visil_head, self._pair_similarity, *pairs[i], self.tiling)
         return out
@@ -119,15 +114,19 @@ class FineGrainedStudent(nn.Module):
 
     def _compare_padded(self, query: torch.Tensor, targets: List[torch.Tensor]):
         """``compare`` of stretched videos as one padded batch (memory ~ Tq x N x Tmax)."""
-        lengths = [t.shape[0] for t in targets]
         frames = self._side_by_side(query, targets)  # [Tq, sum T_i]: no padded copy of the features
-        # Cells beyond a target's length stay 0, which is what the comparator's zero
-        # padding shows a target alone.
-        sim = frames.new_zeros(len(targets), query.shape[0], max(lengths))
-        for n, part in enumerate(frames.split(lengths, dim=1)):
-            sim[n, :, :part.shape[1]] = part
-        lengths = torch.tensor(lengths, device=query.device)
-        sizes = torch.stack([torch.full_like(lengths, query.shape[0]), lengths], dim=1)
+        return self._compare_matrices(frames.split([t.shape[0] for t in targets], dim=1))
+
+    def _compare_matrices(self, matrices: Sequence[torch.Tensor]):
+        """The comparator on frame-to-frame matrices [Tq_i, Tt_i] stacked in one padded
+        batch: (the batch [N, max Tq, max Tt], the comparator's output, its valid sizes).
+        Cells beyond a matrix's size stay 0, which is what the comparator's zero padding
+        shows a pair alone."""
+        rows, cols = max(m.shape[0] for m in matrices), max(m.shape[1] for m in matrices)
+        sim = matrices[0].new_zeros(len(matrices), rows, cols)
+        for n, matrix in enumerate(matrices):
+            sim[n, :matrix.shape[0], :matrix.shape[1]] = matrix
+        sizes = torch.tensor([tuple(m.shape) for m in matrices], device=sim.device)
         out = torch.clamp(self.visil_head(sim.unsqueeze(1), sizes), -1.0, 1.0).squeeze(1)
         return sim, out, comparator_output_sizes(sizes)
 
